@@ -1,0 +1,40 @@
+//! OpenMetrics 1.0 text format: what differs from 0.0.4.
+//!
+//! HELP escapes `\`, newline and `"`; TYPE names are `counter`, `gauge`, `histogram`,
+//! `unknown`; a counter's family name has no `_total` while its sample has; the exposition
+//! ends with `# EOF`.
+
+use super::{Desc, Encoder, Full, MetricType};
+
+/// `Content-Type` of OpenMetrics 1.0.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The end-of-exposition line.
+pub(super) const EOF: &[u8] = b"# EOF\n";
+
+/// The family name: a counter's name without a trailing `_total`.
+pub(super) fn family_name<'d>(desc: &Desc<'d>) -> &'d str {
+    match desc.metric_type {
+        MetricType::Counter => desc.name.strip_suffix("_total").unwrap_or(desc.name),
+        _ => desc.name,
+    }
+}
+
+pub(super) fn header(e: &mut Encoder<'_>, desc: &Desc<'_>) -> Result<(), Full> {
+    let name = family_name(desc);
+    if !desc.help.is_empty() {
+        e.put(b"# HELP ")?;
+        e.put_str(name)?;
+        e.put(b" ")?;
+        e.put_escaped(desc.help, true)?;
+        e.put(b"\n")?;
+    }
+    e.put(b"# TYPE ")?;
+    e.put_str(name)?;
+    e.put_str(match desc.metric_type {
+        MetricType::Counter => " counter\n",
+        MetricType::Gauge => " gauge\n",
+        MetricType::Histogram => " histogram\n",
+        MetricType::Unknown => " unknown\n",
+    })
+}

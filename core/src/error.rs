@@ -1,0 +1,76 @@
+//! The core's error types: small, `Copy`, allocation-free.
+
+use core::fmt;
+
+/// A fixed-capacity table, family or registry is full; nothing was inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CapacityError {
+    /// The capacity that was exhausted.
+    pub capacity: usize,
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fixed capacity of {} entries exhausted", self.capacity)
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// Why a metric or collector could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// The registry is full.
+    Full(CapacityError),
+    /// A metric of that name is already registered.
+    DuplicateName,
+    /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    InvalidName,
+    /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*`, or is reserved (`le`, `__…`).
+    InvalidLabelName,
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(e) => write!(f, "registry full: {e}"),
+            Self::DuplicateName => f.write_str("a metric with this name is already registered"),
+            Self::InvalidName => f.write_str("invalid metric name (must match [a-zA-Z_:][a-zA-Z0-9_:]*)"),
+            Self::InvalidLabelName => {
+                f.write_str("invalid or reserved label name (must match [a-zA-Z_][a-zA-Z0-9_]*, not `le` or `__*`)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RegisterError {}
+
+impl From<CapacityError> for RegisterError {
+    fn from(e: CapacityError) -> Self {
+        Self::Full(e)
+    }
+}
+
+/// Why an encoding did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// One item (a family header, or one series with all its lines) is larger than the whole
+    /// buffer it must fit in. Nothing of that item was written.
+    BufferTooSmall,
+    /// The underlying writer failed.
+    Write(embedded_io::ErrorKind),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall => f.write_str("an encoded series is larger than the whole buffer"),
+            Self::Write(kind) => write!(f, "writer failed: {kind:?}"),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}

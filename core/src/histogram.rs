@@ -1,0 +1,271 @@
+//! A histogram with fixed buckets whose scrape is always consistent.
+//!
+//! The hot/cold technique of client_golang: observations go to the *hot* half; a scrape flips
+//! which half is hot, waits for the few observations still finishing in the now-cold half,
+//! reads it (a consistent snapshot: `count` equals the `+Inf` bucket and the sum matches),
+//! then folds it into the hot half. Observers never wait; scrapes wait only for observers
+//! already in flight and for each other.
+
+use crate::atomic::{AtomicBool, AtomicU64, Ordering, array_of, loom_const_fn, spin_loop};
+use crate::encoding::{Desc, Encoder, HistogramView, Labels, MetricType, Stop};
+use crate::family::Series;
+use crate::gauge::add_f64;
+
+/// The default buckets of the Prometheus clients, in seconds.
+pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+const HOT_BIT: u64 = 1 << 63;
+const COUNT_MASK: u64 = HOT_BIT - 1;
+
+struct Half<const N: usize> {
+    /// Per-bucket (not cumulative) counts for the `N` finite upper bounds.
+    buckets: [AtomicU64; N],
+    /// Observations above every bound (and NaN).
+    inf: AtomicU64,
+    sum: AtomicU64,
+    /// Observations completed in this half.
+    count: AtomicU64,
+}
+
+impl<const N: usize> Half<N> {
+    loom_const_fn! {
+        fn new() -> Self {
+            Self { buckets: array_of![AtomicU64::new(0); N], inf: AtomicU64::new(0), sum: AtomicU64::new(0), count: AtomicU64::new(0) }
+        }
+    }
+
+    fn bucket(&self, i: usize) -> &AtomicU64 {
+        self.buckets.get(i).unwrap_or(&self.inf)
+    }
+}
+
+/// A histogram over `N` finite upper bounds (the `+Inf` bucket is implicit).
+///
+/// # Examples
+/// ```
+/// use diag_core::{Histogram, DEFAULT_BUCKETS};
+/// static LATENCY: Histogram<11> = Histogram::new(&DEFAULT_BUCKETS);
+/// LATENCY.observe(0.2);
+/// LATENCY.observe(7.0);
+/// let snap = LATENCY.snapshot();
+/// assert_eq!(snap.count, 2);
+/// assert_eq!(snap.cumulative(5), 1); // le="0.25"
+/// assert_eq!(snap.sum, 7.2);
+/// ```
+pub struct Histogram<const N: usize> {
+    bounds: &'static [f64; N],
+    /// Bit 63: index of the hot half; bits 0..63: observations started.
+    count_and_hot: AtomicU64,
+    halves: [Half<N>; 2],
+    /// Serialises scrapes (not observers).
+    scraping: AtomicBool,
+}
+
+impl<const N: usize> Histogram<N> {
+    loom_const_fn! {
+        /// An empty histogram over `bounds`, which must be sorted ascending and finite (the
+        /// `+Inf` bucket is added implicitly).
+        pub fn new(bounds: &'static [f64; N]) -> Self {
+            Self {
+                bounds,
+                count_and_hot: AtomicU64::new(0),
+                halves: [Half::new(), Half::new()],
+                scraping: AtomicBool::new(false),
+            }
+        }
+    }
+
+    /// The finite upper bounds.
+    pub fn bounds(&self) -> &'static [f64; N] {
+        self.bounds
+    }
+
+    /// Records one observation. Never waits.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        let index = if N <= 16 {
+            self.bounds.iter().position(|b| v <= *b).unwrap_or(N)
+        } else {
+            self.bounds.partition_point(|b| *b < v)
+        };
+        // Acquire: pairs with the scraper's AcqRel flip, so that our writes to the half we
+        // pick land after the scraper's reset of it.
+        let n = self.count_and_hot.fetch_add(1, Ordering::Acquire);
+        let half = &self.halves[(n >> 63) as usize];
+        // Relaxed: published by the release increment of `count` below.
+        half.bucket(index).fetch_add(1, Ordering::Relaxed);
+        add_f64(&half.sum, v);
+        // Release: the scraper acquires `count`, then reads this half's buckets and sum.
+        half.count.fetch_add(1, Ordering::Release);
+    }
+
+    /// A consistent snapshot: `count` equals the sum of every bucket and `sum` is the sum of
+    /// exactly those observations. Waits only for observations already in flight and for
+    /// concurrent snapshots.
+    pub fn snapshot(&self) -> Snapshot<N> {
+        // Acquire: pairs with the release in the unlock below, ordering this scrape after the
+        // previous one's fold and reset.
+        while self
+            .scraping
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_loop();
+        }
+        // AcqRel: observers that acquire the new hot index see the previous scrape's reset.
+        let n = self.count_and_hot.fetch_add(HOT_BIT, Ordering::AcqRel);
+        let started = n & COUNT_MASK;
+        let (cold, hot) = (&self.halves[(n >> 63) as usize], &self.halves[((n >> 63) ^ 1) as usize]);
+        // Acquire: pairs with the observers' release increment of `count`.
+        while cold.count.load(Ordering::Acquire) != started {
+            spin_loop();
+        }
+        let mut snap = Snapshot { bounds: self.bounds, buckets: [0; N], inf: 0, sum: 0.0, count: started };
+        // Relaxed (all the loads and moves below): ordered by the acquire above and by the
+        // scrape flag; observers only touch the hot half.
+        for (i, b) in cold.buckets.iter().enumerate() {
+            let v = b.swap(0, Ordering::Relaxed);
+            snap.buckets[i] = v;
+            hot.buckets[i].fetch_add(v, Ordering::Relaxed);
+        }
+        snap.inf = cold.inf.swap(0, Ordering::Relaxed);
+        hot.inf.fetch_add(snap.inf, Ordering::Relaxed);
+        snap.sum = f64::from_bits(cold.sum.swap(0, Ordering::Relaxed));
+        add_f64(&hot.sum, snap.sum);
+        cold.count.store(0, Ordering::Relaxed);
+        hot.count.fetch_add(started, Ordering::Relaxed);
+        // Release: the next scrape acquires the flag and sees this fold and reset.
+        self.scraping.store(false, Ordering::Release);
+        snap
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for Histogram<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Histogram").field("bounds", &self.bounds).finish_non_exhaustive()
+    }
+}
+
+/// A consistent copy of a histogram's state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot<const N: usize> {
+    /// The finite upper bounds.
+    pub bounds: &'static [f64; N],
+    /// Per-bucket (non-cumulative) counts.
+    pub buckets: [u64; N],
+    /// Observations above every bound (and NaN).
+    pub inf: u64,
+    /// Sum of the observations.
+    pub sum: f64,
+    /// Number of observations: the sum of `buckets` and `inf`.
+    pub count: u64,
+}
+
+impl<const N: usize> Snapshot<N> {
+    /// The cumulative count of bucket `i` (`le = bounds[i]`); `i >= N` is the `+Inf` bucket.
+    pub fn cumulative(&self, i: usize) -> u64 {
+        if i >= N { self.count } else { self.buckets[..=i].iter().sum() }
+    }
+
+    /// A borrowed view for the encoder.
+    pub fn view(&self) -> HistogramView<'_> {
+        HistogramView { bounds: self.bounds, buckets: &self.buckets, inf: self.inf, sum: self.sum }
+    }
+}
+
+impl<const N: usize> Series for Histogram<N> {
+    type Template = &'static [f64; N];
+    const TYPE: MetricType = MetricType::Histogram;
+
+    fn new_series(bounds: Self::Template) -> Self {
+        Self::new(bounds)
+    }
+
+    fn encode_series(&self, desc: &Desc<'_>, labels: &Labels<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        enc.histogram_with(desc, labels, || self.snapshot())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::sync::Arc;
+
+    static BOUNDS: [f64; 3] = [1.0, 2.0, 5.0];
+
+    #[test]
+    fn buckets_are_le() {
+        let h = Histogram::new(&BOUNDS);
+        for v in [0.5, 1.0, 1.5, 2.0, 5.0, 5.1, f64::INFINITY] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.buckets, [2, 2, 1]);
+        assert_eq!(s.inf, 2);
+        assert_eq!((0..4).map(|i| s.cumulative(i)).collect::<std::vec::Vec<_>>(), [2, 4, 5, 7]);
+        assert_eq!(s.count, 7);
+    }
+
+    #[test]
+    fn nan_goes_to_inf_bucket() {
+        let h = Histogram::new(&BOUNDS);
+        h.observe(f64::NAN);
+        let s = h.snapshot();
+        assert_eq!((s.inf, s.count), (1, 1));
+        assert!(s.sum.is_nan());
+    }
+
+    #[test]
+    fn repeated_snapshots_accumulate() {
+        let h = Histogram::new(&BOUNDS);
+        h.observe(1.0);
+        assert_eq!(h.snapshot().count, 1);
+        h.observe(3.0);
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum, s.buckets), (2, 4.0, [1, 0, 1]));
+        assert_eq!(h.snapshot(), s, "a snapshot does not consume");
+    }
+
+    #[test]
+    fn many_bounds_use_binary_search() {
+        static B: [f64; 20] = [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15., 16., 17., 18., 19., 20.];
+        let h = Histogram::new(&B);
+        h.observe(0.0);
+        h.observe(10.0);
+        h.observe(10.5);
+        h.observe(21.0);
+        let s = h.snapshot();
+        assert_eq!((s.buckets[0], s.buckets[9], s.buckets[10], s.inf), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn snapshots_consistent_under_concurrent_observers() {
+        let h: Arc<Histogram<3>> = Arc::new(Histogram::new(&BOUNDS));
+        let per_thread = if cfg!(miri) { 50 } else { 20_000 };
+        let observers: std::vec::Vec<_> = (0..2)
+            .map(|t| {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        h.observe(((i + t) % 7) as f64);
+                    }
+                })
+            })
+            .collect();
+        let mut last = 0;
+        while last < 2 * per_thread {
+            let s = h.snapshot();
+            assert_eq!(s.buckets.iter().sum::<u64>() + s.inf, s.count);
+            assert!(s.count >= last);
+            last = s.count;
+            if observers.iter().all(|o| o.is_finished()) {
+                break;
+            }
+        }
+        for o in observers {
+            o.join().unwrap();
+        }
+        assert_eq!(h.snapshot().count, 2 * per_thread);
+    }
+}

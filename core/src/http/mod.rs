@@ -1,0 +1,169 @@
+//! The runtime-free HTTP logic every frontend shares: a parsed request head in; status,
+//! headers and a body that fills caller buffers out. Frontends only move bytes.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /healthz`, `/livez` | 200 `{"status":"ok"}` |
+//! | `GET /readyz` | 200/400/503 `{"status":…,"pid":N}` by process state; 503 when shutting down |
+//! | `GET /readyz?verbose` | same code, one `[+]name ok` / `[-]name degraded` line per component |
+//! | `GET /readyz/<component>` | that component's state alone; 404 if unknown |
+//! | `GET /metrics` | 0.0.4 or OpenMetrics by `Accept`; gzip allowed by `Accept-Encoding` |
+//! | `/debug/pprof/…` | [`Route::Debug`]: 404 here; a frontend may serve it |
+//! | anything else | 404; a method other than GET/HEAD on a known route: 405 with `Allow` |
+
+mod negotiate;
+mod response;
+mod service;
+
+pub use negotiate::{accepts_gzip, negotiate_format};
+pub use response::{Body, Response};
+pub use service::{BuildInfo, Readiness, Service};
+
+/// The parts of a request head the routes depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The method, e.g. `GET`.
+    pub method: &'a str,
+    /// The request target: path and optional `?query`.
+    pub target: &'a str,
+    /// The `Accept` header, if any.
+    pub accept: Option<&'a str>,
+    /// The `Accept-Encoding` header, if any.
+    pub accept_encoding: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A `GET` of `target` without content negotiation headers.
+    pub const fn get(target: &'a str) -> Self {
+        Self { method: "GET", target, accept: None, accept_encoding: None }
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &'a str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+    }
+
+    /// The query string, without `?`.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// Whether the method is `HEAD`.
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route<'a> {
+    /// `/healthz` or `/livez`.
+    Healthz,
+    /// `/readyz`, verbose when the query has `verbose` (not `verbose=0`/`false`).
+    Readyz {
+        /// Kubernetes-style per-component text.
+        verbose: bool,
+    },
+    /// `/readyz/<component>`.
+    Component(&'a str),
+    /// `/metrics`.
+    Metrics,
+    /// `/debug/pprof` and below; the rest of the path after `/debug/pprof`.
+    Debug(&'a str),
+    /// Anything else.
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    /// Routes a request target (path and optional query).
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::http::Route;
+    /// assert_eq!(Route::parse("/readyz?verbose"), Route::Readyz { verbose: true });
+    /// assert_eq!(Route::parse("/readyz/auth"), Route::Component("auth"));
+    /// assert_eq!(Route::parse("/debug/pprof/heap"), Route::Debug("/heap"));
+    /// assert_eq!(Route::parse("/nope"), Route::NotFound);
+    /// ```
+    pub fn parse(target: &'a str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        match path {
+            "/healthz" | "/livez" => Self::Healthz,
+            "/readyz" => Self::Readyz { verbose: query_flag(query, "verbose") },
+            "/metrics" => Self::Metrics,
+            _ => {
+                if let Some(rest) = path.strip_prefix("/debug/pprof") {
+                    if rest.is_empty() || rest.starts_with('/') {
+                        return Self::Debug(rest);
+                    }
+                }
+                match path.strip_prefix("/readyz/") {
+                    Some(name) if !name.is_empty() && !name.contains('/') => Self::Component(name),
+                    _ => Self::NotFound,
+                }
+            }
+        }
+    }
+}
+
+/// Whether `query` sets flag `name` (present without value, or with a value other than
+/// `0`/`false`).
+fn query_flag(query: &str, name: &str) -> bool {
+    query.split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        k == name && !matches!(v, "0" | "false")
+    })
+}
+
+/// Limits every frontend applies, with the defaults of DESIGN.md §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest request head in bytes; larger gets 431.
+    pub max_head_bytes: usize,
+    /// Time allowed to receive a whole request head, in milliseconds; then the connection closes.
+    pub header_timeout_ms: u64,
+    /// Time an idle keep-alive connection is kept, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Concurrent connections served; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Size of the buffer `/metrics` is encoded into, chunk by chunk.
+    pub chunk_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults: 8 KiB head, 10 s header timeout, 30 s idle, 1024 connections, 16 KiB
+    /// chunks.
+    pub const DEFAULT: Self =
+        Self { max_head_bytes: 8 * 1024, header_timeout_ms: 10_000, idle_timeout_ms: 30_000, max_connections: 1024, chunk_bytes: 16 * 1024 };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(Route::parse("/healthz"), Route::Healthz);
+        assert_eq!(Route::parse("/livez?x=1"), Route::Healthz);
+        assert_eq!(Route::parse("/readyz"), Route::Readyz { verbose: false });
+        assert_eq!(Route::parse("/readyz?verbose=1"), Route::Readyz { verbose: true });
+        assert_eq!(Route::parse("/readyz?a=b&verbose"), Route::Readyz { verbose: true });
+        assert_eq!(Route::parse("/readyz?verbose=false"), Route::Readyz { verbose: false });
+        assert_eq!(Route::parse("/readyz/"), Route::NotFound);
+        assert_eq!(Route::parse("/readyz/a/b"), Route::NotFound);
+        assert_eq!(Route::parse("/metrics"), Route::Metrics);
+        assert_eq!(Route::parse("/metrics/"), Route::NotFound);
+        assert_eq!(Route::parse("/debug/pprof"), Route::Debug(""));
+        assert_eq!(Route::parse("/debug/pprofx"), Route::NotFound);
+        assert_eq!(Route::parse(""), Route::NotFound);
+        assert_eq!(Route::parse("*"), Route::NotFound);
+    }
+}

@@ -1,0 +1,296 @@
+//! [`Service`]: the routes of DESIGN.md §3 over a readiness source and metric sources, plus
+//! the families every std frontend exposes (`process_state`, `promhttp_*`, `diag_build_info`).
+
+use core::fmt;
+
+use serde::Serialize;
+
+use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop, Value};
+use crate::http::response::{Body, Inline, JSON, Response, TEXT};
+use crate::http::{Request, Route, accepts_gzip, negotiate_format};
+use crate::registry::{Collect, Scrape, Sources};
+use crate::state::{State, StateTable};
+use crate::{Counter, Gauge};
+
+/// What `/readyz` reports on; implemented by [`StateTable`].
+pub trait Readiness: Sync {
+    /// The aggregate state.
+    fn state(&self) -> State;
+    /// Whether shutdown has begun.
+    fn is_shutting_down(&self) -> bool;
+    /// One component's state, if known.
+    fn component(&self, name: &str) -> Option<State>;
+    /// Number of component slots in use (an upper bound on the components; never shrinks).
+    fn slots(&self) -> usize;
+    /// The component in slot `index`, if that slot holds one.
+    fn component_at(&self, index: usize) -> Option<(&str, State)>;
+    /// State changes so far.
+    fn transitions(&self) -> u64;
+}
+
+impl<const N: usize> Readiness for StateTable<N> {
+    fn state(&self) -> State {
+        StateTable::state(self)
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        StateTable::is_shutting_down(self)
+    }
+
+    fn component(&self, name: &str) -> Option<State> {
+        StateTable::component(self, name)
+    }
+
+    fn slots(&self) -> usize {
+        StateTable::component_slots(self)
+    }
+
+    fn component_at(&self, index: usize) -> Option<(&str, State)> {
+        StateTable::component_at(self, index)
+    }
+
+    fn transitions(&self) -> u64 {
+        StateTable::transitions(self)
+    }
+}
+
+/// The `diag_build_info` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildInfo<'a> {
+    /// Version of the program.
+    pub version: &'a str,
+    /// Git revision it was built from.
+    pub gitref: &'a str,
+    /// Version of rustc that built it.
+    pub rustversion: &'a str,
+}
+
+/// Readiness messages, exactly as the reference words them.
+const STARTING: &str = "process is starting and hasn't joined the cluster yet";
+const RECOVERING: &str = "process is recovering from a degraded state, check logs for details";
+const DEGRADED: &str = "process is in a degraded state, check logs for details";
+const SHUTTING_DOWN: &str = "process is shutting down";
+const UNKNOWN_COMPONENT: &str = "unknown component";
+
+/// The status code and message for a state.
+fn readiness(state: State, shutting_down: bool) -> (u16, &'static str) {
+    if shutting_down {
+        return (503, SHUTTING_DOWN);
+    }
+    match state {
+        State::Ok => (200, "ok"),
+        State::Recovering => (400, RECOVERING),
+        State::Degraded => (503, DEGRADED),
+        State::Starting => (400, STARTING),
+    }
+}
+
+#[derive(Serialize)]
+struct StatusBody<'s> {
+    status: &'s str,
+    pid: u32,
+}
+
+/// Codes `promhttp_metric_handler_requests_total` is pre-created with, as in client_golang.
+const CODES: [&str; 3] = ["200", "500", "503"];
+
+/// The routes of DESIGN.md §3 over `readiness` and `sources`, and the always-present families.
+///
+/// # Examples
+/// ```
+/// use diag_core::http::{Request, Service};
+/// use diag_core::StateTable;
+/// static STATES: StateTable<4> = StateTable::new();
+/// let service = Service::new(&STATES, &[], 42);
+///
+/// STATES.heartbeat_ok("agent", 0).unwrap();
+/// let response = service.respond(&Request::get("/readyz"));
+/// assert_eq!(response.status(), 200);
+/// let mut body = [0u8; 64];
+/// let n = response.into_body().fill(&mut body).unwrap();
+/// assert_eq!(&body[..n], br#"{"status":"ok","pid":42}"#);
+/// ```
+pub struct Service<'a> {
+    builtin: Builtin<'a>,
+    sources: &'a [&'a dyn Collect],
+    pid: u32,
+}
+
+/// The always-present families, and the counters behind the `promhttp_*` ones.
+struct Builtin<'a> {
+    readiness: &'a dyn Readiness,
+    build: Option<BuildInfo<'a>>,
+    requests: [Counter; 3],
+    in_flight: Gauge,
+}
+
+impl<'a> Service<'a> {
+    /// A service answering for `readiness`, scraping its own families and then `sources`, and
+    /// reporting `pid` in readiness bodies.
+    pub fn new(readiness: &'a dyn Readiness, sources: &'a [&'a dyn Collect], pid: u32) -> Self {
+        let builtin = Builtin { readiness, build: None, requests: [Counter::new(), Counter::new(), Counter::new()], in_flight: Gauge::new() };
+        Self { builtin, sources, pid }
+    }
+
+    /// Adds `diag_build_info{version,gitref,rustversion} 1` to the metrics.
+    pub fn with_build_info(mut self, build: BuildInfo<'a>) -> Self {
+        self.builtin.build = Some(build);
+        self
+    }
+
+    /// The readiness source.
+    pub fn readiness(&self) -> &'a dyn Readiness {
+        self.builtin.readiness
+    }
+
+    /// Answers a request. HEAD gets the same status and headers as GET and an empty body;
+    /// [`Route::Debug`] gets 404 (a frontend serving profiles routes it before calling this).
+    pub fn respond(&self, req: &Request<'_>) -> Response<'_> {
+        self.respond_route(Route::parse(req.target), req)
+    }
+
+    /// Answers a request already routed.
+    pub fn respond_route(&self, route: Route<'_>, req: &Request<'_>) -> Response<'_> {
+        if matches!(route, Route::NotFound | Route::Debug(_)) {
+            return Response::plain(404, "page not found");
+        }
+        if !matches!(req.method, "GET" | "HEAD") {
+            return Response::method_not_allowed();
+        }
+        let response = match route {
+            Route::Healthz => Response::new(200, JSON, Body::fixed(br#"{"status":"ok"}"#)),
+            Route::Readyz { verbose: false } => {
+                let (code, message) = readiness(self.readiness().state(), self.readiness().is_shutting_down());
+                self.status_response(code, message)
+            }
+            Route::Readyz { verbose: true } => {
+                let (code, _) = readiness(self.readiness().state(), self.readiness().is_shutting_down());
+                Response::new(code, TEXT, Body::verbose(self.readiness()))
+            }
+            Route::Component(name) => match self.readiness().component(name) {
+                Some(state) => {
+                    let (code, message) = readiness(state, self.readiness().is_shutting_down());
+                    self.status_response(code, message)
+                }
+                None => self.status_response(404, UNKNOWN_COMPONENT),
+            },
+            Route::Metrics => {
+                self.builtin.requests[0].inc();
+                let format = negotiate_format(req.accept);
+                let scrape = Scrape::new(format, self);
+                Response::new(200, format.content_type(), Body::metrics(scrape, &self.builtin.in_flight))
+                    .with_metrics_headers(accepts_gzip(req.accept_encoding))
+            }
+            Route::NotFound | Route::Debug(_) => Response::plain(404, "page not found"),
+        };
+        if req.is_head() { response.head() } else { response }
+    }
+
+    fn status_response(&self, code: u16, status: &str) -> Response<'_> {
+        let mut inline = Inline::default();
+        // The messages are fixed and short, so they always fit the inline buffer.
+        let len = serde_json_core::to_slice(&StatusBody { status, pid: self.pid }, inline.buffer()).unwrap_or(0);
+        inline.set_len(len);
+        Response::new(code, JSON, Body::inline(inline))
+    }
+}
+
+impl fmt::Debug for Service<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service").field("pid", &self.pid).field("sources", &self.sources.len()).finish_non_exhaustive()
+    }
+}
+
+impl Sources for Service<'_> {
+    fn source(&self, index: usize) -> Option<&dyn Collect> {
+        match index {
+            0 => Some(&self.builtin),
+            i => self.sources.get(i - 1).copied(),
+        }
+    }
+}
+
+
+const PROCESS_STATE: Desc<'static> = Desc {
+    name: "process_state",
+    help: "State of the process: 0 - ok, 1 - recovering, 2 - degraded, 3 - starting.",
+    metric_type: MetricType::Gauge,
+};
+const TRANSITIONS: Desc<'static> = Desc {
+    name: "process_state_transitions_total",
+    help: "Number of component state changes since start.",
+    metric_type: MetricType::Counter,
+};
+const COMPONENT_STATE: Desc<'static> = Desc {
+    name: "diag_component_state",
+    help: "State of each component: 0 - ok, 1 - recovering, 2 - degraded, 3 - starting.",
+    metric_type: MetricType::Gauge,
+};
+const BUILD_INFO: Desc<'static> = Desc {
+    name: "diag_build_info",
+    help: "Build information of the running program.",
+    metric_type: MetricType::Gauge,
+};
+const REQUESTS: Desc<'static> = Desc {
+    name: "promhttp_metric_handler_requests_total",
+    help: "Total number of scrapes by HTTP status code.",
+    metric_type: MetricType::Counter,
+};
+const IN_FLIGHT: Desc<'static> = Desc {
+    name: "promhttp_metric_handler_requests_in_flight",
+    help: "Current number of scrapes being served.",
+    metric_type: MetricType::Gauge,
+};
+
+impl Collect for Builtin<'_> {
+    fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        let s = self;
+        let r = s.readiness;
+        enc.entry(0, |enc| {
+            enc.header(&PROCESS_STATE)?;
+            enc.sample(&PROCESS_STATE, &Labels::EMPTY, Value::I64(r.state().gauge()))
+        })?;
+        enc.entry(1, |enc| {
+            enc.header(&TRANSITIONS)?;
+            enc.sample(&TRANSITIONS, &Labels::EMPTY, Value::U64(r.transitions()))
+        })?;
+        enc.entry(2, |enc| {
+            let slots = r.slots();
+            if slots == 0 {
+                return Ok(());
+            }
+            enc.header(&COMPONENT_STATE)?;
+            for i in 0..slots {
+                if enc.skip_item() {
+                    continue;
+                }
+                match r.component_at(i) {
+                    Some((name, state)) => {
+                        enc.sample(&COMPONENT_STATE, &Labels::new(&["component"], &[name]), Value::I64(state.gauge()))?
+                    }
+                    None => enc.empty_item(),
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(b) = &s.build {
+            enc.entry(3, |enc| {
+                enc.header(&BUILD_INFO)?;
+                let values = [b.version, b.gitref, b.rustversion];
+                let labels = Labels::new(&["version", "gitref", "rustversion"], &values);
+                enc.sample(&BUILD_INFO, &labels, Value::I64(1))
+            })?;
+        }
+        enc.entry(4, |enc| {
+            enc.header(&REQUESTS)?;
+            for (code, counter) in CODES.iter().zip(&s.requests) {
+                enc.sample(&REQUESTS, &Labels::new(&["code"], &[code]), Value::U64(counter.get()))?;
+            }
+            Ok(())
+        })?;
+        enc.entry(5, |enc| {
+            enc.header(&IN_FLIGHT)?;
+            enc.sample(&IN_FLIGHT, &Labels::EMPTY, Value::I64(s.in_flight.get()))
+        })
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod atomic;
+mod counter;
+pub mod encoding;
+mod error;
+mod family;
+mod gauge;
+pub mod histogram;
+pub mod http;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod process;
+mod registry;
+mod slots;
+pub mod state;
+
+pub use counter::Counter;
+pub use encoding::{Desc, Encoder, Format, Labels, MetricType, Stop, Value};
+pub use error::{CapacityError, EncodeError, RegisterError};
+pub use family::{Family, Series};
+pub use gauge::{Gauge, GaugeF64};
+pub use histogram::{DEFAULT_BUCKETS, Histogram};
+pub use registry::{Collect, Metric, Registry, Scrape, Sources};
+pub use state::{State, StateTable};

@@ -1,0 +1,298 @@
+//! The fixed-capacity registry of metrics and collectors, and the [`Scrape`] that encodes a
+//! set of sources chunk by chunk.
+
+use core::fmt;
+
+use crate::encoding::{Desc, Encoder, Format, Labels, MetricType, Position, Stop, Value, is_valid_label_name, is_valid_metric_name};
+use crate::error::{CapacityError, EncodeError, RegisterError};
+use crate::family::Series;
+use crate::slots::Slots;
+
+/// Anything that can be registered under a name: [`Counter`](crate::Counter),
+/// [`Gauge`](crate::Gauge), [`GaugeF64`](crate::GaugeF64), [`Histogram`](crate::Histogram)
+/// and [`Family`](crate::Family) of those.
+pub trait Metric: Sync {
+    /// The family type.
+    fn metric_type(&self) -> MetricType;
+
+    /// Label names, checked at registration.
+    fn label_names(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Label sets refused because a family was full.
+    fn overflow(&self) -> u64 {
+        0
+    }
+
+    /// Encodes the family: header, then one item per series.
+    ///
+    /// # Errors
+    /// [`Stop`] when the encoder's buffer is full; return it unchanged.
+    fn encode(&self, desc: &Desc<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop>;
+}
+
+impl<S: Series> Metric for S {
+    fn metric_type(&self) -> MetricType {
+        S::TYPE
+    }
+
+    fn encode(&self, desc: &Desc<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        enc.header(desc)?;
+        self.encode_series(desc, &Labels::EMPTY, enc)
+    }
+}
+
+/// Emits families whose values are computed at scrape time (process metrics, runtime gauges,
+/// a whole registry).
+///
+/// An implementation must emit the same sequence of items (headers and series) for every
+/// chunk of one scrape, so that the scrape can resume by item number; values may change.
+pub trait Collect: Sync {
+    /// Emits families through `enc` ([`Encoder::header`], [`Encoder::sample`], …).
+    ///
+    /// # Errors
+    /// [`Stop`] when the encoder's buffer is full; return it unchanged.
+    fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop>;
+}
+
+enum Entry<'a> {
+    Metric { name: &'a str, help: &'a str, metric: &'a dyn Metric },
+    Collector(&'a dyn Collect),
+}
+
+/// Up to `N` registered metrics and collectors, encoded in registration order.
+///
+/// # Examples
+/// ```
+/// use diag_core::{Counter, Format, Registry, Scrape};
+/// static HITS: Counter = Counter::new();
+/// static REGISTRY: Registry<'static, 8> = Registry::new();
+///
+/// REGISTRY.register("app_hits_total", "Cache hits.", &HITS).unwrap();
+/// HITS.inc();
+///
+/// let mut buf = [0u8; 256];
+/// let n = Scrape::new(Format::Prometheus, &REGISTRY).fill(&mut buf).unwrap();
+/// assert_eq!(
+///     core::str::from_utf8(&buf[..n]).unwrap(),
+///     "# HELP app_hits_total Cache hits.\n# TYPE app_hits_total counter\napp_hits_total 1\n"
+/// );
+/// ```
+pub struct Registry<'a, const N: usize> {
+    entries: Slots<Entry<'a>, N>,
+}
+
+impl<'a, const N: usize> Registry<'a, N> {
+    crate::atomic::loom_const_fn! {
+        /// An empty registry.
+        pub fn new() -> Self {
+            Self { entries: Slots::new() }
+        }
+    }
+
+    /// Registers `metric` as family `name` with `help`.
+    ///
+    /// # Errors
+    /// [`RegisterError`] for an invalid metric or label name, a name already registered, or
+    /// a full registry.
+    pub fn register(&self, name: &'a str, help: &'a str, metric: &'a dyn Metric) -> Result<(), RegisterError> {
+        if !is_valid_metric_name(name) {
+            return Err(RegisterError::InvalidName);
+        }
+        if !metric.label_names().iter().all(|l| is_valid_label_name(l)) {
+            return Err(RegisterError::InvalidLabelName);
+        }
+        let (_, entry) = self
+            .entries
+            .get_or_insert_with(
+                |e| matches!(e, Entry::Metric { name: n, .. } if *n == name),
+                || Entry::Metric { name, help, metric },
+            )
+            .map_err(|_| CapacityError { capacity: N })?;
+        match entry {
+            Entry::Metric { metric: m, .. } if core::ptr::addr_eq(*m, metric) => Ok(()),
+            _ => Err(RegisterError::DuplicateName),
+        }
+    }
+
+    /// Registers a collector.
+    ///
+    /// # Errors
+    /// [`RegisterError::Full`] when the registry is full.
+    pub fn register_collector(&self, collector: &'a dyn Collect) -> Result<(), RegisterError> {
+        self.entries
+            .push(Entry::Collector(collector))
+            .map(|_| ())
+            .map_err(|_| RegisterError::Full(CapacityError { capacity: N }))
+    }
+}
+
+#[cfg(not(loom))]
+impl<const N: usize> Default for Registry<'_, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Collect for Registry<'_, N> {
+    fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        let mut overflow = false;
+        for (i, entry) in self.entries.iter() {
+            match entry {
+                Entry::Metric { name, help, metric } => {
+                    overflow |= metric.overflow() > 0;
+                    let desc = Desc { name, help, metric_type: metric.metric_type() };
+                    enc.entry(i, |enc| metric.encode(&desc, enc))?;
+                }
+                Entry::Collector(c) => enc.entry(i, |enc| c.collect(enc))?,
+            }
+        }
+        if overflow {
+            enc.entry(N, |enc| {
+                enc.header(&OVERFLOW)?;
+                for (_, entry) in self.entries.iter() {
+                    if let Entry::Metric { name, metric, .. } = entry {
+                        let n = metric.overflow();
+                        if n > 0 {
+                            enc.sample(&OVERFLOW, &Labels::new(&["family"], &[name]), Value::U64(n))?;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The family reporting label sets refused by full families.
+const OVERFLOW: Desc<'static> = Desc {
+    name: "diag_series_overflow_total",
+    help: "New label sets refused because their family was full.",
+    metric_type: MetricType::Counter,
+};
+
+impl<const N: usize> fmt::Debug for Registry<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("capacity", &N).field("entries", &self.entries.iter().count()).finish()
+    }
+}
+
+/// An ordered set of [`Collect`] sources that one scrape walks.
+pub trait Sources {
+    /// Source number `index`, or `None` past the last.
+    fn source(&self, index: usize) -> Option<&dyn Collect>;
+}
+
+impl<C: Collect> Sources for C {
+    fn source(&self, index: usize) -> Option<&dyn Collect> {
+        (index == 0).then_some(self as &dyn Collect)
+    }
+}
+
+impl Sources for [&dyn Collect] {
+    fn source(&self, index: usize) -> Option<&dyn Collect> {
+        self.get(index).copied()
+    }
+}
+
+impl<const K: usize> Sources for [&dyn Collect; K] {
+    fn source(&self, index: usize) -> Option<&dyn Collect> {
+        self.get(index).copied()
+    }
+}
+
+/// One scrape of a set of sources, encoded chunk by chunk into caller buffers.
+///
+/// Each [`fill`](Self::fill) writes whole items (a family header, or a series with all its
+/// lines) and resumes where the previous one stopped, so a frontend streams any number of
+/// series with one fixed buffer. A histogram series is snapshotted when its item is written,
+/// so every series is internally consistent.
+pub struct Scrape<'a> {
+    sources: &'a dyn Sources,
+    format: Format,
+    source: usize,
+    at: Position,
+    done: bool,
+}
+
+impl<'a> Scrape<'a> {
+    /// A scrape of `sources` in `format`.
+    pub fn new(format: Format, sources: &'a dyn Sources) -> Self {
+        Self { sources, format, source: 0, at: Position::default(), done: false }
+    }
+
+    /// The format being written.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether the whole exposition has been written.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Writes the next chunk into `buf` and returns its length; `Ok(0)` means the scrape is
+    /// complete.
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] when the next item alone does not fit in `buf`; the
+    /// scrape stays at that item, so a larger buffer may continue it.
+    pub fn fill(&mut self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        if self.done {
+            return Ok(0);
+        }
+        let mut enc = Encoder::new(self.format, buf, self.at);
+        loop {
+            let source = self.sources.source(self.source);
+            let step = match source {
+                Some(source) => source.collect(&mut enc),
+                None => enc.finish(),
+            };
+            match step {
+                Ok(()) if source.is_none() => {
+                    self.done = true;
+                    return Ok(enc.written());
+                }
+                Ok(()) => {
+                    self.source += 1;
+                    self.at = Position::default();
+                    enc.restart(self.at);
+                }
+                Err(Stop(..)) => {
+                    self.at = enc.stopped().unwrap_or(self.at);
+                    return match enc.written() {
+                        0 => Err(EncodeError::BufferTooSmall),
+                        n => Ok(n),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl Scrape<'_> {
+    /// Writes the rest of the scrape to `w`, one chunk of at most `scratch.len()` bytes at a
+    /// time.
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] when one item does not fit in `scratch`;
+    /// [`EncodeError::Write`] when `w` fails.
+    pub fn write_to<W: embedded_io::Write>(&mut self, w: &mut W, scratch: &mut [u8]) -> Result<(), EncodeError> {
+        use embedded_io::Error as _;
+        loop {
+            let n = self.fill(scratch)?;
+            if n == 0 {
+                return w.flush().map_err(|e| EncodeError::Write(e.kind()));
+            }
+            w.write_all(&scratch[..n]).map_err(|e| EncodeError::Write(e.kind()))?;
+        }
+    }
+}
+
+impl fmt::Debug for Scrape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scrape").field("format", &self.format).field("source", &self.source).field("done", &self.done).finish()
+    }
+}
