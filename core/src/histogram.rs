@@ -105,11 +105,7 @@ impl<const N: usize> Histogram<N> {
     pub fn snapshot(&self) -> Snapshot<N> {
         // Acquire: pairs with the release in the unlock below, ordering this scrape after the
         // previous one's fold and reset.
-        while self
-            .scraping
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        while self.scraping.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             spin_loop();
         }
         // AcqRel: observers that acquire the new hot index see the previous scrape's reset.
@@ -229,7 +225,8 @@ mod tests {
 
     #[test]
     fn many_bounds_use_binary_search() {
-        static B: [f64; 20] = [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15., 16., 17., 18., 19., 20.];
+        static B: [f64; 20] =
+            [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15., 16., 17., 18., 19., 20.];
         let h = Histogram::new(&B);
         h.observe(0.0);
         h.observe(10.0);

@@ -14,8 +14,6 @@ mod family;
 mod gauge;
 pub mod histogram;
 pub mod http;
-#[cfg(all(feature = "std", target_os = "linux"))]
-pub mod process;
 mod registry;
 mod slots;
 pub mod state;

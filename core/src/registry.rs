@@ -3,7 +3,9 @@
 
 use core::fmt;
 
-use crate::encoding::{Desc, Encoder, Format, Labels, MetricType, Position, Stop, Value, is_valid_label_name, is_valid_metric_name};
+use crate::encoding::{
+    Desc, Encoder, Format, Labels, MetricType, Position, Stop, Value, is_valid_label_name, is_valid_metric_name,
+};
 use crate::error::{CapacityError, EncodeError, RegisterError};
 use crate::family::Series;
 use crate::slots::Slots;
@@ -293,6 +295,10 @@ impl Scrape<'_> {
 
 impl fmt::Debug for Scrape<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scrape").field("format", &self.format).field("source", &self.source).field("done", &self.done).finish()
+        f.debug_struct("Scrape")
+            .field("format", &self.format)
+            .field("source", &self.source)
+            .field("done", &self.done)
+            .finish()
     }
 }

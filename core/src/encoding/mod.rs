@@ -298,7 +298,14 @@ impl<'b> Encoder<'b> {
     }
 
     /// `name suffix {labels[,le="bound"]} value\n`
-    fn line(&mut self, name: &str, suffix: &str, labels: &Labels<'_>, le: Option<f64>, value: Value) -> Result<(), Full> {
+    fn line(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &Labels<'_>,
+        le: Option<f64>,
+        value: Value,
+    ) -> Result<(), Full> {
         self.put_str(name)?;
         self.put_str(suffix)?;
         let mut first = true;

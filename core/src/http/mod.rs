@@ -135,8 +135,13 @@ pub struct Limits {
 impl Limits {
     /// The defaults: 8 KiB head, 10 s header timeout, 30 s idle, 1024 connections, 16 KiB
     /// chunks.
-    pub const DEFAULT: Self =
-        Self { max_head_bytes: 8 * 1024, header_timeout_ms: 10_000, idle_timeout_ms: 30_000, max_connections: 1024, chunk_bytes: 16 * 1024 };
+    pub const DEFAULT: Self = Self {
+        max_head_bytes: 8 * 1024,
+        header_timeout_ms: 10_000,
+        idle_timeout_ms: 30_000,
+        max_connections: 1024,
+        chunk_bytes: 16 * 1024,
+    };
 }
 
 impl Default for Limits {

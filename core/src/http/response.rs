@@ -288,9 +288,13 @@ fn fill_verbose(
             0 if shutting_down => line.push(&[b"[-]shutdown process is shutting down\n"]),
             0 => true,
             i if i <= slots => match readiness.component_at(i - 1) {
-                Some((name, s)) => {
-                    line.push(&[if s == State::Ok { b"[+]" } else { b"[-]" }, name.as_bytes(), b" ", s.as_str().as_bytes(), b"\n"])
-                }
+                Some((name, s)) => line.push(&[
+                    if s == State::Ok { b"[+]" } else { b"[-]" },
+                    name.as_bytes(),
+                    b" ",
+                    s.as_str().as_bytes(),
+                    b"\n",
+                ]),
                 None => true,
             },
             _ => {

@@ -128,7 +128,12 @@ impl<'a> Service<'a> {
     /// A service answering for `readiness`, scraping its own families and then `sources`, and
     /// reporting `pid` in readiness bodies.
     pub fn new(readiness: &'a dyn Readiness, sources: &'a [&'a dyn Collect], pid: u32) -> Self {
-        let builtin = Builtin { readiness, build: None, requests: [Counter::new(), Counter::new(), Counter::new()], in_flight: Gauge::new() };
+        let builtin = Builtin {
+            readiness,
+            build: None,
+            requests: [Counter::new(), Counter::new(), Counter::new()],
+            in_flight: Gauge::new(),
+        };
         Self { builtin, sources, pid }
     }
 
@@ -210,7 +215,6 @@ impl Sources for Service<'_> {
     }
 }
 
-
 const PROCESS_STATE: Desc<'static> = Desc {
     name: "process_state",
     help: "State of the process: 0 - ok, 1 - recovering, 2 - degraded, 3 - starting.",
@@ -226,11 +230,8 @@ const COMPONENT_STATE: Desc<'static> = Desc {
     help: "State of each component: 0 - ok, 1 - recovering, 2 - degraded, 3 - starting.",
     metric_type: MetricType::Gauge,
 };
-const BUILD_INFO: Desc<'static> = Desc {
-    name: "diag_build_info",
-    help: "Build information of the running program.",
-    metric_type: MetricType::Gauge,
-};
+const BUILD_INFO: Desc<'static> =
+    Desc { name: "diag_build_info", help: "Build information of the running program.", metric_type: MetricType::Gauge };
 const REQUESTS: Desc<'static> = Desc {
     name: "promhttp_metric_handler_requests_total",
     help: "Total number of scrapes by HTTP status code.",
