@@ -11,10 +11,15 @@
 //! | `/debug/pprof/…` | [`Route::Debug`]: 404 here; a frontend may serve it |
 //! | anything else | 404; a method other than GET/HEAD on a known route: 405 with `Allow` |
 
+#[cfg(feature = "async")]
+mod connection;
 mod negotiate;
 mod response;
 mod service;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use connection::{Closed, Connection, ConnectionError, MAX_HEADERS, NoTimeouts, Timer};
 pub use negotiate::{accepts_gzip, negotiate_format};
 pub use response::{Body, Response};
 pub use service::{BuildInfo, Readiness, Service};
