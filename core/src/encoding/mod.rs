@@ -7,6 +7,7 @@
 //! Format differences live in [`text`] and [`openmetrics`].
 
 pub mod openmetrics;
+pub mod parse;
 pub mod text;
 
 use core::fmt;
