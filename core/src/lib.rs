@@ -12,8 +12,12 @@ pub mod encoding;
 mod error;
 mod family;
 mod gauge;
+#[cfg(feature = "gzip")]
+pub mod gzip;
 pub mod histogram;
 pub mod http;
+#[cfg(feature = "std")]
+pub mod process;
 mod registry;
 mod slots;
 pub mod state;

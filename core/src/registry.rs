@@ -182,7 +182,10 @@ impl<const N: usize> fmt::Debug for Registry<'_, N> {
 }
 
 /// An ordered set of [`Collect`] sources that one scrape walks.
-pub trait Sources {
+///
+/// `Sync` like [`Collect`], so a [`Scrape`] (and a response body streaming one) can move to
+/// another thread or task.
+pub trait Sources: Sync {
     /// Source number `index`, or `None` past the last.
     fn source(&self, index: usize) -> Option<&dyn Collect>;
 }

@@ -1170,7 +1170,7 @@ impl<'a> Parser<'a> {
         if t == FamilyType::Info && value != 1.0 {
             return Err(InvalidInfo);
         }
-        if matches!(suffix, "_bucket" | "_count" | "_gcount") && value.fract() != 0.0 {
+        if matches!(suffix, "_bucket" | "_count" | "_gcount") && value % 1.0 != 0.0 {
             return Err(NotInteger);
         }
         let counter_like = matches!(suffix, "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum");

@@ -13,10 +13,38 @@ fn elements(header: &str) -> impl Iterator<Item = (&str, &str, f32)> {
         let params = element.get(element.find(';').map_or(element.len(), |i| i + 1)..).unwrap_or("");
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-            .find_map(|q| q.trim().parse::<f32>().ok())
+            .find_map(|q| parse_q(q.trim()))
             .map_or(1.0, |q| if q.is_finite() { q.clamp(0.0, 1.0) } else { 0.0 });
         Some((value, params, q))
     })
+}
+
+/// Parses a q-value: an optionally signed decimal number without exponent (a superset of the
+/// RFC 9110 `qvalue`), to a precision of 0.001 (qvalues have at most three decimals); `NaN` and
+/// infinities give NaN, which callers treat as 0. Written by hand because `f32::from_str`
+/// brings about 14 KiB of tables and code into microcontroller flash.
+fn parse_q(s: &str) -> Option<f32> {
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if ["nan", "inf", "infinity"].iter().any(|w| digits.eq_ignore_ascii_case(w)) {
+        return Some(f32::NAN);
+    }
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    // Thousandths, saturating: anything above 1 is clamped to 1 by the caller anyway.
+    let whole = int.bytes().fold(0u32, |v, d| v.saturating_mul(10).saturating_add(u32::from(d - b'0')));
+    let mut milli = whole.saturating_mul(1000);
+    for (d, scale) in frac.bytes().zip([100, 10, 1]) {
+        milli = milli.saturating_add(u32::from(d - b'0') * scale);
+    }
+    let value = milli.min(1_000_000) as f32 / 1000.0;
+    Some(if negative { -value } else { value })
 }
 
 /// The value of parameter `name` in `params` (`a=b; c="d"`), unquoted.
@@ -99,6 +127,30 @@ mod tests {
         assert_eq!(negotiate_format(Some("application/openmetrics-text;q=1, text/plain;q=1")), Format::Prometheus);
         assert_eq!(negotiate_format(Some("application/openmetrics-text;q=abc")), Format::OpenMetrics, "bad q is 1");
         assert_eq!(negotiate_format(Some(",,;;,application/openmetrics-text;q=NaN")), Format::Prometheus);
+    }
+
+    #[test]
+    fn q_values_parse_like_numbers() {
+        for (q, want) in [
+            ("1", 1.0),
+            ("0.5", 0.5),
+            ("0.001", 0.001),
+            (".5", 0.5),
+            ("1.", 1.0),
+            ("-0.5", -0.5),
+            ("+0.25", 0.25),
+            ("0.1239", 0.123),
+            ("1.000", 1.0),
+        ] {
+            let got = parse_q(q).unwrap();
+            assert!((got - want).abs() < 1e-6, "{q}: {got} != {want}");
+        }
+        for q in ["NaN", "inf", "-Infinity"] {
+            assert!(parse_q(q).unwrap().is_nan(), "{q}");
+        }
+        for q in ["", ".", "abc", "1e-1", "0.5x", "--1"] {
+            assert_eq!(parse_q(q), None, "{q}");
+        }
     }
 
     #[test]

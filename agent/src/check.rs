@@ -1,0 +1,114 @@
+//! The heartbeat checks: `tcp` connects, `http` expects a 2xx answer to `GET`, `exec` expects
+//! exit status 0. Each attempt is bounded by a timeout (the component's period).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use diag_tokio::DiagBody;
+use hyper::header;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+use crate::config::Check;
+
+/// Runs `check` once.
+///
+/// # Errors
+/// Why the check failed, for the log.
+pub(crate) async fn run(check: &Check, timeout: Duration) -> Result<(), String> {
+    let attempt = async {
+        match check {
+            Check::SelfCheck => Ok(()),
+            Check::Tcp(addr) => TcpStream::connect(addr.as_str())
+                .await
+                .map(drop)
+                .map_err(|e| format!("cannot connect to {addr}: {e}")),
+            Check::Http(uri) => http(uri).await,
+            Check::Exec(argv) => exec(argv).await,
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {}", humantime::format_duration(timeout))),
+    }
+}
+
+async fn http(uri: &hyper::Uri) -> Result<(), String> {
+    let host = uri.host().ok_or_else(|| format!("{uri}: no host"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, DiagBody>(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("{uri}: {e}"))?;
+    let conn = tokio::spawn(conn);
+    let authority = uri.authority().map_or(host, |a| a.as_str());
+    let request = hyper::Request::get(uri.path_and_query().map_or("/", |pq| pq.as_str()))
+        .header(header::HOST, authority)
+        .header(header::USER_AGENT, concat!("diagd/", env!("CARGO_PKG_VERSION")))
+        .body(DiagBody::empty())
+        .map_err(|e| format!("{uri}: {e}"))?;
+    let result = match sender.send_request(request).await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("GET {uri}: status {}", response.status())),
+        Err(e) => Err(format!("GET {uri}: {e}")),
+    };
+    conn.abort();
+    result
+}
+
+async fn exec(argv: &[String]) -> Result<(), String> {
+    let (program, args) = argv.split_first().ok_or("empty command")?;
+    let status = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| format!("cannot run {program:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{program:?} exited with {status}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn checks_succeed_and_fail() {
+        let t = Duration::from_secs(5);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        assert_eq!(run(&Check::Tcp(addr.clone()), t).await, Ok(()));
+        drop(listener);
+        assert!(run(&Check::Tcp(addr), t).await.unwrap_err().contains("cannot connect"));
+        assert_eq!(run(&Check::Exec(vec!["true".into()]), t).await, Ok(()));
+        assert!(run(&Check::Exec(vec!["false".into()]), t).await.unwrap_err().contains("exited"));
+        assert!(run(&Check::Exec(vec!["/nonexistent/x".into()]), t).await.unwrap_err().contains("cannot run"));
+        let slow = Check::Exec(vec!["sleep".into(), "5".into()]);
+        assert!(run(&slow, Duration::from_millis(100)).await.unwrap_err().contains("no answer"));
+        assert_eq!(run(&Check::SelfCheck, t).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn http_check_wants_2xx() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            for status in ["200 OK", "500 Internal Server Error"] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(buf[..n].starts_with(b"GET /health HTTP/1.1\r\n"));
+                let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                s.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        let check = Check::Http(format!("http://{addr}/health").parse().unwrap());
+        assert_eq!(run(&check, Duration::from_secs(5)).await, Ok(()));
+        assert!(run(&check, Duration::from_secs(5)).await.unwrap_err().contains("500"));
+        server.await.unwrap();
+    }
+}

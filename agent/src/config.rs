@@ -1,0 +1,350 @@
+//! The YAML configuration (DESIGN.md §7): parsed with serde, unknown keys refused, every error
+//! naming the key it is about.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+/// Most components one agent watches (the capacity of its state table).
+pub(crate) const MAX_COMPONENTS: usize = 64;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// Address of the diagnostic endpoints; off when absent.
+    #[serde(default, deserialize_with = "addr")]
+    pub(crate) diag_addr: Option<SocketAddr>,
+    /// Where the agent keeps its files (the debug socket).
+    #[allow(dead_code, reason = "validated now; the debug service (a later issue) puts its socket there")]
+    #[serde(default)]
+    pub(crate) data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub(crate) log: Log,
+    #[allow(dead_code, reason = "validated now; read by the debug service (a later issue)")]
+    #[serde(default)]
+    pub(crate) debug_service: DebugService,
+    #[serde(default)]
+    pub(crate) tracing_service: TracingService,
+    #[serde(default)]
+    pub(crate) components: Vec<Component>,
+}
+
+/// `log:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Log {
+    #[serde(default)]
+    pub(crate) severity: Severity,
+}
+
+/// `log.severity`, with the reference's spellings.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Severity {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    #[serde(alias = "warning")]
+    Warn,
+    #[serde(alias = "err")]
+    Error,
+}
+
+impl Severity {
+    pub(crate) fn as_filter(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// `debug_service:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DebugService {
+    #[allow(dead_code, reason = "validated now; read by the debug service (a later issue)")]
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+}
+
+impl Default for DebugService {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `tracing_service:` (checked here; exporting spans is not part of this agent yet).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TracingService {
+    #[serde(default)]
+    pub(crate) enabled: bool,
+    #[serde(default)]
+    pub(crate) exporter_url: Option<String>,
+    #[serde(default)]
+    pub(crate) sampling_rate_per_million: Option<u32>,
+    #[allow(dead_code, reason = "validated now; read by the span exporter (a later issue)")]
+    #[serde(default)]
+    pub(crate) ca_certs: Vec<PathBuf>,
+    #[allow(dead_code, reason = "validated now; read by the span exporter (a later issue)")]
+    #[serde(default)]
+    pub(crate) https_keypairs: Vec<KeyPair>,
+}
+
+/// One `tracing_service.https_keypairs` entry.
+#[allow(dead_code, reason = "validated now; read by the span exporter (a later issue)")]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyPair {
+    pub(crate) key_file: PathBuf,
+    pub(crate) cert_file: PathBuf,
+}
+
+/// One `components:` entry: a name and exactly one heartbeat check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Component {
+    pub(crate) name: String,
+    #[serde(default, deserialize_with = "tcp_addr")]
+    pub(crate) tcp: Option<String>,
+    #[serde(default)]
+    pub(crate) http: Option<String>,
+    #[serde(default)]
+    pub(crate) exec: Option<Vec<String>>,
+    #[serde(default = "default_period", deserialize_with = "duration")]
+    pub(crate) heartbeat_period: Duration,
+    #[serde(default = "default_window", deserialize_with = "duration")]
+    pub(crate) recovery_window: Duration,
+}
+
+fn default_period() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_window() -> Duration {
+    Duration::from_millis(diag_core::state::DEFAULT_RECOVERY_WINDOW_MS)
+}
+
+/// What a component's heartbeat does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Connect to `host:port`.
+    Tcp(String),
+    /// `GET` an `http://` URL, expecting 2xx.
+    Http(hyper::Uri),
+    /// Run a command, expecting exit status 0.
+    Exec(Vec<String>),
+    /// Always succeeds: the agent reporting that it runs.
+    SelfCheck,
+}
+
+impl Component {
+    /// The component the agent watches when none is configured: itself.
+    pub(crate) fn agent() -> Self {
+        Self {
+            name: "agent".into(),
+            tcp: None,
+            http: None,
+            exec: None,
+            heartbeat_period: default_period(),
+            recovery_window: default_window(),
+        }
+    }
+
+    /// The check, once validated.
+    pub(crate) fn check(&self) -> Check {
+        match (&self.tcp, &self.http, &self.exec) {
+            (Some(addr), _, _) => Check::Tcp(addr.clone()),
+            (_, Some(url), _) => Check::Http(url.parse().unwrap_or_default()),
+            (_, _, Some(argv)) => Check::Exec(argv.clone()),
+            _ => Check::SelfCheck,
+        }
+    }
+}
+
+/// `host:port` with a port.
+fn tcp_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(Some(s)),
+        _ => Err(de::Error::custom(format!("expected host:port, got {s:?}"))),
+    }
+}
+
+/// A socket address such as `127.0.0.1:3000`.
+fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_addr(&s).map(Some).map_err(de::Error::custom)
+}
+
+/// Parses a listen address, with an error that says what is expected.
+pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("invalid address {s:?}: expected IP:PORT such as 127.0.0.1:3000"))
+}
+
+/// A duration: `500ms`, `5s`, `1m`, or a number of seconds.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    struct V;
+    impl de::Visitor<'_> for V {
+        type Value = Duration;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as 500ms, 5s or 1m, or a number of seconds")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+            u64::try_from(v).map(Duration::from_secs).map_err(|_| E::custom("a duration cannot be negative"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+            Duration::try_from_secs_f64(v).map_err(|e| E::custom(e))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            humantime::parse_duration(v).map_err(|e| E::custom(format!("invalid duration {v:?}: {e}")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, malformed YAML, an unknown key or a bad value; the
+    /// message names the file and the key.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses and validates YAML text.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
+        // An empty file is an empty config.
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let config: Self = serde_yaml_ng::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.components.len() > MAX_COMPONENTS {
+            bail!("components: {} components configured, at most {MAX_COMPONENTS} are supported", self.components.len());
+        }
+        let mut names = HashSet::new();
+        for (i, c) in self.components.iter().enumerate() {
+            let key = format!("components[{i}]");
+            if c.name.is_empty() {
+                bail!("{key}.name: must not be empty");
+            }
+            if !names.insert(c.name.as_str()) {
+                bail!("{key}.name: duplicate component name {:?}", c.name);
+            }
+            let checks = [c.tcp.is_some(), c.http.is_some(), c.exec.is_some()].iter().filter(|&&b| b).count();
+            if checks != 1 {
+                bail!("{key}: component {:?} needs exactly one check of tcp, http or exec (found {checks})", c.name);
+            }
+            if let Some(url) = &c.http {
+                let uri: hyper::Uri =
+                    url.parse().map_err(|e| anyhow::anyhow!("{key}.http: invalid URL {url:?}: {e}"))?;
+                if uri.scheme_str() != Some("http") || uri.host().is_none() {
+                    bail!("{key}.http: expected an http://host[:port]/path URL, got {url:?}");
+                }
+            }
+            if let Some(argv) = &c.exec {
+                if argv.first().is_none_or(|cmd| cmd.is_empty()) {
+                    bail!("{key}.exec: expected [command, args...], got an empty command");
+                }
+            }
+            if c.heartbeat_period.is_zero() {
+                bail!("{key}.heartbeat_period: must be greater than zero");
+            }
+        }
+        if self.tracing_service.enabled && self.tracing_service.exporter_url.is_none() {
+            bail!("tracing_service.exporter_url: required when tracing_service.enabled is true");
+        }
+        if let Some(rate) = self.tracing_service.sampling_rate_per_million {
+            if rate > 1_000_000 {
+                bail!("tracing_service.sampling_rate_per_million: {rate} is more than 1000000");
+            }
+        }
+        Ok(())
+    }
+
+    /// The components to watch: the configured ones, or the agent itself.
+    pub(crate) fn watched(&self) -> Vec<Component> {
+        if self.components.is_empty() { vec![Component::agent()] } else { self.components.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        format!("{:#}", Config::parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn full_config() {
+        let c = Config::parse(
+            "diag_addr: 127.0.0.1:3000\ndata_dir: /tmp/d\nlog: {severity: warning}\n\
+             components:\n  - {name: db, tcp: 'localhost:5432', heartbeat_period: 500ms, recovery_window: 2}\n\
+             \x20 - {name: web, http: 'http://127.0.0.1:8080/health'}\n  - {name: job, exec: [true]}\n",
+        )
+        .unwrap();
+        assert_eq!(c.diag_addr, Some("127.0.0.1:3000".parse().unwrap()));
+        assert_eq!(c.log.severity, Severity::Warn);
+        assert_eq!(c.components[0].heartbeat_period, Duration::from_millis(500));
+        assert_eq!(c.components[0].recovery_window, Duration::from_secs(2));
+        assert_eq!(c.components[1].heartbeat_period, Duration::from_secs(5));
+        assert_eq!(c.components[1].recovery_window, Duration::from_secs(10));
+        assert_eq!(c.components[0].check(), Check::Tcp("localhost:5432".into()));
+        assert_eq!(c.components[2].check(), Check::Exec(vec!["true".into()]));
+        assert_eq!(c.watched().len(), 3);
+        assert_eq!(Config::parse("").unwrap().watched()[0].check(), Check::SelfCheck);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("diag_adr: 1").contains("unknown field `diag_adr`"), "{}", err("diag_adr: 1"));
+        assert!(err("log: {severity: loud}").contains("log.severity"), "{}", err("log: {severity: loud}"));
+        assert!(err("diag_addr: nowhere").contains("diag_addr"), "{}", err("diag_addr: nowhere"));
+        let e = err("components:\n  - {name: a, tcp: 'x:1', heartbeat_period: soon}\n");
+        assert!(e.contains("components[0].heartbeat_period"), "{e}");
+        let e = err("components:\n  - {name: a, tcp: 'x:1', colour: red}\n");
+        assert!(e.contains("components[0]") && e.contains("colour"), "{e}");
+        let e = err("components:\n  - {name: a}\n");
+        assert!(e.contains("components[0]") && e.contains("exactly one check"), "{e}");
+        let e = err("components:\n  - {name: a, tcp: 'x:1'}\n  - {name: a, exec: [true]}\n");
+        assert!(e.contains("components[1].name: duplicate"), "{e}");
+        let e = err("components:\n  - {name: a, http: 'https://x/'}\n");
+        assert!(e.contains("components[0].http"), "{e}");
+        let e = err("components:\n  - {name: a, tcp: 'nocolon'}\n");
+        assert!(e.contains("components[0].tcp"), "{e}");
+        let e = err("tracing_service: {enabled: true}\n");
+        assert!(e.contains("tracing_service.exporter_url"), "{e}");
+        let e = err("components: [\n");
+        assert!(!e.is_empty());
+    }
+}

@@ -1,0 +1,74 @@
+//! One task per component: run its check every `heartbeat_period` and feed the result to the
+//! state table as `heartbeat_ok` / `heartbeat_failed`, logging every change of state.
+
+use std::time::{Duration, Instant};
+
+use diag_core::StateTable;
+use tokio::time::MissedTickBehavior;
+
+use crate::check;
+use crate::config::{Check, Component};
+
+/// The agent's state table.
+pub(crate) type States = StateTable<{ crate::config::MAX_COMPONENTS }>;
+
+/// Monotonic milliseconds since the agent started, the clock the state table runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock(Instant);
+
+impl Clock {
+    pub(crate) fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    pub(crate) fn now_ms(self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Registers `component` as `starting` and returns the task that heartbeats it.
+///
+/// A configured check first runs one period after start (so `starting` is visible until
+/// then); the agent's self-check reports at once.
+///
+/// # Errors
+/// When the state table is full.
+pub(crate) fn watch(
+    states: &'static States,
+    component: &Component,
+    clock: Clock,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    let name: &'static str = Box::leak(component.name.clone().into_boxed_str());
+    let window_ms = u64::try_from(component.recovery_window.as_millis()).unwrap_or(u64::MAX);
+    states
+        .expect_with_window(name, window_ms)
+        .map_err(|e| anyhow::anyhow!("components: cannot watch {name:?}: {e}"))?;
+    let check = component.check();
+    let period = component.heartbeat_period;
+    Ok(async move {
+        let first = if check == Check::SelfCheck { Duration::ZERO } else { period };
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let result = check::run(&check, period).await;
+            let before = states.component(name);
+            let now = clock.now_ms();
+            let recorded = match &result {
+                Ok(()) => states.heartbeat_ok(name, now),
+                Err(_) => states.heartbeat_failed(name, now),
+            };
+            if let Err(e) = recorded {
+                tracing::error!(component = name, error = %e, "cannot record heartbeat");
+            }
+            let after = states.component(name);
+            if let Err(reason) = &result {
+                tracing::warn!(component = name, %reason, "heartbeat failed");
+            }
+            if before != after {
+                let (from, to) = (before.map_or("unknown", |s| s.as_str()), after.map_or("unknown", |s| s.as_str()));
+                tracing::info!(component = name, from, to, "component state changed");
+            }
+        }
+    })
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Checks what the cortex-m firmware printed under qemu (see src/main.rs).
+
+Usage: check_output.py OUTPUT_FILE
+
+Accepts both builds of the firmware: with the `http` feature the output holds raw HTTP/1.1
+exchanges (parsed here with http.client), without it the bodies between markers. Either way
+it checks the status codes, content types, the readiness bodies byte for byte, and the
+/metrics exposition in both formats with the reference parsers of prometheus_client (0.0.4
+text and OpenMetrics), against the values the firmware's fixed workload must produce.
+Exits 1 on any mismatch.
+"""
+
+import http.client
+import io
+import re
+import sys
+
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+PID = 1
+TEXT = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+JSON = "application/json"
+PLAIN = "text/plain; charset=utf-8"
+
+COUNTERS = [
+    "fw_packets_received",
+    "fw_packets_sent",
+    "fw_crc_errors",
+    "fw_retries",
+    "fw_watchdog_kicks",
+    "fw_adc_samples",
+    "fw_i2c_errors",
+    "fw_uart_overruns",
+    "fw_flash_writes",
+    "fw_config_reloads",
+]
+COMPONENTS = ["auth", "node", "sensor", "uplink"]
+LOOP = ([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025], [0.0003, 0.0007, 0.0007, 0.0012, 0.004, 0.03])
+PAYLOAD = ([16.0, 32.0, 64.0, 128.0, 256.0], [12.0, 40.0, 64.0, 200.0, 512.0])
+
+passed = 0
+failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}", file=sys.stderr)
+
+
+def le(bound):
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def histogram(name, bounds, observations):
+    """Expected samples of a histogram: cumulative buckets, sum, count."""
+    out = {}
+    for bound in bounds + [float("inf")]:
+        out[(name + "_bucket", (("le", le(bound)),))] = float(sum(1 for o in observations if o <= bound))
+    out[(name + "_sum", ())] = sum(observations)
+    out[(name + "_count", ())] = float(len(observations))
+    return out
+
+
+def expected_samples(scrapes):
+    """Every sample the exposition must hold, after `scrapes` scrapes (this one included)."""
+    out = {
+        ("process_state", ()): 0.0,
+        ("process_state_transitions_total", ()): 7.0,  # 4 x starting->ok, uplink ok->degraded->recovering->ok
+        ("promhttp_metric_handler_requests_total", (("code", "200"),)): float(scrapes),
+        ("promhttp_metric_handler_requests_total", (("code", "500"),)): 0.0,
+        ("promhttp_metric_handler_requests_total", (("code", "503"),)): 0.0,
+        ("promhttp_metric_handler_requests_in_flight", ()): 1.0,
+    }
+    for c in COMPONENTS:
+        out[("diag_component_state", (("component", c),))] = 0.0
+    for i, name in enumerate(COUNTERS):
+        out[(name + "_total", ())] = float((i + 1) * 3)
+    out.update(histogram("fw_loop_seconds", *LOOP))
+    out.update(histogram("fw_payload_bytes", *PAYLOAD))
+    return out
+
+
+def samples(families):
+    out = {}
+    for family in families:
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            check(key not in out, f"duplicate sample {key}")
+            out[key] = s.value
+    return out
+
+
+def same(a, b):
+    if a.keys() != b.keys():
+        return False
+    return all(abs(a[k] - b[k]) <= 1e-9 * max(1.0, abs(b[k])) for k in a)
+
+
+class Stream(io.BytesIO):
+    """The bytes of one connection; http.client closes its file after each body, this stays open."""
+
+    def makefile(self, *args, **kwargs):
+        return self
+
+    def close(self):
+        pass
+
+
+def http_responses(data, count):
+    stream = Stream(data)
+    out = []
+    for _ in range(count):
+        response = http.client.HTTPResponse(stream)
+        response.begin()
+        body = response.read()
+        out.append((response.status, response.getheader("Content-Type"), body.decode(), response))
+    check(stream.read() == b"", "nothing after the last response")
+    return out
+
+
+def parse_http(raw):
+    m = re.fullmatch(rb"=== connection 1 ===\n(.*)=== connection 2 ===\n(.*)=== end ===\n", raw, re.S)
+    check(m is not None, "output framed as connection 1, connection 2, end")
+    if m is None:
+        return {}
+    first = http_responses(m.group(1), 1)
+    second = http_responses(m.group(2), 4)
+    for _, _, _, response in first + second:
+        check(response.getheader("Cache-Control") == "no-store", "Cache-Control: no-store")
+        check(response.getheader("X-Content-Type-Options") == "nosniff", "X-Content-Type-Options: nosniff")
+    check(second[0][3].getheader("Transfer-Encoding") == "chunked", "/metrics streamed chunked")
+    check(second[0][3].getheader("Content-Encoding") is None, "/metrics not gzipped")
+    check(second[3][3].getheader("Connection") == "close", "last response closes")
+    names = ["readyz-starting", "metrics-text", "metrics-openmetrics", "readyz-verbose", "readyz"]
+    return {n: r[:3] for n, r in zip(names, first + second)}
+
+
+def parse_bodies(raw):
+    out = {}
+    pattern = re.compile(rb"=== body (\S+) (\d+) ([^\n]*) ===\n(.*?)\n=== end body ===\n", re.S)
+    end = 0
+    for m in pattern.finditer(raw):
+        check(m.start() == end, "bodies follow each other")
+        end = m.end()
+        out[m.group(1).decode()] = (int(m.group(2)), m.group(3).decode(), m.group(4).decode())
+    check(raw[end:] == b"=== end ===\n", "output ends with the end marker")
+    return out
+
+
+def main():
+    with open(sys.argv[1], "rb") as f:
+        raw = f.read()
+    stack = re.search(rb"\nstack (\d+) of (\d+)\n?$", raw)
+    check(stack is not None, "stack report at the end")
+    if stack:
+        print(f"stack used: {int(stack.group(1))} of {int(stack.group(2))} bytes")
+        raw = raw[: stack.start() + 1]
+    check(b"error:" not in raw, "firmware reported no error")
+
+    responses = parse_http(raw) if raw.startswith(b"=== connection 1") else parse_bodies(raw)
+    expect = {
+        "readyz-starting": (400, JSON, f'{{"status":"process is starting and hasn\'t joined the cluster yet","pid":{PID}}}'),
+        "readyz-verbose": (200, PLAIN, "".join(f"[+]{c} ok\n" for c in COMPONENTS) + "readyz check passed\n"),
+        "readyz": (200, JSON, f'{{"status":"ok","pid":{PID}}}'),
+    }
+    for name, want in expect.items():
+        got = responses.get(name)
+        check(got == want, f"{name}: got {got!r}, want {want!r}")
+
+    text = responses.get("metrics-text", (0, "", ""))
+    check(text[:2] == (200, TEXT), f"metrics-text status and type: {text[:2]}")
+    om = responses.get("metrics-openmetrics", (0, "", ""))
+    check(om[:2] == (200, OPENMETRICS), f"metrics-openmetrics status and type: {om[:2]}")
+    check(om[2].endswith("# EOF\n"), "OpenMetrics ends with # EOF")
+
+    try:
+        text_samples = samples(parse_text(text[2]))
+    except Exception as e:  # the parser's own error is the report
+        check(False, f"0.0.4 parser rejected the exposition: {e}")
+        text_samples = {}
+    try:
+        om_samples = samples(parse_openmetrics(om[2]))
+    except Exception as e:
+        check(False, f"OpenMetrics parser rejected the exposition: {e}")
+        om_samples = {}
+    want_text, want_om = expected_samples(1), expected_samples(2)
+    check(same(text_samples, want_text), f"0.0.4 samples: {sorted(set(text_samples.items()) ^ set(want_text.items()))}")
+    check(same(om_samples, want_om), f"OpenMetrics samples: {sorted(set(om_samples.items()) ^ set(want_om.items()))}")
+    # The two formats agree on everything but the scrape counter.
+    key = ("promhttp_metric_handler_requests_total", (("code", "200"),))
+    check(same({k: v for k, v in text_samples.items() if k != key}, {k: v for k, v in om_samples.items() if k != key}),
+          "0.0.4 and OpenMetrics values agree")
+    check(len(text_samples) == len(want_text) == 37, f"{len(text_samples)} samples")
+
+    print(f"cortex-m firmware output: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
