@@ -19,11 +19,10 @@ use crate::config::Check;
 pub(crate) async fn run(check: &Check, timeout: Duration) -> Result<(), String> {
     let attempt = async {
         match check {
-            Check::SelfCheck => Ok(()),
-            Check::Tcp(addr) => TcpStream::connect(addr.as_str())
-                .await
-                .map(drop)
-                .map_err(|e| format!("cannot connect to {addr}: {e}")),
+            Check::Itself => Ok(()),
+            Check::Tcp(addr) => {
+                TcpStream::connect(addr.as_str()).await.map(drop).map_err(|e| format!("cannot connect to {addr}: {e}"))
+            }
             Check::Http(uri) => http(uri).await,
             Check::Exec(argv) => exec(argv).await,
         }
@@ -88,7 +87,7 @@ mod tests {
         assert!(run(&Check::Exec(vec!["/nonexistent/x".into()]), t).await.unwrap_err().contains("cannot run"));
         let slow = Check::Exec(vec!["sleep".into(), "5".into()]);
         assert!(run(&slow, Duration::from_millis(100)).await.unwrap_err().contains("no answer"));
-        assert_eq!(run(&Check::SelfCheck, t).await, Ok(()));
+        assert_eq!(run(&Check::Itself, t).await, Ok(()));
     }
 
     #[tokio::test]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 
 /// Most components one agent watches (the capacity of its state table).
 pub(crate) const MAX_COMPONENTS: usize = 64;
@@ -151,7 +151,7 @@ pub(crate) enum Check {
     /// Run a command, expecting exit status 0.
     Exec(Vec<String>),
     /// Always succeeds: the agent reporting that it runs.
-    SelfCheck,
+    Itself,
 }
 
 impl Component {
@@ -173,7 +173,7 @@ impl Component {
             (Some(addr), _, _) => Check::Tcp(addr.clone()),
             (_, Some(url), _) => Check::Http(url.parse().unwrap_or_default()),
             (_, _, Some(argv)) => Check::Exec(argv.clone()),
-            _ => Check::SelfCheck,
+            _ => Check::Itself,
         }
     }
 }
@@ -229,7 +229,8 @@ impl Config {
     /// A missing or unreadable file, malformed YAML, an unknown key or a bad value; the
     /// message names the file and the key.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
@@ -242,14 +243,27 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let config: Self = serde_yaml_ng::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let config: Self =
+            serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text)).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                // serde_yaml_ng prefixes some messages with (part of) the path itself: keep one.
+                let message = match message.split_once(": ") {
+                    Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix) => rest.to_owned(),
+                    _ => message,
+                };
+                if path == "." { anyhow::anyhow!("{message}") } else { anyhow::anyhow!("{path}: {message}") }
+            })?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         if self.components.len() > MAX_COMPONENTS {
-            bail!("components: {} components configured, at most {MAX_COMPONENTS} are supported", self.components.len());
+            bail!(
+                "components: {} components configured, at most {MAX_COMPONENTS} are supported",
+                self.components.len()
+            );
         }
         let mut names = HashSet::new();
         for (i, c) in self.components.iter().enumerate() {
@@ -322,7 +336,7 @@ mod tests {
         assert_eq!(c.components[0].check(), Check::Tcp("localhost:5432".into()));
         assert_eq!(c.components[2].check(), Check::Exec(vec!["true".into()]));
         assert_eq!(c.watched().len(), 3);
-        assert_eq!(Config::parse("").unwrap().watched()[0].check(), Check::SelfCheck);
+        assert_eq!(Config::parse("").unwrap().watched()[0].check(), Check::Itself);
     }
 
     #[test]
@@ -333,7 +347,7 @@ mod tests {
         let e = err("components:\n  - {name: a, tcp: 'x:1', heartbeat_period: soon}\n");
         assert!(e.contains("components[0].heartbeat_period"), "{e}");
         let e = err("components:\n  - {name: a, tcp: 'x:1', colour: red}\n");
-        assert!(e.contains("components[0]") && e.contains("colour"), "{e}");
+        assert!(e.starts_with("components[0].colour: unknown field `colour`"), "{e}");
         let e = err("components:\n  - {name: a}\n");
         assert!(e.contains("components[0]") && e.contains("exactly one check"), "{e}");
         let e = err("components:\n  - {name: a, tcp: 'x:1'}\n  - {name: a, exec: [true]}\n");

@@ -46,7 +46,7 @@ pub(crate) fn watch(
     let check = component.check();
     let period = component.heartbeat_period;
     Ok(async move {
-        let first = if check == Check::SelfCheck { Duration::ZERO } else { period };
+        let first = if check == Check::Itself { Duration::ZERO } else { period };
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {

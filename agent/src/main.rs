@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use diag_core::Collect;
 use diag_core::http::{BuildInfo, Service};
 use diag_core::process::ProcessCollector;
-use diag_core::Collect;
 use diag_tokio::{Server, TokioMetrics};
 use tokio::net::TcpListener;
 
@@ -86,7 +86,9 @@ fn run(start: Start) -> anyhow::Result<()> {
     };
     init_logging(&config);
     if start.debug {
-        tracing::warn!("--debug: profiles under /debug/pprof/ are not served by this build yet; those routes answer 404");
+        tracing::warn!(
+            "--debug: profiles under /debug/pprof/ are not served by this build yet; those routes answer 404"
+        );
     }
     match start.runtime {
         Runtime::Tokio => {
@@ -109,9 +111,9 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
     let diag_addr = start.diag_addr.or(config.diag_addr);
     // Bind first: a bad or busy address is an error before anything else runs.
     let listener = match diag_addr {
-        Some(addr) => Some(
-            TcpListener::bind(addr).await.with_context(|| format!("cannot serve diagnostics on {addr}"))?,
-        ),
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot serve diagnostics on {addr}"))?)
+        }
         None => None,
     };
 

@@ -145,7 +145,8 @@ mod tests {
     fn gzip_stream_decodes_to_the_plain_stream_and_chunks_are_bounded() {
         let service = service();
         let mut plain_sizes = Vec::new();
-        let plain = collect(Chunks::new(service.respond(&Request::get("/metrics")).into_body(), 1024, false), &mut plain_sizes);
+        let plain =
+            collect(Chunks::new(service.respond(&Request::get("/metrics")).into_body(), 1024, false), &mut plain_sizes);
         assert!(plain_sizes.len() > 10, "many chunks: {}", plain_sizes.len());
         assert!(plain_sizes.iter().all(|&n| n <= 1024));
 

@@ -33,15 +33,21 @@ const OPEN_FDS: Desc<'static> =
     Desc { name: "process_open_fds", help: "Number of open file descriptors.", metric_type: MetricType::Gauge };
 const MAX_FDS: Desc<'static> =
     Desc { name: "process_max_fds", help: "Maximum number of open file descriptors.", metric_type: MetricType::Gauge };
-const VSIZE: Desc<'static> =
-    Desc { name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.", metric_type: MetricType::Gauge };
+const VSIZE: Desc<'static> = Desc {
+    name: "process_virtual_memory_bytes",
+    help: "Virtual memory size in bytes.",
+    metric_type: MetricType::Gauge,
+};
 const VSIZE_MAX: Desc<'static> = Desc {
     name: "process_virtual_memory_max_bytes",
     help: "Maximum amount of virtual memory available in bytes.",
     metric_type: MetricType::Gauge,
 };
-const RSS: Desc<'static> =
-    Desc { name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", metric_type: MetricType::Gauge };
+const RSS: Desc<'static> = Desc {
+    name: "process_resident_memory_bytes",
+    help: "Resident memory size in bytes.",
+    metric_type: MetricType::Gauge,
+};
 const START: Desc<'static> = Desc {
     name: "process_start_time_seconds",
     help: "Start time of the process since unix epoch in seconds.",

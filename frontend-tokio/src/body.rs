@@ -21,7 +21,7 @@ pub struct DiagBody {
 
 enum Kind {
     Full(Option<Bytes>),
-    Stream(Chunks<'static>),
+    Stream(Box<Chunks<'static>>),
 }
 
 impl DiagBody {
@@ -38,7 +38,7 @@ impl DiagBody {
 
     /// Streams `chunks`: each poll encodes (and maybe compresses) one chunk.
     pub fn stream(chunks: Chunks<'static>) -> Self {
-        Self { kind: Kind::Stream(chunks), _busy: None }
+        Self { kind: Kind::Stream(Box::new(chunks)), _busy: None }
     }
 
     pub(crate) fn with_busy(mut self, busy: Busy) -> Self {

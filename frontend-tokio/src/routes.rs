@@ -35,6 +35,10 @@ pub trait Routes: Send + Sync + 'static {
     ///
     /// # Errors
     /// The request itself when this hook does not serve it.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the request is handed back by value, once; boxing would cost every request"
+    )]
     fn route(&self, request: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>>;
 }
 
@@ -42,6 +46,7 @@ impl<F> Routes for F
 where
     F: Fn(hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> + Send + Sync + 'static,
 {
+    #[allow(clippy::result_large_err, reason = "as the trait method")]
     fn route(&self, request: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> {
         self(request)
     }

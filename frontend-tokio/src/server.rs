@@ -145,7 +145,12 @@ impl Server {
 
 /// Serves one connection: hyper's HTTP/1 state machine, plus the header and idle timeouts
 /// and graceful close on shutdown.
-async fn connection(inner: Arc<Inner>, stream: TcpStream, mut stop: watch::Receiver<()>, _permit: OwnedSemaphorePermit) {
+async fn connection(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    mut stop: watch::Receiver<()>,
+    _permit: OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     let activity = Activity::new(&inner.limits);
     let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity)));
