@@ -545,3 +545,57 @@ fn write_errors_are_reported() {
     let err = block_on(connection.serve(&mut io)).unwrap_err();
     assert_eq!(err, ConnectionError::Io(embedded_io_async::ErrorKind::BrokenPipe));
 }
+
+#[test]
+fn mangled_requests_get_answers_never_panics() {
+    let states = StateTable::<4>::new();
+    states.heartbeat_ok("auth", 0).unwrap();
+    let sources: [&dyn diag_core::Collect; 1] = [registry()];
+    let service = Service::new(&states, &sources, 1);
+    let valid = [get("/readyz?verbose"), get("/metrics"), "HEAD /healthz HTTP/1.1\r\n\r\n".into(), get("/readyz/auth")]
+        .concat()
+        .into_bytes();
+    let (mut head, mut chunk) = ([0u8; 256], [0u8; 512]);
+    let mut connection = Connection::new(&service, &mut head, &mut chunk);
+    // A fixed linear congruential generator: the same mangled inputs on every run.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % n
+    };
+    let alphabet = b"\r\n :/?HTTP1.0GETX\x00\xff";
+    for round in 0..3000 {
+        let mut input = valid.clone();
+        for _ in 0..1 + next(4) {
+            let at = next(input.len());
+            match next(3) {
+                0 => input[at] = alphabet[next(alphabet.len())],
+                1 => input.insert(at, alphabet[next(alphabet.len())]),
+                _ => {
+                    input.remove(at);
+                }
+            }
+        }
+        let mut io = Duplex::new(&input);
+        io.piece = 1 + next(40);
+        let closed = block_on(connection.serve(&mut io)).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // Every answer is a well-formed response head; after 400/431 the server closed.
+        let mut rest = &io.output[..];
+        while !rest.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Response::new(&mut headers);
+            let len = match parsed.parse(rest) {
+                Ok(httparse::Status::Complete(len)) => len,
+                other => panic!("round {round}: bad response head {other:?} in {:?}", String::from_utf8_lossy(rest)),
+            };
+            let code = parsed.code.unwrap();
+            assert!(matches!(code, 200 | 400 | 404 | 405 | 431 | 503), "round {round}: {code}");
+            if matches!(code, 400 | 431) {
+                assert_eq!(closed, Closed::ByServer, "round {round}");
+            }
+            // Skip to the next response head (bodies never start with "HTTP/1.1 ").
+            rest = &rest[len..];
+            rest = rest.windows(9).position(|w| w == b"HTTP/1.1 ").map_or(&[][..], |i| &rest[i..]);
+        }
+    }
+}
