@@ -5,6 +5,14 @@
 //! reads it (a consistent snapshot: `count` equals the `+Inf` bucket and the sum matches),
 //! then folds it into the hot half. Observers never wait; scrapes wait only for observers
 //! already in flight and for each other.
+//!
+//! One change from client_golang saves an atomic read-modify-write per observation: a half
+//! keeps no separate completion count. An observer's bucket increment is its last write, so
+//! the scraper waits until the cold half's buckets add up to the number of observations
+//! started before the flip. Buckets of the cold half only grow and can never add up to more
+//! than that number, so when the loaded values add up to it, every load saw its bucket's
+//! final value, and (the increments being release operations) every observer's sum update
+//! before it.
 
 use crate::atomic::{AtomicBool, AtomicU64, Ordering, array_of, loom_const_fn, spin_loop};
 use crate::encoding::{Desc, Encoder, HistogramView, Labels, MetricType, Stop};
@@ -23,19 +31,24 @@ struct Half<const N: usize> {
     /// Observations above every bound (and NaN).
     inf: AtomicU64,
     sum: AtomicU64,
-    /// Observations completed in this half.
-    count: AtomicU64,
 }
 
 impl<const N: usize> Half<N> {
     loom_const_fn! {
         fn new() -> Self {
-            Self { buckets: array_of![AtomicU64::new(0); N], inf: AtomicU64::new(0), sum: AtomicU64::new(0), count: AtomicU64::new(0) }
+            Self { buckets: array_of![AtomicU64::new(0); N], inf: AtomicU64::new(0), sum: AtomicU64::new(0) }
         }
     }
 
     fn bucket(&self, i: usize) -> &AtomicU64 {
         self.buckets.get(i).unwrap_or(&self.inf)
+    }
+
+    /// Observations completed in this half: the sum of its buckets.
+    fn completed(&self) -> u64 {
+        // Acquire: pairs with the observers' release bucket increments, making their sum
+        // updates visible (see the module documentation).
+        self.buckets.iter().chain([&self.inf]).fold(0u64, |n, b| n.wrapping_add(b.load(Ordering::Acquire)))
     }
 }
 
@@ -83,20 +96,20 @@ impl<const N: usize> Histogram<N> {
     /// Records one observation. Never waits.
     #[inline]
     pub fn observe(&self, v: f64) {
-        let index = if N <= 16 {
-            self.bounds.iter().position(|b| v <= *b).unwrap_or(N)
-        } else {
-            self.bounds.partition_point(|b| *b < v)
-        };
+        self.observe_in(bucket_index(self.bounds, v), v);
+    }
+
+    /// Records `v` in bucket `index` (`N` or more: the `+Inf` bucket).
+    #[inline]
+    pub(crate) fn observe_in(&self, index: usize, v: f64) {
         // Acquire: pairs with the scraper's AcqRel flip, so that our writes to the half we
         // pick land after the scraper's reset of it.
         let n = self.count_and_hot.fetch_add(1, Ordering::Acquire);
         let half = &self.halves[(n >> 63) as usize];
-        // Relaxed: published by the release increment of `count` below.
-        half.bucket(index).fetch_add(1, Ordering::Relaxed);
+        // Relaxed: published by the release bucket increment below.
         add_f64(&half.sum, v);
-        // Release: the scraper acquires `count`, then reads this half's buckets and sum.
-        half.count.fetch_add(1, Ordering::Release);
+        // Release: the scraper acquires the buckets (`Half::completed`), then reads the sum.
+        half.bucket(index).fetch_add(1, Ordering::Release);
     }
 
     /// A consistent snapshot: `count` equals the sum of every bucket and `sum` is the sum of
@@ -112,8 +125,7 @@ impl<const N: usize> Histogram<N> {
         let n = self.count_and_hot.fetch_add(HOT_BIT, Ordering::AcqRel);
         let started = n & COUNT_MASK;
         let (cold, hot) = (&self.halves[(n >> 63) as usize], &self.halves[((n >> 63) ^ 1) as usize]);
-        // Acquire: pairs with the observers' release increment of `count`.
-        while cold.count.load(Ordering::Acquire) != started {
+        while cold.completed() != started {
             spin_loop();
         }
         let mut snap = Snapshot { bounds: self.bounds, buckets: [0; N], inf: 0, sum: 0.0, count: started };
@@ -128,12 +140,16 @@ impl<const N: usize> Histogram<N> {
         hot.inf.fetch_add(snap.inf, Ordering::Relaxed);
         snap.sum = f64::from_bits(cold.sum.swap(0, Ordering::Relaxed));
         add_f64(&hot.sum, snap.sum);
-        cold.count.store(0, Ordering::Relaxed);
-        hot.count.fetch_add(started, Ordering::Relaxed);
         // Release: the next scrape acquires the flag and sees this fold and reset.
         self.scraping.store(false, Ordering::Release);
         snap
     }
+}
+
+/// The bucket of `v`: the first bound `>= v`, or `N` (`+Inf`) for larger values and NaN.
+#[inline]
+pub(crate) fn bucket_index<const N: usize>(bounds: &[f64; N], v: f64) -> usize {
+    if N <= 16 { bounds.iter().position(|b| v <= *b).unwrap_or(N) } else { bounds.partition_point(|b| *b < v) }
 }
 
 impl<const N: usize> core::fmt::Debug for Histogram<N> {

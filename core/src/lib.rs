@@ -19,6 +19,7 @@ pub mod http;
 #[cfg(feature = "std")]
 pub mod process;
 mod registry;
+mod sharded;
 mod slots;
 pub mod state;
 
@@ -29,4 +30,5 @@ pub use family::{Family, Series};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};
 pub use registry::{Collect, Metric, Registry, Scrape, Sources};
+pub use sharded::{ShardedCounter, ShardedHistogram};
 pub use state::{State, StateTable};

@@ -1,0 +1,203 @@
+//! diag against `prometheus`, `prometheus-client` and `metrics`: hot path, encode and serve,
+//! measured in one run; writes BENCHMARKS.md and BENCHMARKS.svg at the workspace root when the
+//! whole suite ran.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
+use diag_benches::alloc::CountingAlloc;
+use diag_benches::hot::{run, value};
+use diag_benches::report::{self, EncodeFacts, Group, Machine, Run};
+use diag_benches::workload::{self, LARGE, SMALL, Shape};
+use diag_core::{Counter, DEFAULT_BUCKETS, Family, Gauge, Histogram, ShardedCounter, ShardedHistogram};
+use metrics::Recorder as _;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+/// Hot-path groups: `(criterion group id, table title, threads)`.
+const HOT: [(&str, &str, usize); 6] = [
+    ("counter_inc_1t", "counter inc, 1 thread", 1),
+    ("counter_inc_2t", "counter inc, 2 threads, same series", 2),
+    ("gauge_set_1t", "gauge set, 1 thread", 1),
+    ("gauge_set_2t", "gauge set, 2 threads, same series", 2),
+    ("histogram_observe_1t", "histogram observe, 1 thread", 1),
+    ("histogram_observe_2t", "histogram observe, 2 threads, same series", 2),
+];
+
+fn leak<T>(v: T) -> &'static T {
+    Box::leak(Box::new(v))
+}
+
+/// Times `op` on `threads` threads as the criterion function `id`.
+fn bench_op<F: Fn(u64) + Sync>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, threads: usize, op: F) {
+    g.bench_function(id, |b| b.iter_custom(|iters| run(threads, iters, &op)));
+}
+
+fn counter_group(c: &mut Criterion, id: &str, threads: usize) {
+    let mut g = c.benchmark_group(id);
+    let atomic = leak(AtomicU64::new(0));
+    bench_op(&mut g, "atomic", threads, |_| {
+        atomic.fetch_add(1, Ordering::Relaxed);
+    });
+    let diag = leak(Family::<Counter, 1, 4>::new(["shard"], ())).get_or_create(["0"]).expect("capacity");
+    bench_op(&mut g, "diag", threads, |_| diag.inc());
+    let sharded = leak(Family::<ShardedCounter<8>, 1, 4>::new(["shard"], ())).get_or_create(["0"]).expect("capacity");
+    bench_op(&mut g, "diag_sharded", threads, |_| sharded.inc());
+    let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "c"), &["shard"])
+        .expect("opts")
+        .with_label_values(&["0"]);
+    bench_op(&mut g, "prometheus", threads, |_| prom.inc());
+    let fam = prometheus_client::metrics::family::Family::<
+        workload::ShardLabel,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let pc = fam.get_or_create(&[("shard", "0")]).clone();
+    bench_op(&mut g, "prometheus_client", threads, |_| {
+        pc.inc();
+    });
+    let recorder = workload::metrics_recorder();
+    let m = recorder.register_counter(&workload::metrics_key("c_total".into(), "0"), &workload::METRICS_META);
+    bench_op(&mut g, "metrics", threads, |_| m.increment(1));
+    g.finish();
+}
+
+fn gauge_group(c: &mut Criterion, id: &str, threads: usize) {
+    let mut g = c.benchmark_group(id);
+    let atomic = leak(AtomicI64::new(0));
+    bench_op(&mut g, "atomic", threads, |i| atomic.store(i as i64, Ordering::Relaxed));
+    let diag = leak(Family::<Gauge, 1, 4>::new(["shard"], ())).get_or_create(["0"]).expect("capacity");
+    bench_op(&mut g, "diag", threads, |i| diag.set(i as i64));
+    let prom = prometheus::IntGaugeVec::new(prometheus::Opts::new("g", "g"), &["shard"])
+        .expect("opts")
+        .with_label_values(&["0"]);
+    bench_op(&mut g, "prometheus", threads, |i| prom.set(i as i64));
+    let fam = prometheus_client::metrics::family::Family::<
+        workload::ShardLabel,
+        prometheus_client::metrics::gauge::Gauge,
+    >::default();
+    let pc = fam.get_or_create(&[("shard", "0")]).clone();
+    bench_op(&mut g, "prometheus_client", threads, |i| {
+        pc.set(i as i64);
+    });
+    let recorder = workload::metrics_recorder();
+    let m = recorder.register_gauge(&workload::metrics_key("g".into(), "0"), &workload::METRICS_META);
+    bench_op(&mut g, "metrics", threads, |i| m.set(i as f64));
+    g.finish();
+}
+
+fn histogram_group(c: &mut Criterion, id: &str, threads: usize) {
+    let mut g = c.benchmark_group(id);
+    let diag =
+        leak(Family::<Histogram<11>, 1, 4>::new(["shard"], &DEFAULT_BUCKETS)).get_or_create(["0"]).expect("capacity");
+    bench_op(&mut g, "diag", threads, |i| diag.observe(value(i)));
+    let sharded = leak(Family::<ShardedHistogram<11, 4>, 1, 4>::new(["shard"], &DEFAULT_BUCKETS))
+        .get_or_create(["0"])
+        .expect("capacity");
+    bench_op(&mut g, "diag_sharded", threads, |i| sharded.observe(value(i)));
+    let prom = prometheus::HistogramVec::new(prometheus::HistogramOpts::new("h", "h"), &["shard"])
+        .expect("opts")
+        .with_label_values(&["0"]);
+    bench_op(&mut g, "prometheus", threads, |i| prom.observe(value(i)));
+    let fam = prometheus_client::metrics::family::Family::<
+        workload::ShardLabel,
+        prometheus_client::metrics::histogram::Histogram,
+        fn() -> prometheus_client::metrics::histogram::Histogram,
+    >::new_with_constructor(workload::prom_client_histogram);
+    let pc = fam.get_or_create(&[("shard", "0")]).clone();
+    bench_op(&mut g, "prometheus_client", threads, |i| pc.observe(value(i)));
+    let recorder = workload::metrics_recorder();
+    let handle = recorder.handle();
+    let m = recorder.register_histogram(&workload::metrics_key("h".into(), "0"), &workload::METRICS_META);
+    g.bench_function("metrics", |b| {
+        b.iter_custom(|iters| {
+            let t = run(threads, iters, |i| m.record(value(i)));
+            // Untimed: fold the buffered observations into buckets so memory stays bounded.
+            handle.run_upkeep();
+            t
+        })
+    });
+    g.finish();
+}
+
+fn encode_group(c: &mut Criterion, shape: Shape) -> Vec<EncodeFacts> {
+    let mut diag = workload::Diag::new(shape);
+    let mut prom = workload::Prometheus::new(shape);
+    let mut pc = workload::PromClient::new(shape);
+    let mut m = workload::Metrics::new(shape);
+    // One warm-up encode each (buffers reach their size), then one counted encode.
+    let mut facts = Vec::new();
+    let mut count = |imp: &'static str, f: &mut dyn FnMut() -> usize| {
+        f();
+        ALLOC.start();
+        let bytes = black_box(f());
+        let allocations = ALLOC.stop();
+        facts.push(EncodeFacts { workload: shape.name, imp, allocations, bytes });
+    };
+    count("diag", &mut || diag.encode());
+    count("prometheus", &mut || prom.encode());
+    count("prometheus_client", &mut || pc.encode());
+    count("metrics", &mut || m.encode());
+
+    let mut g = c.benchmark_group(format!("encode_{}", shape.name));
+    g.bench_function("diag", |b| b.iter(|| black_box(diag.encode())));
+    g.bench_function("prometheus", |b| b.iter(|| black_box(prom.encode())));
+    g.bench_function("prometheus_client", |b| b.iter(|| black_box(pc.encode())));
+    g.bench_function("metrics", |b| b.iter(|| black_box(m.encode())));
+    g.finish();
+    facts
+}
+
+/// `<target>/criterion`, from this executable's path `<target>/release/deps/peers-…`.
+fn criterion_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.ancestors().nth(3).map_or_else(|| PathBuf::from("target"), |t| t.to_path_buf()).join("criterion")
+}
+
+fn main() {
+    let dir = criterion_dir();
+    let mut c = Criterion::default()
+        .output_directory(&dir)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    for (id, _, threads) in HOT {
+        match &id[..5] {
+            "count" => counter_group(&mut c, id, threads),
+            "gauge" => gauge_group(&mut c, id, threads),
+            _ => histogram_group(&mut c, id, threads),
+        }
+    }
+    let mut facts = encode_group(&mut c, SMALL);
+    facts.extend(encode_group(&mut c, LARGE));
+    c.final_summary();
+
+    let (serve, serve_note) = diag_benches::serve::run_all();
+    let run = Run {
+        machine: Machine::detect(),
+        hot: HOT.iter().map(|(id, title, _)| report::read_group(&dir, id, title)).collect(),
+        encode: [SMALL, LARGE]
+            .iter()
+            .map(|s| report::read_group(&dir, &format!("encode_{}", s.name), &format!("encode {}", s.name)))
+            .collect(),
+        facts,
+        serve,
+        serve_note,
+    };
+    let complete = run.hot.iter().chain(&run.encode).all(|g: &Group| g.times.len() >= 4);
+    let root = report::workspace_root();
+    println!("\n{}", run.markdown("BENCHMARKS.svg"));
+    if complete && std::env::args().all(|a| a != "--test") {
+        if let Err(e) = report::chart(&run, &root.join("BENCHMARKS.svg")) {
+            eprintln!("chart: {e}");
+        }
+        if let Err(e) = std::fs::write(root.join("BENCHMARKS.md"), run.markdown("BENCHMARKS.svg")) {
+            eprintln!("BENCHMARKS.md: {e}");
+        }
+        println!("wrote {}", root.join("BENCHMARKS.md").display());
+    }
+}

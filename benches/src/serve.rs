@@ -1,0 +1,167 @@
+//! `/metrics` scrapes per second over loopback on the large workload, measured with `wrk`.
+//!
+//! Each server runs on its own multi-threaded tokio runtime in a background thread; `wrk`
+//! (Debian package `wrk`) drives it with keep-alive connections for a fixed time.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::report::ServeResult;
+use crate::workload::{LARGE, PromClient};
+
+/// How long `wrk` drives each server.
+pub const DURATION: Duration = Duration::from_secs(8);
+/// `wrk` connections (and 1 `wrk` thread: the machine has 2 cores).
+pub const CONNECTIONS: usize = 4;
+
+/// A server running on a background runtime until dropped.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts `serve(listener, shutdown)` on a new multi-threaded runtime.
+fn spawn<F, Fut>(serve: F) -> std::io::Result<Running>
+where
+    F: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let thread = std::thread::spawn(move || rt.block_on(serve(listener, rx)));
+    Ok(Running { addr, stop: Some(tx), thread: Some(thread) })
+}
+
+/// prometheus-client served the way its examples do: hyper 1 over tokio, encoding the
+/// registry into a fresh `String` per request.
+async fn serve_prom_client(
+    listener: tokio::net::TcpListener,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    registry: Arc<prometheus_client::registry::Registry>,
+) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut stop => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                let registry = registry.clone();
+                async move {
+                    let mut body = String::new();
+                    let status = match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                        Ok(()) => 200,
+                        Err(_) => 500,
+                    };
+                    let response = hyper::Response::builder()
+                        .status(status)
+                        .header(
+                            hyper::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )
+                        .body(Full::new(Bytes::from(body)));
+                    Ok::<_, Infallible>(response.unwrap_or_default())
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+        });
+    }
+}
+
+/// Fetches `/metrics` once and returns the body size, to check the server answers.
+fn probe(addr: SocketAddr) -> std::io::Result<usize> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(out.len(), |p| p + 4);
+    if !out.starts_with(b"HTTP/1.1 200") {
+        return Err(std::io::Error::other(format!(
+            "/metrics answered {}",
+            String::from_utf8_lossy(&out[..head_end.min(64)])
+        )));
+    }
+    Ok(out.len() - head_end)
+}
+
+/// Runs `wrk` against `addr` and returns requests per second.
+///
+/// # Errors
+/// When `wrk` cannot run or prints no `Requests/sec` line, or saw errors.
+pub fn wrk(addr: SocketAddr) -> Result<f64, String> {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{CONNECTIONS}"),
+            &format!("-d{}s", DURATION.as_secs()),
+            "--timeout",
+            "10s",
+            &format!("http://{addr}/metrics"),
+        ])
+        .output()
+        .map_err(|e| format!("wrk: {e} (install it: apt-get install -y wrk)"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk saw errors:\n{text}"));
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Requests/sec in wrk output:\n{text}"))
+}
+
+fn measure(server: &str, running: std::io::Result<Running>) -> Result<ServeResult, String> {
+    let running = running.map_err(|e| format!("{server}: {e}"))?;
+    let bytes = probe(running.addr).map_err(|e| format!("{server}: {e}"))?;
+    let rps = wrk(running.addr).map_err(|e| format!("{server}: {e}"))?;
+    eprintln!("serve {server}: {rps:.0} scrapes/s, {bytes} bytes each");
+    Ok(ServeResult { server: server.to_owned(), rps, bytes })
+}
+
+/// Measures every server; returns the results and a note on how (or why not) they were taken.
+pub fn run_all() -> (Vec<ServeResult>, String) {
+    let mut results = Vec::new();
+    let mut problems = Vec::new();
+    let registry = Arc::new(PromClient::new(LARGE).into_registry());
+    let candidates: Vec<(&str, std::io::Result<Running>)> =
+        vec![("prometheus-client + hyper", spawn(move |l, stop| serve_prom_client(l, stop, registry)))];
+    for (name, running) in candidates {
+        match measure(name, running) {
+            Ok(r) => results.push(r),
+            Err(e) => problems.push(e),
+        }
+    }
+    let mut note = format!(
+        "Large workload, `wrk -t1 -c{CONNECTIONS} -d{}s` over loopback with keep-alive, each server on a \
+         multi-threaded tokio runtime (2 workers) on the same 2 cores as wrk.",
+        DURATION.as_secs()
+    );
+    for p in problems {
+        note.push_str(&format!("\n\nNot measured: {p}"));
+    }
+    (results, note)
+}
