@@ -1,0 +1,214 @@
+//! diag-tokio served on 127.0.0.1 and spoken to with raw sockets: limits, timeouts, the
+//! connection cap, extra routes, streaming and graceful shutdown.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use diag_core::http::{Limits, Service};
+use diag_core::{Collect, Counter, Family, Registry, StateTable};
+use diag_tokio::{DiagBody, RouteFuture, Server};
+use hyper::body::Incoming;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+static STATES: StateTable<4> = StateTable::new();
+static PATHS: Family<Counter, 1, 2048> = Family::new(["path"], ());
+static REGISTRY: Registry<'static, 4> = Registry::new();
+static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
+
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn limits() -> Limits {
+    let mut limits = Limits::DEFAULT;
+    limits.header_timeout_ms = 400;
+    limits.idle_timeout_ms = 1_000;
+    limits.max_connections = 3;
+    limits.chunk_bytes = 1024;
+    limits
+}
+
+fn hello(req: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> {
+    if req.uri().path() != "/hello" {
+        return Err(req);
+    }
+    Ok(Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) }))
+}
+
+async fn start() -> Running {
+    static SETUP: std::sync::Once = std::sync::Once::new();
+    SETUP.call_once(|| {
+        STATES.heartbeat_ok("app", 0).unwrap();
+        REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
+        for i in 0..2000 {
+            let path: &'static str = Box::leak(format!("/a/fairly/long/request/path/{i}").into_boxed_str());
+            PATHS.get_or_create([path]).unwrap().inc();
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(hello);
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(server.serve(listener, async {
+        stopped.await.ok();
+    }));
+    Running { addr, stop, task }
+}
+
+/// Sends `raw` and reads until the server closes the connection.
+async fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await.expect("server closes").unwrap();
+    out
+}
+
+fn status_line(response: &[u8]) -> String {
+    String::from_utf8_lossy(response).lines().next().unwrap_or("").to_owned()
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// Splits a response into head and (de-chunked) body.
+fn split(response: &[u8]) -> (String, Vec<u8>) {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8(response[..at].to_vec()).unwrap().to_ascii_lowercase();
+    let mut body = response[at..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let (mut out, mut rest) = (Vec::new(), &body[..]);
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = out;
+    }
+    (head, body)
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_heads_get_4xx_while_others_are_served() {
+    let s = start().await;
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(9 * 1024));
+    assert_eq!(status_line(&exchange(s.addr, big.as_bytes()).await), "HTTP/1.1 431 Request Header Fields Too Large");
+    let fits =
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "a".repeat(7 * 1024));
+    assert_eq!(status_line(&exchange(s.addr, fits.as_bytes()).await), "HTTP/1.1 200 OK");
+    assert_eq!(status_line(&exchange(s.addr, b"GARBAGE\r\n\r\n").await), "HTTP/1.1 400 Bad Request");
+    assert_eq!(
+        status_line(&exchange(s.addr, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n").await),
+        "HTTP/1.1 400 Bad Request"
+    );
+    assert_eq!(status_line(&exchange(s.addr, &get("/readyz")).await), "HTTP/1.1 200 OK");
+}
+
+#[tokio::test]
+async fn a_slow_head_is_closed_after_the_header_timeout_and_others_are_served_meanwhile() {
+    let s = start().await;
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost:").await.unwrap();
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz")).await), "HTTP/1.1 200 OK");
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut out)).await;
+    assert!(matches!(read, Ok(Ok(0))), "closed without an answer: {read:?} {out:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400), "not before the timeout");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_header_timeout() {
+    let s = start().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    // Requests 300 ms apart: each new head arrives within the idle window, so the connection stays.
+    for _ in 0..4 {
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    // Idle longer than the header timeout (400 ms) but within the idle one (1 s): still open.
+    let idle_since = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(read, 0, "closed");
+    assert!(idle_since.elapsed() >= Duration::from_millis(350), "idle timeout, not header timeout");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let s = start().await;
+    // Three silent connections take every slot until their header timeout closes them.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(TcpStream::connect(s.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let response = exchange(s.addr, &get("/healthz")).await;
+    assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
+    assert!(started.elapsed() >= Duration::from_millis(300), "waited for a slot: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn extra_routes_come_first_and_get_the_common_headers() {
+    let s = start().await;
+    let (head, body) = split(&exchange(s.addr, &get("/hello")).await);
+    assert!(head.starts_with("http/1.1 200 ok"));
+    assert!(head.contains("cache-control: no-store") && head.contains("x-content-type-options: nosniff"), "{head}");
+    assert_eq!(body, b"hello\n");
+    let (head, _) = split(&exchange(s.addr, &get("/nope")).await);
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+}
+
+#[tokio::test]
+async fn metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series() {
+    let s = start().await;
+    let (head, plain) = split(&exchange(s.addr, &get("/metrics")).await);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"));
+    let plain = String::from_utf8(plain).unwrap();
+    assert_eq!(plain.lines().filter(|l| l.starts_with("paths_total{")).count(), 2000);
+    assert!(plain.len() > 100 * 1024, "larger than many chunks: {}", plain.len());
+
+    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept-Encoding: gzip\r\n\
+                   Accept: application/openmetrics-text; version=1.0.0\r\n\r\n";
+    let (head, gz) = split(&exchange(s.addr, request.as_bytes()).await);
+    assert!(head.contains("content-encoding: gzip") && head.contains("application/openmetrics-text"), "{head}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(text.lines().filter(|l| l.starts_with("paths_total{")).count(), 2000);
+}
+
+#[tokio::test]
+async fn head_has_no_body_and_shutdown_drains() {
+    let s = start().await;
+    let (head, body) = split(&exchange(s.addr, b"HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await);
+    assert!(head.starts_with("http/1.1 200 ok") && head.contains("content-length: 24"), "{head}");
+    assert!(body.is_empty());
+
+    // A keep-alive connection with a request served is open when shutdown begins.
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    assert!(c.read(&mut buf).await.unwrap() > 0);
+    s.stop.send(()).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(5), s.task).await.expect("drains in time").unwrap();
+    assert!(served.is_ok());
+    assert_eq!(c.read(&mut buf).await.unwrap(), 0, "idle connection closed by the drain");
+    assert!(TcpStream::connect(s.addr).await.is_err(), "listener closed");
+}
