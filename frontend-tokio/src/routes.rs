@@ -13,41 +13,30 @@ pub type RouteFuture = Pin<Box<dyn Future<Output = hyper::Response<DiagBody>> + 
 
 /// Extra routes, consulted for every request before the core routes.
 ///
-/// Return `Ok(future)` to answer the request, or `Err(request)` to hand it back to the core
-/// routes. The server adds `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`
-/// when the response lacks them. Closures of the right shape implement it.
+/// The server asks [`claims`](Self::claims) first; a claimed request goes to
+/// [`serve`](Self::serve), any other to the core routes. The server adds
+/// `Cache-Control: no-store` and `X-Content-Type-Options: nosniff` when the response lacks
+/// them. Bounding a request body it reads is the hook's job.
 ///
 /// # Examples
 /// ```
 /// use diag_tokio::{DiagBody, RouteFuture, Routes};
 /// use hyper::body::Incoming;
-/// fn hello(req: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> {
-///     if req.uri().path() != "/hello" {
-///         return Err(req);
+///
+/// struct Hello;
+/// impl Routes for Hello {
+///     fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+///         request.uri().path() == "/hello"
 ///     }
-///     Ok(Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) }))
+///     fn serve(&self, _request: hyper::Request<Incoming>) -> RouteFuture {
+///         Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) })
+///     }
 /// }
-/// fn assert_routes(_: impl Routes) {}
-/// assert_routes(hello);
 /// ```
 pub trait Routes: Send + Sync + 'static {
-    /// Answers `request`, or hands it back.
-    ///
-    /// # Errors
-    /// The request itself when this hook does not serve it.
-    #[allow(
-        clippy::result_large_err,
-        reason = "the request is handed back by value, once; boxing would cost every request"
-    )]
-    fn route(&self, request: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>>;
-}
+    /// Whether this hook answers `request`.
+    fn claims(&self, request: &hyper::Request<Incoming>) -> bool;
 
-impl<F> Routes for F
-where
-    F: Fn(hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> + Send + Sync + 'static,
-{
-    #[allow(clippy::result_large_err, reason = "as the trait method")]
-    fn route(&self, request: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> {
-        self(request)
-    }
+    /// Answers a request [`claims`](Self::claims) accepted.
+    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture;
 }

@@ -205,21 +205,15 @@ async fn connection(
 
 impl Inner {
     async fn handle(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
-        let request = match &self.routes {
-            Some(routes) => match routes.route(request) {
-                Ok(future) => {
-                    let mut response = future.await;
-                    let headers = response.headers_mut();
-                    for (name, value) in [("cache-control", "no-store"), ("x-content-type-options", "nosniff")] {
-                        headers.entry(name).or_insert(HeaderValue::from_static(value));
-                    }
-                    let (parts, body) = response.into_parts();
-                    return hyper::Response::from_parts(parts, body.with_busy(busy));
-                }
-                Err(request) => request,
-            },
-            None => request,
-        };
+        if let Some(routes) = self.routes.as_ref().filter(|r| r.claims(&request)) {
+            let mut response = routes.serve(request).await;
+            let headers = response.headers_mut();
+            for (name, value) in [("cache-control", "no-store"), ("x-content-type-options", "nosniff")] {
+                headers.entry(name).or_insert(HeaderValue::from_static(value));
+            }
+            let (parts, body) = response.into_parts();
+            return hyper::Response::from_parts(parts, body.with_busy(busy));
+        }
         let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
         let uri = request.uri();
         let core_request = Request {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
-use diag_tokio::{DiagBody, RouteFuture, Server};
+use diag_tokio::{DiagBody, RouteFuture, Routes, Server};
 use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,11 +33,16 @@ fn limits() -> Limits {
     limits
 }
 
-fn hello(req: hyper::Request<Incoming>) -> Result<RouteFuture, hyper::Request<Incoming>> {
-    if req.uri().path() != "/hello" {
-        return Err(req);
+struct Hello;
+
+impl Routes for Hello {
+    fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+        request.uri().path() == "/hello"
     }
-    Ok(Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) }))
+
+    fn serve(&self, _request: hyper::Request<Incoming>) -> RouteFuture {
+        Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) })
+    }
 }
 
 async fn start() -> Running {
@@ -52,7 +57,7 @@ async fn start() -> Running {
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(hello);
+    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(Hello);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(server.serve(listener, async {
         stopped.await.ok();
