@@ -262,7 +262,8 @@ impl<'b> Encoder<'b> {
     }
 
     /// Writes a histogram series: cumulative `_bucket` lines ending in `le="+Inf"`, `_sum`,
-    /// `_count` (which always equals the `+Inf` bucket).
+    /// `_count` (which always equals the `+Inf` bucket). OpenMetrics omits `_sum` and `_count`
+    /// when the sum is negative or NaN or a bound is negative (see [`openmetrics`]).
     ///
     /// # Errors
     /// [`Stop`] when the buffer is full.
@@ -278,6 +279,9 @@ impl<'b> Encoder<'b> {
         }
         cumulative = cumulative.wrapping_add(view.inf);
         self.line(desc.name, "_bucket", labels, Some(f64::INFINITY), Value::U64(cumulative))?;
+        if self.format == Format::OpenMetrics && !openmetrics::sum_allowed(view) {
+            return Ok(());
+        }
         self.line(desc.name, "_sum", labels, None, Value::F64(view.sum))?;
         self.line(desc.name, "_count", labels, None, Value::U64(cumulative))
     }

@@ -2,9 +2,10 @@
 //!
 //! HELP escapes `\`, newline and `"`; TYPE names are `counter`, `gauge`, `histogram`,
 //! `unknown`; a counter's family name has no `_total` while its sample has; the exposition
-//! ends with `# EOF`.
+//! ends with `# EOF`. A histogram's `_sum` is a counter, so it is written (with `_count`)
+//! only when it is neither negative nor NaN and no bucket bound is negative.
 
-use super::{Desc, Encoder, Full, MetricType};
+use super::{Desc, Encoder, Full, HistogramView, MetricType};
 
 /// `Content-Type` of OpenMetrics 1.0.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -37,4 +38,11 @@ pub(super) fn header(e: &mut Encoder<'_>, desc: &Desc<'_>) -> Result<(), Full> {
         MetricType::Histogram => " histogram\n",
         MetricType::Unknown => " unknown\n",
     })
+}
+
+/// Whether a histogram series may carry `_sum` and `_count`: OpenMetrics treats the sum as a
+/// counter (never negative, never NaN) and forbids it with negative buckets; `_count` only
+/// comes with `_sum`.
+pub(super) fn sum_allowed(view: &HistogramView<'_>) -> bool {
+    !(view.sum.is_nan() || view.sum < 0.0) && view.bounds.iter().all(|b| *b >= 0.0)
 }

@@ -1,0 +1,260 @@
+//! The core's HTTP request handling on arbitrary input: `Route::parse`, `negotiate_format`,
+//! `accepts_gzip`, `Service::respond` with the body filled in arbitrary chunk sizes, and the
+//! `Connection` handler over arbitrary wire bytes delivered in arbitrary read sizes.
+//!
+//! Beyond "never panics, never hangs": every response carries the always-present headers, a
+//! fixed body has exactly its `Content-Length`, HEAD has no body, status codes follow the
+//! route and the state table, `/metrics` bodies pass the strict exposition parser in the
+//! negotiated format, and the connection's first answer is a well-formed HTTP/1.x head.
+#![no_main]
+
+use std::convert::Infallible;
+
+use arbitrary::{Arbitrary, Unstructured};
+use diag_core::encoding::parse::validate;
+use diag_core::http::{Connection, Request, Route, Service, accepts_gzip, negotiate_format};
+use diag_core::{Collect, EncodeError, State, StateTable};
+use diag_fuzz::{FamilyDesc, Source};
+use libfuzzer_sys::fuzz_target;
+
+const TARGETS: [&str; 10] = [
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/readyz?verbose",
+    "/readyz/",
+    "/metrics",
+    "/debug/pprof",
+    "/readyz?verbose=false&x",
+    "*",
+    "",
+];
+const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "get", ""];
+const ACCEPTS: [&str; 5] = [
+    "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    "application/openmetrics-text",
+    "text/plain;q=0.9, application/openmetrics-text;q=0.8",
+    "*/*",
+    "gzip;q=0, *",
+];
+const COMPONENTS: [&str; 3] = ["auth", "db", "a\"b"];
+
+fn pick(u: &mut Unstructured<'_>, known: &[&'static str]) -> arbitrary::Result<String> {
+    Ok(match u.int_in_range(0..=2u8)? {
+        0 => (*u.choose(known)?).to_owned(),
+        // A known value with arbitrary text after it.
+        1 => format!("{}{}", u.choose(known)?, u.arbitrary::<&str>()?),
+        _ => u.arbitrary()?,
+    })
+}
+
+#[derive(Debug)]
+struct Case {
+    method: String,
+    target: String,
+    accept: Option<String>,
+    accept_encoding: Option<String>,
+    heartbeats: Vec<(u8, bool)>,
+    shutdown: bool,
+    families: Vec<FamilyDesc>,
+    sizes: Vec<u16>,
+    wire: Vec<u8>,
+    reads: Vec<u8>,
+    head_len: u16,
+    chunk_len: u16,
+}
+
+impl<'a> Arbitrary<'a> for Case {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let method = pick(u, &METHODS)?;
+        let target = pick(u, &TARGETS)?;
+        let accept = if u.arbitrary()? { Some(pick(u, &ACCEPTS)?) } else { None };
+        let accept_encoding = if u.arbitrary()? { Some(pick(u, &ACCEPTS)?) } else { None };
+        let heartbeats = u.arbitrary()?;
+        let shutdown = u.arbitrary()?;
+        let families = u.arbitrary::<diag_fuzz::MetricSet>()?.families;
+        let sizes = u.arbitrary()?;
+        let reads = u.arbitrary()?;
+        let head_len = u.int_in_range(1..=9000)?;
+        let chunk_len = u.int_in_range(1..=4096)?;
+        // The wire: a well-formed request around the fields above, or raw bytes.
+        let mut wire = Vec::new();
+        if u.arbitrary()? {
+            wire.extend_from_slice(format!("{method} {target} HTTP/1.1\r\nHost: x\r\n").as_bytes());
+            if let Some(a) = &accept {
+                wire.extend_from_slice(format!("Accept: {a}\r\n").as_bytes());
+            }
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(u.arbitrary::<&[u8]>()?);
+        Ok(Self {
+            method,
+            target,
+            accept,
+            accept_encoding,
+            heartbeats,
+            shutdown,
+            families,
+            sizes,
+            wire,
+            reads,
+            head_len,
+            chunk_len,
+        })
+    }
+}
+
+/// Fills a whole body in the given chunk sizes (cycled), growing a chunk that is too small
+/// for the next line or series.
+fn read_body(mut body: diag_core::http::Body<'_>, sizes: &[u16]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut sizes = sizes.iter().map(|s| usize::from(*s).max(1)).chain(std::iter::repeat(256)).cycle();
+    let mut size = sizes.next().unwrap_or(256);
+    loop {
+        let mut buf = vec![0u8; size];
+        match body.fill(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                size = sizes.next().unwrap_or(256);
+            }
+            Err(EncodeError::BufferTooSmall) => {
+                assert!(size < 1 << 20, "a body item larger than a megabyte");
+                size *= 2;
+            }
+            Err(e) => panic!("body fill failed: {e:?}"),
+        }
+    }
+}
+
+/// An in-memory transport: reads `input` in the given sizes, collects what is written.
+struct Pipe<'a> {
+    input: &'a [u8],
+    reads: std::iter::Cycle<std::vec::IntoIter<usize>>,
+    output: Vec<u8>,
+}
+
+impl embedded_io_async::ErrorType for Pipe<'_> {
+    type Error = Infallible;
+}
+
+impl embedded_io_async::Read for Pipe<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+        let n = self.reads.next().unwrap_or(usize::MAX).min(buf.len()).min(self.input.len());
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input = &self.input[n..];
+        Ok(n)
+    }
+}
+
+impl embedded_io_async::Write for Pipe<'_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+fn check_respond(case: &Case, service: &Service<'_>, table: &StateTable<4>) {
+    let route = Route::parse(&case.target);
+    let format = negotiate_format(case.accept.as_deref());
+    let gzip = accepts_gzip(case.accept_encoding.as_deref());
+    let req = Request {
+        method: &case.method,
+        target: &case.target,
+        accept: case.accept.as_deref(),
+        accept_encoding: case.accept_encoding.as_deref(),
+    };
+    let response = service.respond(&req);
+    let status = response.status();
+    assert!(!response.reason().is_empty(), "status {status} without a reason phrase");
+    let headers: Vec<_> = response.headers().collect();
+    assert!(headers.contains(&("Cache-Control", "no-store")));
+    assert!(headers.contains(&("X-Content-Type-Options", "nosniff")));
+    let head = case.method == "HEAD";
+    let method = case.method.as_str();
+    let known = !matches!(route, Route::NotFound | Route::Debug(_));
+    let method_ok = matches!(method, "GET" | "HEAD");
+    let readiness_code = |s: State| match (table.is_shutting_down(), s) {
+        (true, _) => 503,
+        (_, State::Ok) => 200,
+        (_, State::Recovering | State::Starting) => 400,
+        (_, State::Degraded) => 503,
+    };
+    let want = match route {
+        _ if !known => 404,
+        _ if !method_ok => 405,
+        Route::Healthz | Route::Metrics => 200,
+        Route::Readyz { .. } => readiness_code(table.state()),
+        Route::Component(name) => table.component(name).map_or(404, readiness_code),
+        _ => unreachable!("every known route is listed"),
+    };
+    assert_eq!(status, want, "{req:?}");
+    if status == 405 {
+        assert!(headers.contains(&("Allow", "GET, HEAD")));
+    }
+    let is_metrics = known && method_ok && matches!(route, Route::Metrics);
+    if is_metrics {
+        assert_eq!(response.content_type(), format.content_type());
+        assert_eq!(response.gzip(), gzip);
+    }
+    let content_length = response.content_length();
+    let body = read_body(response.into_body(), &case.sizes);
+    if head {
+        assert!(body.is_empty(), "HEAD with a body");
+    } else if let Some(n) = content_length {
+        assert_eq!(body.len(), n, "Content-Length differs from the body");
+    }
+    if is_metrics && !head {
+        let text = std::str::from_utf8(&body).expect("metrics are UTF-8");
+        if let Err(e) = validate(format, text) {
+            panic!("{format:?} /metrics body rejected by the strict parser: {e}\n{text}");
+        }
+    }
+    if matches!(route, Route::Healthz) && status == 200 && !head {
+        assert_eq!(body, br#"{"status":"ok"}"#);
+    }
+}
+
+fn check_connection(case: &Case, service: &Service<'_>) {
+    let mut head = vec![0u8; usize::from(case.head_len)];
+    let mut chunk = vec![0u8; usize::from(case.chunk_len)];
+    let mut connection = Connection::new(service, &mut head, &mut chunk);
+    let reads: Vec<usize> = case.reads.iter().map(|r| usize::from(*r).max(1)).collect();
+    let reads = if reads.is_empty() { vec![usize::MAX] } else { reads };
+    let mut pipe = Pipe { input: &case.wire, reads: reads.into_iter().cycle(), output: Vec::new() };
+    let result = embassy_futures::block_on(connection.serve(&mut pipe));
+    let output = pipe.output;
+    if output.is_empty() {
+        return;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&output) {
+        Ok(httparse::Status::Complete(_)) => {
+            let code = response.code.unwrap_or(0);
+            assert!(matches!(code, 200 | 400 | 404 | 405 | 431 | 503), "status {code} on the wire");
+        }
+        other => panic!("the connection wrote no valid response head ({other:?}, {result:?}): {output:?}"),
+    }
+}
+
+fuzz_target!(|case: Case| {
+    let table: StateTable<4> = StateTable::new();
+    for (i, (c, ok)) in case.heartbeats.iter().take(16).enumerate() {
+        let name = COMPONENTS[usize::from(*c) % COMPONENTS.len()];
+        let now = i as u64 * 7_000;
+        let _ = if *ok { table.heartbeat_ok(name, now) } else { table.heartbeat_failed(name, now) };
+    }
+    if case.shutdown {
+        table.begin_shutdown();
+    }
+    let source = Source { families: &case.families };
+    let sources: [&dyn Collect; 1] = [&source];
+    let service = Service::new(&table, &sources, 4242);
+    check_respond(&case, &service, &table);
+    check_connection(&case, &service);
+});
