@@ -1,0 +1,359 @@
+//! Support for the black-box conformance suite: spawn `diagd` under a runtime, speak raw
+//! HTTP/1.1 to it, and find the external tools (promtool, Python prometheus_client,
+//! Prometheus) — failing with an install hint when one is missing, never skipping.
+//!
+//! Every test runs once per entry of [`RUNTIMES`]; adding a runtime to diagd means adding
+//! its `--runtime` name there.
+
+#![deny(missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `--runtime` values the suite runs against.
+pub const RUNTIMES: &[&str] = &["tokio"];
+
+/// The `diagd` binary under test: `$DIAGD`, or `diagd` built by `cargo build -p diagd` into
+/// this test's target directory (run once per test process, so the binary is never stale).
+///
+/// # Panics
+/// When the build fails, with cargo's output.
+pub fn diagd_path() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("DIAGD") {
+                return PathBuf::from(path);
+            }
+            let exe = std::env::current_exe().expect("test executable path");
+            // target/<profile>/deps/<test> -> target/<profile>
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
+            let target_dir = profile_dir.parent().expect("target directory");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "diagd", "--bin", "diagd"]).env("CARGO_TARGET_DIR", target_dir);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let out = build.output().expect("run cargo build -p diagd");
+            assert!(out.status.success(), "`cargo build -p diagd` failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            let path = profile_dir.join("diagd");
+            assert!(path.is_file(), "{} not found after cargo build -p diagd", path.display());
+            path
+        })
+        .clone()
+}
+
+/// A running `diagd start`.
+#[derive(Debug)]
+pub struct Diagd {
+    child: Child,
+    /// The address its diagnostic endpoints are bound to.
+    pub addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    _dir: TempDir,
+}
+
+impl Diagd {
+    /// Starts `diagd start --runtime <runtime> --diag-addr 127.0.0.1:0`, with `config` (YAML)
+    /// as `-c` when given, and waits for the bound address it prints.
+    ///
+    /// # Panics
+    /// When it does not start within 20 s; the message holds its stderr.
+    pub fn start(runtime: &str, config: Option<&str>) -> Self {
+        Self::start_with(runtime, config, &["--diag-addr", "127.0.0.1:0"])
+    }
+
+    /// Like [`start`](Self::start) with explicit extra arguments instead of `--diag-addr`.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with(runtime: &str, config: Option<&str>, args: &[&str]) -> Self {
+        let dir = TempDir::new("diagd");
+        let mut cmd = Command::new(diagd_path());
+        cmd.args(["start", "--runtime", runtime]).args(args);
+        if let Some(yaml) = config {
+            let path = dir.path().join("diagd.yaml");
+            std::fs::write(&path, yaml).expect("write config");
+            cmd.arg("-c").arg(path);
+        }
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn diagd");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut buf) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("diagd: serving diagnostics on http://") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().expect("printed address"));
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => Self { child, addr, stderr, _dir: dir },
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!("diagd did not start (exit {status:?}); stderr:\n{}", stderr.lock().unwrap());
+            }
+        }
+    }
+
+    /// `GET path`, closing the connection after the response.
+    pub fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path, &[])
+    }
+
+    /// What diagd wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `TERM`) and waits up to 20 s for the exit.
+    ///
+    /// # Panics
+    /// When it does not exit in time.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
+        wait_timeout(&mut self.child, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("diagd did not exit after SIG{signal}; stderr:\n{}", self.stderr()))
+    }
+}
+
+impl Drop for Diagd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` up to `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `diagd` with `args` to completion (at most 20 s) and returns its exit status and
+/// stderr.
+///
+/// # Panics
+/// When it does not exit in time.
+pub fn run_diagd(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(diagd_path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn diagd");
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    let _ = child.kill();
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).ok();
+    (status.unwrap_or_else(|| panic!("diagd {args:?} did not exit; stderr:\n{stderr}")), stderr)
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower-case) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked (not decompressed).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    ///
+    /// # Panics
+    /// When it is not UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+
+    /// The body, gunzipped.
+    ///
+    /// # Panics
+    /// When it is not gzip.
+    pub fn gunzip(&self) -> String {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&self.body[..]).read_to_string(&mut out).expect("gzip body");
+        out
+    }
+}
+
+/// Sends one request with `Connection: close` and reads the whole response.
+///
+/// # Panics
+/// On a connection error or a response that does not parse.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str("\r\n");
+    let bytes = exchange(addr, raw.as_bytes());
+    parse_response(&bytes, method == "HEAD").unwrap_or_else(|| panic!("unparsable response: {bytes:?}"))
+}
+
+/// Sends raw bytes and reads until the server closes (at most 30 s).
+///
+/// # Panics
+/// On a connection error.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(raw).expect("send");
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).expect("read until close");
+    out
+}
+
+/// Parses one HTTP/1.1 response; `head_only` for answers to `HEAD`.
+pub fn parse_response(bytes: &[u8], head_only: bool) -> Option<Response> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap_or((l, ""));
+            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    let mut body = bytes[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked && !head_only {
+        let (mut out, mut rest) = (Vec::new(), &body[..]);
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).ok()?, 16).ok()?;
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(rest.get(..size)?);
+            rest = rest.get(size + 2..)?;
+        }
+        body = out;
+    }
+    Some(Response { status, headers, body })
+}
+
+/// A port free on 127.0.0.1 at the time of the call.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, for at most `timeout`.
+///
+/// # Panics
+/// On timeout, with `what` and the last value seen by `describe`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("timed out waiting for {what}; last: {last}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The path of an external tool, or a panic naming the package that provides it.
+///
+/// # Panics
+/// When the tool is not installed.
+pub fn require_tool(name: &str, install: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| panic!("`{name}` is required by this test and not installed: {install}"))
+}
+
+/// Python 3 with `prometheus_client` importable.
+///
+/// # Panics
+/// When either is missing, with the install command.
+pub fn require_python_prometheus_client() -> PathBuf {
+    let python = require_tool("python3", "apt-get install python3 python3-pip");
+    let ok = Command::new(&python)
+        .args(["-c", "import prometheus_client.parser, prometheus_client.openmetrics.parser"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "Python's prometheus_client is required and not importable: pip install prometheus_client");
+    python
+}
+
+/// The directory of this package (for its `python/` scripts).
+pub fn package_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    ///
+    /// # Panics
+    /// When it cannot be created.
+    pub fn new(prefix: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,57 @@
+//! Oversized, malformed and slow requests get a 4xx or are closed, while other clients keep
+//! being served.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use diag_tests::{Diagd, RUNTIMES, exchange, parse_response};
+
+fn status(bytes: &[u8]) -> u16 {
+    parse_response(bytes, false).map_or(0, |r| r.status)
+}
+
+#[test]
+fn oversized_and_malformed_requests() {
+    for runtime in RUNTIMES {
+        let diagd = Diagd::start(runtime, None);
+        let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n", "a".repeat(9 * 1024));
+        assert_eq!(status(&exchange(diagd.addr, big.as_bytes())), 431, "{runtime}: head over 8 KiB");
+        let many = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+        let many = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        assert_eq!(status(&exchange(diagd.addr, many.as_bytes())), 431, "{runtime}: too many header fields");
+        for garbage in [
+            &b"NOT HTTP AT ALL\r\n\r\n"[..],
+            b"GET /healthz HTTP/1.1\r\nNo colon here\r\n\r\n",
+            b"\x00\x01\x02\r\n\r\n",
+        ] {
+            assert_eq!(status(&exchange(diagd.addr, garbage)), 400, "{runtime}: {garbage:?}");
+        }
+        assert_eq!(diagd.get("/healthz").status, 200, "{runtime}: still serving");
+    }
+}
+
+#[test]
+fn a_slow_client_is_closed_while_others_are_served() {
+    for runtime in RUNTIMES {
+        let diagd = Diagd::start(runtime, None);
+        let started = Instant::now();
+        // Slowloris: a head that never completes, and a connection that says nothing.
+        let mut slow = TcpStream::connect(diagd.addr).unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+        let mut silent = TcpStream::connect(diagd.addr).unwrap();
+        // Meanwhile others are served, many times over.
+        for _ in 0..50 {
+            assert_eq!(diagd.get("/readyz").status, 200, "{runtime}");
+        }
+        for stream in [&mut slow, &mut silent] {
+            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut buf = Vec::new();
+            let read = stream.read_to_end(&mut buf);
+            assert!(read.is_ok() && matches!(status(&buf), 0 | 408), "{runtime}: closed, got {read:?} {buf:?}");
+        }
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(9), "{runtime}: the 10 s header timeout, not earlier: {waited:?}");
+        assert_eq!(diagd.get("/healthz").status, 200, "{runtime}: still serving");
+    }
+}
