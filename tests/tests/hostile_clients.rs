@@ -55,3 +55,22 @@ fn a_slow_client_is_closed_while_others_are_served() {
         assert_eq!(diagd.get("/healthz").status, 200, "{runtime}: still serving");
     }
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_30_seconds() {
+    for runtime in RUNTIMES {
+        let diagd = Diagd::start(runtime, None);
+        let mut conn = TcpStream::connect(diagd.addr).unwrap();
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 1024];
+        let n = conn.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"), "{runtime}: {:?}", String::from_utf8_lossy(&buf[..n]));
+        let idle_since = Instant::now();
+        conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(conn.read(&mut buf).unwrap(), 0, "{runtime}: closed by the server");
+        let idle = idle_since.elapsed();
+        // The idle timeout (30 s) applies between requests, not the header timeout (10 s).
+        assert!(idle >= Duration::from_secs(29), "{runtime}: closed after {idle:?}");
+        assert_eq!(diagd.get("/healthz").status, 200);
+    }
+}
