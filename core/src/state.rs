@@ -193,11 +193,14 @@ impl<const N: usize> StateTable<N> {
     }
 
     /// Applies a heartbeat event at `now_ms` and returns the component's new state. An unknown
-    /// component is registered first.
+    /// component is registered first. Timestamps saturate at 2^62 − 1 ms (146 million years),
+    /// the most the table stores.
     ///
     /// # Errors
     /// [`CapacityError`] when the component is unknown and the table is full.
     pub fn heartbeat(&self, name: &'static str, event: Event, now_ms: u64) -> Result<State, CapacityError> {
+        // Saturate like the stored recovery start, so a huge `now_ms` never ends a recovery early.
+        let now_ms = now_ms.min(MAX_MS);
         let c = self.entry(name, self.window_ms)?;
         // Relaxed: the packed word is the whole state; the CAS loop serialises writers.
         let mut current = c.word.load(Ordering::Relaxed);

@@ -85,6 +85,8 @@ impl Model {
     }
 
     fn heartbeat(&mut self, name: &'static str, ok: bool, now: u64, default_window: u64) -> Result<State, usize> {
+        // The table's documented limit: timestamps saturate at 2^62 - 1 ms.
+        let now = now.min(u64::MAX >> 2);
         let i = self.find_or_register(name, default_window)?;
         let c = &mut self.components[i];
         let next = if !ok {

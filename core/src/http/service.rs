@@ -157,7 +157,8 @@ impl<'a> Service<'a> {
     /// Answers a request already routed.
     pub fn respond_route(&self, route: Route<'_>, req: &Request<'_>) -> Response<'_> {
         if matches!(route, Route::NotFound | Route::Debug(_)) {
-            return Response::plain(404, "page not found");
+            let response = Response::plain(404, "page not found");
+            return if req.is_head() { response.head() } else { response };
         }
         if !matches!(req.method, "GET" | "HEAD") {
             return Response::method_not_allowed();
