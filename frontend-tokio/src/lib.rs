@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod body;
+mod io;
 mod routes;
 mod runtime_metrics;
 mod server;

@@ -20,8 +20,9 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::body::DiagBody;
+use crate::io::Watched;
 use crate::routes::Routes;
-use crate::watchdog::{Activity, Busy, Expired, Watched};
+use crate::watchdog::{Activity, Busy, Expired};
 
 /// Smallest read buffer hyper accepts; a smaller `max_head_bytes` is raised to it.
 const HYPER_MIN_BUF: usize = 8192;

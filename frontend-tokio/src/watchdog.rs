@@ -3,18 +3,15 @@
 //! connection (no request in flight, no byte of a new head) is closed after
 //! `idle_timeout_ms`.
 //!
-//! The connection's reads, its service calls and its response bodies report to one
+//! The connection's reads ([`crate::io::Watched`]), its service calls and its response bodies report to one
 //! [`Activity`]; the connection task sleeps until [`Activity::deadline`] and asks
 //! [`Activity::expired`] what to do. Deadlines only ever move later, so sleeping to a stale
 //! one and asking again is always correct.
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use diag_core::http::Limits;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -59,7 +56,7 @@ impl Activity {
     }
 
     /// Bytes arrived: an idle connection starts a head.
-    fn on_read(&self) {
+    pub(crate) fn on_read(&self) {
         self.with(|p| {
             if let Phase::Idle(_) = p {
                 *p = Phase::Head(Instant::now());
@@ -113,57 +110,6 @@ pub(crate) struct Busy(Arc<Activity>);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.end();
-    }
-}
-
-/// An IO that reports reads to an [`Activity`].
-#[derive(Debug)]
-pub(crate) struct Watched<T> {
-    io: T,
-    activity: Arc<Activity>,
-}
-
-impl<T> Watched<T> {
-    pub(crate) fn new(io: T, activity: Arc<Activity>) -> Self {
-        Self { io, activity }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.io).poll_read(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.activity.on_read();
-        }
-        poll
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 }
 

@@ -11,22 +11,40 @@ fn status(bytes: &[u8]) -> u16 {
     parse_response(bytes, false).map_or(0, |r| r.status)
 }
 
+/// An error answer in the same form as every other response: common headers, plain-text
+/// body, and the connection closed.
+fn assert_error(bytes: &[u8], code: u16, body: &str, what: &str) {
+    let r = parse_response(bytes, false).unwrap_or_else(|| panic!("{what}: no response in {bytes:?}"));
+    assert_eq!((r.status, r.text().as_str()), (code, body), "{what}");
+    assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"), "{what}");
+    assert_eq!(r.header("connection"), Some("close"), "{what}");
+}
+
 #[test]
 fn oversized_and_malformed_requests() {
     for runtime in RUNTIMES {
         let diagd = Diagd::start(runtime, None);
         let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n", "a".repeat(9 * 1024));
-        assert_eq!(status(&exchange(diagd.addr, big.as_bytes())), 431, "{runtime}: head over 8 KiB");
+        let too_large = "431 request header fields too large\n";
+        assert_error(&exchange(diagd.addr, big.as_bytes()), 431, too_large, &format!("{runtime}: head over 8 KiB"));
         let many = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
         let many = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
-        assert_eq!(status(&exchange(diagd.addr, many.as_bytes())), 431, "{runtime}: too many header fields");
+        assert_error(&exchange(diagd.addr, many.as_bytes()), 431, too_large, &format!("{runtime}: 200 header fields"));
         for garbage in [
             &b"NOT HTTP AT ALL\r\n\r\n"[..],
             b"GET /healthz HTTP/1.1\r\nNo colon here\r\n\r\n",
             b"\x00\x01\x02\r\n\r\n",
         ] {
-            assert_eq!(status(&exchange(diagd.addr, garbage)), 400, "{runtime}: {garbage:?}");
+            assert_error(&exchange(diagd.addr, garbage), 400, "400 bad request\n", &format!("{runtime}: {garbage:?}"));
         }
+        // Pipelined after a good request: the good one is answered, then the 400.
+        let pipelined = exchange(diagd.addr, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n");
+        let first = parse_response(&pipelined, false).unwrap();
+        assert_eq!((first.status, first.header("content-length")), (200, Some("15")));
+        let at = pipelined.windows(15).position(|w| w == br#"{"status":"ok"}"#).unwrap() + 15;
+        assert_error(&pipelined[at..], 400, "400 bad request\n", &format!("{runtime}: pipelined garbage"));
         assert_eq!(diagd.get("/healthz").status, 200, "{runtime}: still serving");
     }
 }
