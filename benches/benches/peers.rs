@@ -157,6 +157,34 @@ fn criterion_dir() -> PathBuf {
     exe.ancestors().nth(3).map_or_else(|| PathBuf::from("target"), |t| t.to_path_buf()).join("criterion")
 }
 
+/// The benchmark filters given on the command line (criterion's positional arguments).
+fn filters() -> Vec<String> {
+    const WITH_VALUE: [&str; 12] = [
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--color",
+        "--output-format",
+        "--plotting-backend",
+        "--noise-threshold",
+    ];
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            out.push(a);
+        }
+    }
+    out
+}
+
 fn main() {
     let dir = criterion_dir();
     let mut c = Criterion::default()
@@ -176,7 +204,12 @@ fn main() {
     facts.extend(encode_group(&mut c, LARGE));
     c.final_summary();
 
-    let (serve, serve_note) = diag_benches::serve::run_all();
+    let filters = filters();
+    let (serve, serve_note) = if filters.is_empty() || filters.iter().any(|f| "serve_large".contains(f.as_str())) {
+        diag_benches::serve::run_all()
+    } else {
+        (Vec::new(), "Not measured in this run (filtered out).".to_owned())
+    };
     let run = Run {
         machine: Machine::detect(),
         hot: HOT.iter().map(|(id, title, _)| report::read_group(&dir, id, title)).collect(),
@@ -188,7 +221,7 @@ fn main() {
         serve,
         serve_note,
     };
-    let complete = run.hot.iter().chain(&run.encode).all(|g: &Group| g.times.len() >= 4);
+    let complete = filters.is_empty() && run.hot.iter().chain(&run.encode).all(|g: &Group| g.times.len() >= 4);
     let root = report::workspace_root();
     println!("\n{}", run.markdown("BENCHMARKS.svg"));
     if complete && std::env::args().all(|a| a != "--test") {

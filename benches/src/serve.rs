@@ -17,6 +17,9 @@ pub const DURATION: Duration = Duration::from_secs(8);
 /// `wrk` connections (and 1 `wrk` thread: the machine has 2 cores).
 pub const CONNECTIONS: usize = 4;
 
+/// diag's default chunk size for streamed bodies.
+const DEFAULT_CHUNK: usize = diag_core::http::Limits::DEFAULT.chunk_bytes;
+
 /// A server running on a background runtime until dropped.
 struct Running {
     addr: SocketAddr,
@@ -90,6 +93,26 @@ async fn serve_prom_client(
     }
 }
 
+/// diag's tokio frontend serving the same workload (registry behind a default `Service`).
+async fn serve_diag_tokio(
+    listener: tokio::net::TcpListener,
+    stop: tokio::sync::oneshot::Receiver<()>,
+    registry: &'static dyn diag_core::Collect,
+    chunk_bytes: usize,
+) {
+    let table: &'static diag_core::StateTable<4> = Box::leak(Box::new(diag_core::StateTable::new()));
+    let sources: &'static [&'static dyn diag_core::Collect] = Box::leak(Box::new([registry]));
+    let service = diag_core::http::Service::new(table, sources, std::process::id());
+    let shutdown = async move {
+        let _ = stop.await;
+    };
+    let mut limits = diag_core::http::Limits::DEFAULT;
+    limits.chunk_bytes = chunk_bytes;
+    if let Err(e) = diag_tokio::Server::new(service).with_limits(limits).serve(listener, shutdown).await {
+        eprintln!("diag-tokio: {e}");
+    }
+}
+
 /// Fetches `/metrics` once and returns the body size, to check the server answers.
 fn probe(addr: SocketAddr) -> std::io::Result<usize> {
     use std::io::{Read, Write};
@@ -147,10 +170,22 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
     let mut results = Vec::new();
     let mut problems = Vec::new();
     let registry = Arc::new(PromClient::new(LARGE).into_registry());
-    let candidates: Vec<(&str, std::io::Result<Running>)> =
-        vec![("prometheus-client + hyper", spawn(move |l, stop| serve_prom_client(l, stop, registry)))];
-    for (name, running) in candidates {
-        match measure(name, running) {
+    let diag = crate::workload::Diag::new(LARGE).registry();
+    type Start = Box<dyn FnOnce() -> std::io::Result<Running>>;
+    let candidates: Vec<(&str, Start)> = vec![
+        (
+            "diag-tokio (default 16 KiB chunks)",
+            Box::new(move || spawn(move |l, stop| serve_diag_tokio(l, stop, diag, DEFAULT_CHUNK))),
+        ),
+        (
+            "diag-tokio (256 KiB chunks)",
+            Box::new(move || spawn(move |l, stop| serve_diag_tokio(l, stop, diag, 256 << 10))),
+        ),
+        ("prometheus-client + hyper", Box::new(move || spawn(move |l, stop| serve_prom_client(l, stop, registry)))),
+    ];
+    // One server at a time: each is stopped (dropped) before the next starts.
+    for (name, start) in candidates {
+        match measure(name, start()) {
             Ok(r) => results.push(r),
             Err(e) => problems.push(e),
         }

@@ -6,13 +6,19 @@
 //! then folds it into the hot half. Observers never wait; scrapes wait only for observers
 //! already in flight and for each other.
 //!
-//! One change from client_golang saves an atomic read-modify-write per observation: a half
-//! keeps no separate completion count. An observer's bucket increment is its last write, so
-//! the scraper waits until the cold half's buckets add up to the number of observations
-//! started before the flip. Buckets of the cold half only grow and can never add up to more
-//! than that number, so when the loaded values add up to it, every load saw its bucket's
-//! final value, and (the increments being release operations) every observer's sum update
-//! before it.
+//! Two changes from client_golang make it cheaper, both on the same invariant:
+//!
+//! * A half keeps no separate completion count, which saves an atomic read-modify-write per
+//!   observation. An observer's bucket increment is its last write, so the scraper waits until
+//!   the cold half's buckets add up to the observations started in it. Buckets of the cold half
+//!   only grow and can never add up to more than that, so when the loaded values add up to it,
+//!   every load saw its bucket's final value and (the increments being release operations)
+//!   every observer's sum update before it.
+//! * A scrape folds nothing: each half only ever accumulates the observations made while it
+//!   was hot, and is never reset. The scraper keeps a copy of the half it read last time
+//!   (complete then, and unchanged since, because it was cold); the snapshot is the cold half,
+//!   now complete, plus that copy. A scrape thus costs loads and plain stores, not two atomic
+//!   read-modify-writes per bucket.
 
 use crate::atomic::{AtomicBool, AtomicU64, Ordering, array_of, loom_const_fn, spin_loop};
 use crate::encoding::{Desc, Encoder, HistogramView, Labels, MetricType, Stop};
@@ -72,6 +78,9 @@ pub struct Histogram<const N: usize> {
     halves: [Half<N>; 2],
     /// Serialises scrapes (not observers).
     scraping: AtomicBool,
+    /// The hot half's values when it was last cold and complete; read and written only by
+    /// the scraper holding `scraping`.
+    saved: Half<N>,
 }
 
 impl<const N: usize> Histogram<N> {
@@ -84,6 +93,7 @@ impl<const N: usize> Histogram<N> {
                 count_and_hot: AtomicU64::new(0),
                 halves: [Half::new(), Half::new()],
                 scraping: AtomicBool::new(false),
+                saved: Half::new(),
             }
         }
     }
@@ -102,9 +112,10 @@ impl<const N: usize> Histogram<N> {
     /// Records `v` in bucket `index` (`N` or more: the `+Inf` bucket).
     #[inline]
     pub(crate) fn observe_in(&self, index: usize, v: f64) {
-        // Acquire: pairs with the scraper's AcqRel flip, so that our writes to the half we
-        // pick land after the scraper's reset of it.
-        let n = self.count_and_hot.fetch_add(1, Ordering::Acquire);
+        // Relaxed: the ticket only picks a half and counts; halves are never reset, so there
+        // is nothing to acquire from the scraper, and our writes are published by the release
+        // bucket increment below.
+        let n = self.count_and_hot.fetch_add(1, Ordering::Relaxed);
         let half = &self.halves[(n >> 63) as usize];
         // Relaxed: published by the release bucket increment below.
         add_f64(&half.sum, v);
@@ -117,30 +128,40 @@ impl<const N: usize> Histogram<N> {
     /// concurrent snapshots.
     pub fn snapshot(&self) -> Snapshot<N> {
         // Acquire: pairs with the release in the unlock below, ordering this scrape after the
-        // previous one's fold and reset.
+        // previous one's update of `saved`.
         while self.scraping.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             spin_loop();
         }
-        // AcqRel: observers that acquire the new hot index see the previous scrape's reset.
-        let n = self.count_and_hot.fetch_add(HOT_BIT, Ordering::AcqRel);
+        // Relaxed: the flip only splits the tickets into before and after (the modification
+        // order of `count_and_hot`); the halves' data is acquired through their buckets.
+        let n = self.count_and_hot.fetch_add(HOT_BIT, Ordering::Relaxed);
         let started = n & COUNT_MASK;
-        let (cold, hot) = (&self.halves[(n >> 63) as usize], &self.halves[((n >> 63) ^ 1) as usize]);
-        while cold.completed() != started {
+        let cold = &self.halves[(n >> 63) as usize];
+        // Relaxed (every access to `saved`): guarded by the scrape flag.
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let saved_count = self.saved.buckets.iter().chain([&self.saved.inf]).fold(0u64, |n, b| n.wrapping_add(load(b)));
+        // Every ticket before the flip went to the cold half, except those of the hot half,
+        // which had all completed when `saved` was taken and got none since.
+        let expected = started.wrapping_sub(saved_count);
+        while cold.completed() != expected {
             spin_loop();
         }
         let mut snap = Snapshot { bounds: self.bounds, buckets: [0; N], inf: 0, sum: 0.0, count: started };
-        // Relaxed (all the loads and moves below): ordered by the acquire above and by the
-        // scrape flag; observers only touch the hot half.
-        for (i, b) in cold.buckets.iter().enumerate() {
-            let v = b.swap(0, Ordering::Relaxed);
-            snap.buckets[i] = v;
-            hot.buckets[i].fetch_add(v, Ordering::Relaxed);
+        // Relaxed (the cold half's loads): ordered after the observers' writes by the
+        // acquire loads in `completed`; no observer writes the cold half any more.
+        let store = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+        for ((out, c), s) in snap.buckets.iter_mut().zip(&cold.buckets).zip(&self.saved.buckets) {
+            let v = load(c);
+            *out = v.wrapping_add(load(s));
+            store(s, v);
         }
-        snap.inf = cold.inf.swap(0, Ordering::Relaxed);
-        hot.inf.fetch_add(snap.inf, Ordering::Relaxed);
-        snap.sum = f64::from_bits(cold.sum.swap(0, Ordering::Relaxed));
-        add_f64(&hot.sum, snap.sum);
-        // Release: the next scrape acquires the flag and sees this fold and reset.
+        let inf = load(&cold.inf);
+        snap.inf = inf.wrapping_add(load(&self.saved.inf));
+        store(&self.saved.inf, inf);
+        let sum = load(&cold.sum);
+        snap.sum = f64::from_bits(sum) + f64::from_bits(load(&self.saved.sum));
+        store(&self.saved.sum, sum);
+        // Release: the next scrape acquires the flag and sees `saved`.
         self.scraping.store(false, Ordering::Release);
         snap
     }
@@ -280,5 +301,41 @@ mod tests {
             o.join().unwrap();
         }
         assert_eq!(h.snapshot().count, 2 * per_thread);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    static BOUNDS: [f64; 1] = [1.0];
+
+    /// Several scrapes, so that both halves are read and `saved` is used, racing an observer
+    /// that observes twice: every snapshot is consistent and monotonic, the last one exact.
+    #[test]
+    fn successive_snapshots_use_saved_half() {
+        loom::model(|| {
+            let h: Arc<Histogram<1>> = Arc::new(Histogram::new(&BOUNDS));
+            let observer = {
+                let h = h.clone();
+                loom::thread::spawn(move || {
+                    h.observe(0.5);
+                    h.observe(2.0);
+                })
+            };
+            let mut last = 0;
+            for _ in 0..2 {
+                let s = h.snapshot();
+                assert_eq!(s.buckets[0] + s.inf, s.count);
+                assert_eq!(s.sum, 0.5 * s.buckets[0] as f64 + 2.0 * s.inf as f64);
+                assert!(s.count >= last);
+                last = s.count;
+            }
+            observer.join().unwrap();
+            let s = h.snapshot();
+            assert_eq!((s.buckets[0], s.inf, s.count, s.sum), (1, 1, 2, 2.5));
+            assert_eq!(h.snapshot(), s);
+        });
     }
 }

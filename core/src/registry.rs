@@ -139,17 +139,19 @@ impl<const N: usize> Default for Registry<'_, N> {
 
 impl<const N: usize> Collect for Registry<'_, N> {
     fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
-        let mut overflow = false;
-        for (i, entry) in self.entries.iter() {
-            match entry {
-                Entry::Metric { name, help, metric } => {
-                    overflow |= metric.overflow() > 0;
-                    let desc = Desc { name, help, metric_type: metric.metric_type() };
-                    enc.entry(i, |enc| metric.encode(&desc, enc))?;
+        // Entries before the resume point were written by earlier chunks: start at it, so a
+        // scrape in many chunks does not walk the whole registry for each.
+        for i in enc.resume_entry()..self.entries.len_hint() {
+            match self.entries.get(i) {
+                Some(Entry::Metric { name, help, metric }) => {
+                    enc.entry(i, |enc| metric.encode(&Desc { name, help, metric_type: metric.metric_type() }, enc))?
                 }
-                Entry::Collector(c) => enc.entry(i, |enc| c.collect(enc))?,
+                Some(Entry::Collector(c)) => enc.entry(i, |enc| c.collect(enc))?,
+                None => {}
             }
         }
+        let overflow =
+            self.entries.iter().any(|(_, e)| matches!(e, Entry::Metric { metric, .. } if metric.overflow() > 0));
         if overflow {
             enc.entry(N, |enc| {
                 enc.header(&OVERFLOW)?;

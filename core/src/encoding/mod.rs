@@ -141,11 +141,83 @@ pub struct Encoder<'b> {
     resume: Position,
     at: Position,
     stopped: Option<Position>,
+    le: LeCache,
+}
+
+/// The `le` label text of the last histogram bounds written, so that every series of a
+/// family (and every family sharing the bounds) formats its bounds once per chunk.
+#[derive(Debug)]
+struct LeCache {
+    /// The bounds cached (bit patterns compared, so any slice with equal values hits).
+    bounds: [f64; LE_CACHE_BOUNDS],
+    len: usize,
+    /// `,le="<bound>"} ` for each bound, back to back; `ends[i]` is where bound `i` ends.
+    text: [u8; LE_CACHE_TEXT],
+    ends: [u16; LE_CACHE_BOUNDS],
+}
+
+/// Bounds and bytes the cache holds; longer bound lists are formatted on every line.
+const LE_CACHE_BOUNDS: usize = 16;
+const LE_CACHE_TEXT: usize = 384;
+/// What the cache adds around each bound.
+const LE_OPEN: &[u8] = b",le=\"";
+const LE_CLOSE: &[u8] = b"\"} ";
+
+impl LeCache {
+    const EMPTY: Self =
+        Self { bounds: [0.0; LE_CACHE_BOUNDS], len: usize::MAX, text: [0; LE_CACHE_TEXT], ends: [0; LE_CACHE_BOUNDS] };
+
+    /// Makes the cache hold `bounds`; `false` if they do not fit.
+    fn load(&mut self, bounds: &[f64]) -> bool {
+        if bounds.len() == self.len && bounds.iter().zip(&self.bounds).all(|(a, b)| a.to_bits() == b.to_bits()) {
+            return true;
+        }
+        self.len = usize::MAX;
+        if bounds.len() > LE_CACHE_BOUNDS {
+            return false;
+        }
+        let mut end = 0;
+        for (i, b) in bounds.iter().enumerate() {
+            let mut ryu = ryu::Buffer::new();
+            let digits = f64_text(&mut ryu, *b);
+            let n = LE_OPEN.len() + digits.len() + LE_CLOSE.len();
+            let Some(dst) = self.text.get_mut(end..end + n) else {
+                return false;
+            };
+            let (open, rest) = dst.split_at_mut(LE_OPEN.len());
+            let (mid, close) = rest.split_at_mut(digits.len());
+            open.copy_from_slice(LE_OPEN);
+            mid.copy_from_slice(digits);
+            close.copy_from_slice(LE_CLOSE);
+            end += n;
+            self.ends[i] = end as u16;
+            self.bounds[i] = *b;
+        }
+        self.len = bounds.len();
+        true
+    }
+
+    /// The cached text of bound `i`.
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { usize::from(self.ends[i - 1]) };
+        &self.text[start..usize::from(self.ends[i])]
+    }
+}
+
+/// `v` as `+Inf`, `-Inf`, `NaN`, or the shortest decimal that reads back exactly.
+fn f64_text(ryu: &mut ryu::Buffer, v: f64) -> &[u8] {
+    if v.is_nan() {
+        b"NaN"
+    } else if v.is_infinite() {
+        if v > 0.0 { b"+Inf" } else { b"-Inf" }
+    } else {
+        ryu.format_finite(v).as_bytes()
+    }
 }
 
 impl<'b> Encoder<'b> {
     pub(crate) fn new(format: Format, buf: &'b mut [u8], resume: Position) -> Self {
-        Self { format, buf, pos: 0, resume, at: Position::default(), stopped: None }
+        Self { format, buf, pos: 0, resume, at: Position::default(), stopped: None, le: LeCache::EMPTY }
     }
 
     /// The format being written.
@@ -158,6 +230,11 @@ impl<'b> Encoder<'b> {
         self.resume = resume;
         self.at = Position::default();
         self.stopped = None;
+    }
+
+    /// The entry this source resumes at (entries before it are done).
+    pub(crate) fn resume_entry(&self) -> usize {
+        self.resume.entry
     }
 
     /// Bytes written so far.
@@ -273,9 +350,32 @@ impl<'b> Encoder<'b> {
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {
         let mut cumulative = 0u64;
-        for (i, bound) in view.bounds.iter().enumerate() {
-            cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
-            self.line(desc.name, "_bucket", labels, Some(*bound), Value::U64(cumulative))?;
+        if !view.bounds.is_empty() && self.le.load(view.bounds) {
+            // Fast path: the first line as usual, then every other bucket line is its
+            // `name_bucket{labels` prefix copied from the first, the cached `le` text and the
+            // value.
+            let start = self.pos;
+            cumulative = view.buckets.first().copied().unwrap_or(0);
+            self.line(desc.name, "_bucket", labels, Some(view.bounds[0]), Value::U64(cumulative))?;
+            // The last `,` or `{` of the line opens its `le` label: bound and value contain none.
+            let open = self.buf[start..self.pos].iter().rposition(|b| *b == b',' || *b == b'{').unwrap_or(0);
+            let first_label = self.buf[start + open] == b'{';
+            let prefix = (start, if first_label { open + 1 } else { open });
+            for i in 1..view.bounds.len() {
+                cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
+                self.copy_prefix(prefix)?;
+                let le = if first_label { &self.le.get(i)[1..] } else { self.le.get(i) };
+                let end = self.pos + le.len();
+                self.buf.get_mut(self.pos..end).ok_or(Full)?.copy_from_slice(le);
+                self.pos = end;
+                self.put_str(itoa::Buffer::new().format(cumulative))?;
+                self.put(b"\n")?;
+            }
+        } else {
+            for (i, bound) in view.bounds.iter().enumerate() {
+                cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
+                self.line(desc.name, "_bucket", labels, Some(*bound), Value::U64(cumulative))?;
+            }
         }
         cumulative = cumulative.wrapping_add(view.inf);
         self.line(desc.name, "_bucket", labels, Some(f64::INFINITY), Value::U64(cumulative))?;
@@ -342,7 +442,18 @@ impl<'b> Encoder<'b> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.pos + bytes.len();
         let dst = self.buf.get_mut(self.pos..end).ok_or(Full)?;
-        dst.copy_from_slice(bytes);
+        copy_short(dst, bytes);
+        self.pos = end;
+        Ok(())
+    }
+
+    /// Appends a copy of `buf[start..start + len]`, written earlier in this item.
+    fn copy_prefix(&mut self, (start, len): (usize, usize)) -> Result<(), Full> {
+        let end = self.pos + len;
+        if end > self.buf.len() {
+            return Err(Full);
+        }
+        self.buf.copy_within(start..start + len, self.pos);
         self.pos = end;
         Ok(())
     }
@@ -354,13 +465,7 @@ impl<'b> Encoder<'b> {
 
     /// Writes `v` as `+Inf`, `-Inf`, `NaN`, or the shortest decimal that reads back exactly.
     fn put_f64(&mut self, v: f64) -> Result<(), Full> {
-        if v.is_nan() {
-            self.put(b"NaN")
-        } else if v.is_infinite() {
-            self.put(if v > 0.0 { b"+Inf" } else { b"-Inf" })
-        } else {
-            self.put_str(ryu::Buffer::new().format_finite(v))
-        }
+        self.put(f64_text(&mut ryu::Buffer::new(), v))
     }
 
     /// Writes `s` escaping `\` and newline, and `"` if `quote`.
@@ -382,6 +487,37 @@ impl<'b> Encoder<'b> {
     }
 }
 
+/// `dst.copy_from_slice(src)` without a call to `memcpy` for the short pieces (names, label
+/// values, numbers) that make up an exposition: two overlapping fixed-size copies.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() != n {
+        return dst.copy_from_slice(src); // panics like copy_from_slice; callers size `dst` exactly
+    }
+    match n {
+        0 => {}
+        1..=3 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        8..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        17..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// `true` if `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_valid_metric_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -397,4 +533,105 @@ pub fn is_valid_label_name(name: &str) -> bool {
         && bytes.all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_'))
         && name != "le"
         && !name.starts_with("__")
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::String;
+
+    fn histogram_text(bounds: &[f64], labels: &Labels<'_>, format: Format) -> String {
+        let buckets: std::vec::Vec<u64> = (1..=bounds.len() as u64).collect();
+        let view = HistogramView { bounds, buckets: &buckets, inf: 2, sum: 7.5 };
+        let desc = Desc { name: "h", help: "", metric_type: MetricType::Histogram };
+        let mut buf = [0u8; 4096];
+        let mut enc = Encoder::new(format, &mut buf, Position::default());
+        enc.histogram(&desc, labels, &view).unwrap();
+        enc.histogram(&desc, labels, &view).unwrap(); // second series: served from the le cache
+        let n = enc.written();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    /// The `le` cache and prefix copy write exactly what the line-by-line path writes.
+    #[test]
+    fn cached_bucket_lines_match_uncached() {
+        // 17 bounds do not fit the cache; their first two lines are the reference.
+        let long: std::vec::Vec<f64> = (1..=17).map(|i| i as f64 * 0.25).collect();
+        for labels in [Labels::EMPTY, Labels::new(&["a", "b"], &["x,{le=\"", "\\\n"])] {
+            for format in [Format::Prometheus, Format::OpenMetrics] {
+                let cached = histogram_text(&long[..2], &labels, format);
+                let uncached = histogram_text(&long, &labels, format);
+                let first_two: std::vec::Vec<&str> = uncached.lines().take(2).collect();
+                assert_eq!(cached.lines().take(2).collect::<std::vec::Vec<_>>(), first_two);
+                assert_eq!(cached.lines().count(), 2 * (2 + 3));
+            }
+        }
+        let text = histogram_text(&[0.5, 1.0], &Labels::new(&["k"], &["v"]), Format::Prometheus);
+        assert_eq!(
+            text.lines().take(5).collect::<std::vec::Vec<_>>(),
+            [
+                "h_bucket{k=\"v\",le=\"0.5\"} 1",
+                "h_bucket{k=\"v\",le=\"1.0\"} 3",
+                "h_bucket{k=\"v\",le=\"+Inf\"} 5",
+                "h_sum{k=\"v\"} 7.5",
+                "h_count{k=\"v\"} 5"
+            ]
+        );
+    }
+
+    /// A scrape in chunks of any size writes exactly the single-buffer exposition, including
+    /// the overflow family after the last entry (the registry resumes at the chunk's entry).
+    #[test]
+    fn chunked_registry_scrape_equals_whole() {
+        use crate::{Counter, Family, Histogram, Registry, Scrape};
+        static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
+        let requests: Family<Counter, 1, 2> = Family::new(["code"], ());
+        let latency: Family<Histogram<3>, 1, 4> = Family::new(["route"], &BOUNDS);
+        let up = Counter::new();
+        let registry: Registry<'_, 8> = Registry::new();
+        registry.register("requests_total", "Requests.", &requests).unwrap();
+        registry.register("latency_seconds", "Latency.", &latency).unwrap();
+        registry.register("up_total", "", &up).unwrap();
+        for code in ["200", "404", "500"] {
+            let _ = requests.get_or_create([code]).map(|c| c.inc_by(3));
+        }
+        for (i, route) in ["/a", "/b", "/c"].into_iter().enumerate() {
+            latency.get_or_create([route]).unwrap().observe(i as f64 * 0.7);
+        }
+        up.inc();
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let mut whole = [0u8; 8192];
+            let n = Scrape::new(format, &registry).fill(&mut whole).unwrap();
+            let whole = &whole[..n];
+            assert!(
+                core::str::from_utf8(whole)
+                    .unwrap()
+                    .contains("diag_series_overflow_total{family=\"requests_total\"} 1")
+            );
+            for chunk in [300, 333, 512, 1000] {
+                let mut scrape = Scrape::new(format, &registry);
+                let mut out = std::vec::Vec::new();
+                let mut buf = std::vec![0u8; chunk];
+                loop {
+                    match scrape.fill(&mut buf).unwrap() {
+                        0 => break,
+                        n => out.extend_from_slice(&buf[..n]),
+                    }
+                }
+                assert_eq!(String::from_utf8(out).unwrap(), core::str::from_utf8(whole).unwrap(), "chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn short_copies_copy_every_length() {
+        let src: std::vec::Vec<u8> = (0..40).collect();
+        for n in 0..=40 {
+            let mut dst = [0xffu8; 40];
+            copy_short(&mut dst[..n], &src[..n]);
+            assert_eq!(&dst[..n], &src[..n]);
+            assert!(dst[n..].iter().all(|b| *b == 0xff));
+        }
+    }
 }
