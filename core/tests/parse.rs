@@ -176,6 +176,12 @@ const OPENMETRICS_CASES: &[(&str, bool)] = &[
     ("# TYPE a_seconds gauge\n# UNIT a_seconds bytes\na_seconds 1\n# EOF\n", false),
     ("a{a=\"1\"} 1\na{a=\"2\"} 1\na{a=\"1\"} 1\n# EOF\n", false),
     ("a +Inf\nb -Inf\nc NaN\n# EOF\n", true),
+    ("# TYPE st stateset\nst{st=\"a\"} 1\nst{st=\"b\"} 0\n# TYPE i info\ni_info{v=\"1\"} 1\n# EOF\n", true),
+    ("# TYPE st stateset\nst{st=\"a\"} 2\n# EOF\n", false),
+    ("# TYPE g gaugehistogram\ng_bucket{le=\"-1\"} 0\ng_bucket{le=\"+Inf\"} 1\ng_gsum -1\ng_gcount 1\n# EOF", true),
+    ("# TYPE g gaugehistogram\ng_bucket{le=\"+Inf\"} 1\ng_gsum -1\ng_gcount 1\n# EOF\n", false),
+    ("# TYPE c counter\nc_total 1 # {id=\"x\"} 1 1.5\n# EOF\n", true),
+    ("# TYPE g gauge\ng 1 # {id=\"x\"} 1\n# EOF\n", false),
 ];
 
 fn python_verdicts(cases: &[(&str, bool)]) -> Vec<bool> {

@@ -13,8 +13,8 @@ use std::convert::Infallible;
 use arbitrary::{Arbitrary, Unstructured};
 use diag_core::encoding::parse::validate;
 use diag_core::http::{Connection, Request, Route, Service, accepts_gzip, negotiate_format};
-use diag_core::{Collect, EncodeError, State, StateTable};
-use diag_fuzz::{FamilyDesc, Source};
+use diag_core::{Collect, State, StateTable};
+use diag_fuzz::{FamilyDesc, Source, drain};
 use libfuzzer_sys::fuzz_target;
 
 const TARGETS: [&str; 10] = [
@@ -104,29 +104,6 @@ impl<'a> Arbitrary<'a> for Case {
     }
 }
 
-/// Fills a whole body in the given chunk sizes (cycled), growing a chunk that is too small
-/// for the next line or series.
-fn read_body(mut body: diag_core::http::Body<'_>, sizes: &[u16]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut sizes = sizes.iter().map(|s| usize::from(*s).max(1)).chain(std::iter::repeat(256)).cycle();
-    let mut size = sizes.next().unwrap_or(256);
-    loop {
-        let mut buf = vec![0u8; size];
-        match body.fill(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                size = sizes.next().unwrap_or(256);
-            }
-            Err(EncodeError::BufferTooSmall) => {
-                assert!(size < 1 << 20, "a body item larger than a megabyte");
-                size *= 2;
-            }
-            Err(e) => panic!("body fill failed: {e:?}"),
-        }
-    }
-}
-
 /// An in-memory transport: reads `input` in the given sizes, collects what is written.
 struct Pipe<'a> {
     input: &'a [u8],
@@ -202,7 +179,8 @@ fn check_respond(case: &Case, service: &Service<'_>, table: &StateTable<4>) {
         assert_eq!(response.gzip(), gzip);
     }
     let content_length = response.content_length();
-    let body = read_body(response.into_body(), &case.sizes);
+    let mut body = response.into_body();
+    let body = drain(&case.sizes, |buf| body.fill(buf)).concat();
     if head {
         assert!(body.is_empty(), "HEAD with a body");
     } else if let Some(n) = content_length {

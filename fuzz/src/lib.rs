@@ -213,36 +213,45 @@ pub fn encode_whole(format: Format, sources: &dyn Sources) -> Vec<u8> {
     buf
 }
 
-/// Encodes `sources` chunk by chunk with the given buffer sizes (cycled); a chunk too small for
-/// the next item is retried with a doubled buffer, as the [`Scrape::fill`] contract allows.
+/// Calls `fill` with buffers of the given sizes (cycled) until it returns `Ok(0)`; a buffer
+/// too small for the next item is retried doubled, as the `fill` contracts allow. Returns the
+/// chunks.
 ///
 /// # Panics
-/// On a chunk that does not end at a line boundary, or any error other than a buffer too small.
-pub fn encode_chunked(format: Format, sources: &dyn Sources, sizes: &[u16]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut scrape = Scrape::new(format, sources);
+/// On an error other than a buffer too small, or an item larger than a megabyte.
+pub fn drain(sizes: &[u16], mut fill: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
     let mut sizes = sizes.iter().map(|s| usize::from(*s).max(1)).chain(core::iter::repeat(64)).cycle();
     let mut size = sizes.next().unwrap_or(64);
     loop {
         let mut buf = vec![0u8; size];
-        match scrape.fill(&mut buf) {
-            Ok(0) => {
-                assert!(scrape.is_done());
-                return out;
-            }
+        match fill(&mut buf) {
+            Ok(0) => return chunks,
             Ok(n) => {
                 assert!(n <= size);
-                assert_eq!(buf[n - 1], b'\n', "a chunk ends inside a line");
-                out.extend_from_slice(&buf[..n]);
+                buf.truncate(n);
+                chunks.push(buf);
                 size = sizes.next().unwrap_or(64);
             }
             Err(EncodeError::BufferTooSmall) => {
                 assert!(size < 1 << 20, "an item larger than a megabyte");
                 size *= 2;
             }
-            Err(e) => panic!("unexpected encode error {e:?}"),
+            Err(e) => panic!("unexpected fill error {e:?}"),
         }
     }
+}
+
+/// Encodes `sources` chunk by chunk with the given buffer sizes (see [`drain`]).
+///
+/// # Panics
+/// On a chunk that does not end at a line boundary, or any error other than a buffer too small.
+pub fn encode_chunked(format: Format, sources: &dyn Sources, sizes: &[u16]) -> Vec<u8> {
+    let mut scrape = Scrape::new(format, sources);
+    let chunks = drain(sizes, |buf| scrape.fill(buf));
+    assert!(scrape.is_done());
+    assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "a chunk ends inside a line");
+    chunks.concat()
 }
 
 /// An expected label value.
