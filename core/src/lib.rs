@@ -19,6 +19,8 @@ pub mod http;
 #[cfg(feature = "std")]
 pub mod process;
 mod registry;
+#[cfg(feature = "hyper")]
+pub mod server;
 mod sharded;
 mod slots;
 pub mod state;

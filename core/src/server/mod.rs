@@ -1,0 +1,39 @@
+//! The hyper 1.x glue every std frontend shares (feature `hyper`): the response body type,
+//! the extra-routes hook, the conversion between hyper's request/response and the core's
+//! [`Request`](crate::http::Request)/[`Response`](crate::http::Response), the per-connection
+//! header and idle timeouts, and the connection driver.
+//!
+//! Nothing here names a runtime: a frontend brings its IO adapter (hyper's `rt::Read` and
+//! `rt::Write`), its [`hyper::rt::Timer`], an accept loop with the connection cap, and a
+//! shutdown signal, and calls [`serve_connection`] for every accepted connection.
+//!
+//! # Examples
+//! A minimal frontend over blocking-free IO and any timer, serving one connection:
+//! ```no_run
+//! use std::sync::Arc;
+//! use diag_core::http::Service;
+//! use diag_core::server::{Handler, serve_connection};
+//! use diag_core::StateTable;
+//!
+//! static STATES: StateTable<4> = StateTable::new();
+//!
+//! async fn one<IO, T>(io: IO, timer: T)
+//! where
+//!     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+//!     T: hyper::rt::Timer,
+//! {
+//!     let handler = Arc::new(Handler::new(Service::new(&STATES, &[], std::process::id())));
+//!     serve_connection(handler, io, timer, std::future::pending()).await;
+//! }
+//! ```
+
+mod body;
+mod connection;
+mod handler;
+mod routes;
+mod watchdog;
+
+pub use body::{BodyError, DiagBody};
+pub use connection::serve_connection;
+pub use handler::Handler;
+pub use routes::{RouteFuture, Routes};

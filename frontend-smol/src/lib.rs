@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod server;
+
+pub use diag_core;
+pub use diag_core::server::{BodyError, DiagBody, RouteFuture, Routes};
+pub use server::Server;

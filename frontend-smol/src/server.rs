@@ -1,0 +1,142 @@
+//! [`Server`]: accepts connections on async-io, caps them, and hands each to the core's
+//! connection driver; drains on shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_executor::Executor;
+use async_io::{Async, Timer};
+use async_lock::{Semaphore, SemaphoreGuardArc};
+use diag_core::http::{Limits, Service};
+use diag_core::server::{Handler, Routes, serve_connection};
+use futures_lite::future;
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+
+/// Serves a `'static` [`Service`] over HTTP/1.1 on async-io, under smol or async-std; see the
+/// [crate docs](crate).
+#[derive(Debug, Clone)]
+pub struct Server {
+    handler: Handler,
+}
+
+impl Server {
+    /// A server for `service`, which is moved to the heap and leaked: a diag server lives as
+    /// long as the process (use [`from_static`](Self::from_static) to keep ownership).
+    pub fn new(service: Service<'static>) -> Self {
+        Self { handler: Handler::new(service) }
+    }
+
+    /// A server for a service that already lives for the whole program.
+    pub fn from_static(service: &'static Service<'static>) -> Self {
+        Self { handler: Handler::from_static(service) }
+    }
+
+    /// Replaces the [`Limits`] (default [`Limits::DEFAULT`]). `max_head_bytes` below 8 KiB is
+    /// raised to 8 KiB, hyper's smallest buffer.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { handler: self.handler.with_limits(limits) }
+    }
+
+    /// Serves `routes` before the core routes (see [`Routes`]).
+    pub fn with_routes(self, routes: impl Routes) -> Self {
+        Self { handler: self.handler.with_routes(routes) }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.handler.limits()
+    }
+
+    /// Binds `addr` and serves until `shutdown` completes; see [`serve`](Self::serve). A host
+    /// name is resolved with the blocking system resolver: pass an address to avoid it.
+    ///
+    /// # Errors
+    /// When `addr` cannot be bound (in use, not local, …).
+    pub async fn bind_and_serve(self, addr: impl ToSocketAddrs, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let listener = Async::new(TcpListener::bind(addr)?)?;
+        self.serve(listener, shutdown).await
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then drains: stops
+    /// accepting, lets in-flight requests finish (closing their connections after them),
+    /// closes idle connections, and returns once every connection is closed.
+    ///
+    /// Connections are tasks of an executor inside the returned future, so serving needs no
+    /// particular runtime: run the future with `smol::block_on`, `smol::spawn`,
+    /// `async_std::task::block_on`, `async_std::task::spawn`, or any executor; async-io drives
+    /// the sockets and timers. All connections progress on the thread that polls it.
+    ///
+    /// At most `max_connections` connections are served at once; further clients wait in
+    /// the listen backlog. Failed accepts (e.g. out of file descriptors) are logged and
+    /// retried after a short pause, never fatal.
+    ///
+    /// # Errors
+    /// None today; the `Result` leaves room for listener errors that must end serving.
+    pub async fn serve(self, listener: Async<TcpListener>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let handler = Arc::new(self.handler);
+        let limit = handler.limits().max_connections.max(1);
+        let permits = Arc::new(Semaphore::new(limit));
+        // Every connection holds a receiver; closing the channel tells them all to stop.
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let executor = Executor::new();
+        let mut shutdown = pin!(shutdown);
+        executor
+            .run(async {
+                loop {
+                    let Some(permit) = until(shutdown.as_mut(), permits.acquire_arc()).await else { break };
+                    let Some(accepted) = until(shutdown.as_mut(), listener.accept()).await else { break };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed; retrying");
+                            Timer::after(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    let stopped = stopped.clone();
+                    let stop = async move {
+                        // Resolves when the channel closes: nothing is ever sent.
+                        let _ = stopped.recv().await;
+                    };
+                    executor.spawn(connection(Arc::clone(&handler), stream, stop, permit)).detach();
+                }
+                drop(listener);
+                tracing::debug!("draining connections");
+                stop.close();
+                // Every connection holds a permit until it closes.
+                let mut drained = Vec::with_capacity(limit);
+                for _ in 0..limit {
+                    drained.push(permits.acquire_arc().await);
+                }
+            })
+            .await;
+        Ok(())
+    }
+}
+
+/// `work`'s output, or `None` once `shutdown` has completed (checked first).
+async fn until<T>(shutdown: std::pin::Pin<&mut impl Future<Output = ()>>, work: impl Future<Output = T>) -> Option<T> {
+    future::or(
+        async {
+            shutdown.await;
+            None
+        },
+        async { Some(work.await) },
+    )
+    .await
+}
+
+/// Serves one connection with the core driver over async-io's socket and timer.
+async fn connection(
+    handler: Arc<Handler>,
+    stream: Async<TcpStream>,
+    stop: impl Future<Output = ()>,
+    _permit: SemaphoreGuardArc,
+) {
+    let _ = stream.get_ref().set_nodelay(true);
+    serve_connection(handler, FuturesIo::new(stream), SmolTimer::new(), stop).await;
+}

@@ -1,0 +1,229 @@
+//! diag-smol served on 127.0.0.1 and spoken to with raw blocking sockets: every route, status
+//! and header, limits, timeouts, the connection cap, extra routes, streaming, gzip and graceful
+//! shutdown. Every test runs twice: the server driven by `smol::block_on`, then by
+//! `async_std::task::block_on`.
+
+mod support;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::{Runtime, chunk_count, connect, exchange, get, split, start, status_line};
+
+/// Runs each listed test under both runtimes.
+macro_rules! under_both_runtimes {
+    ($($test:ident),* $(,)?) => {
+        mod smol {
+            $(#[test] fn $test() { super::$test(super::Runtime::Smol) })*
+        }
+        mod async_std {
+            $(#[test] fn $test() { super::$test(super::Runtime::AsyncStd) })*
+        }
+    };
+}
+
+under_both_runtimes!(
+    every_route_answers_with_its_status_headers_and_body,
+    oversized_and_malformed_heads_get_4xx_while_others_are_served,
+    a_slow_head_is_closed_after_the_header_timeout_and_others_are_served_meanwhile,
+    an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_header_timeout,
+    idle_timeout_applies_after_a_request_that_outlived_the_header_timeout,
+    connections_beyond_the_cap_wait_until_one_closes,
+    extra_routes_come_first_and_get_the_common_headers,
+    metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series,
+    head_has_no_body_and_shutdown_drains,
+    shutdown_lets_the_request_in_flight_finish,
+);
+
+fn every_route_answers_with_its_status_headers_and_body(rt: Runtime) {
+    let s = start(rt);
+    let common = |head: &str| {
+        assert!(head.contains("cache-control: no-store\r\n"), "{head}");
+        assert!(head.contains("x-content-type-options: nosniff\r\n"), "{head}");
+    };
+    // Fixed bodies carry their length; the verbose readiness text is streamed.
+    let cases: [(&str, &str, &str, &[u8], bool); 7] = [
+        ("/healthz", "200 ok", "application/json", br#"{"status":"ok"}"#, true),
+        ("/livez", "200 ok", "application/json", br#"{"status":"ok"}"#, true),
+        ("/readyz", "200 ok", "application/json", br#"{"status":"ok","pid":99}"#, true),
+        ("/readyz?verbose", "200 ok", "text/plain; charset=utf-8", b"[+]app ok\nreadyz check passed\n", false),
+        ("/readyz/app", "200 ok", "application/json", br#"{"status":"ok","pid":99}"#, true),
+        ("/readyz/nobody", "404 not found", "application/json", br#"{"status":"unknown component","pid":99}"#, true),
+        ("/nope", "404 not found", "text/plain; charset=utf-8", b"404 page not found\n", true),
+    ];
+    for (path, status, content_type, expected, fixed) in cases {
+        let (head, body) = split(&exchange(s.addr, &get(path)));
+        assert!(head.starts_with(&format!("http/1.1 {status}\r\n")), "{path}: {head}");
+        assert!(head.contains(&format!("content-type: {content_type}\r\n")), "{path}: {head}");
+        let framing = if fixed {
+            format!("content-length: {}\r\n", expected.len())
+        } else {
+            "transfer-encoding: chunked\r\n".into()
+        };
+        assert!(head.contains(&framing), "{path}: {head}");
+        common(&head);
+        assert_eq!(body, expected, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    let (head, body) = split(&exchange(s.addr, &get("/debug/pprof/heap")));
+    assert!(head.starts_with("http/1.1 404"), "no debug routes unless served by a hook: {head}");
+    common(&head);
+    assert!(!body.is_empty());
+
+    let post = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let (head, body) = split(&exchange(s.addr, post));
+    assert!(head.starts_with("http/1.1 405 method not allowed\r\n") && head.contains("allow: get, head\r\n"), "{head}");
+    common(&head);
+    assert_eq!(body, b"405 method not allowed\n");
+
+    let (head, body) = split(&exchange(s.addr, &get("/metrics")));
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"), "{head}");
+    assert!(head.contains("vary: accept, accept-encoding\r\n"), "{head}");
+    common(&head);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("\nprocess_state 0\n"), "{}", &text[..200]);
+    assert!(text.contains("promhttp_metric_handler_requests_in_flight 1\n"));
+}
+
+fn oversized_and_malformed_heads_get_4xx_while_others_are_served(rt: Runtime) {
+    let s = start(rt);
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(9 * 1024));
+    assert_eq!(status_line(&exchange(s.addr, big.as_bytes())), "HTTP/1.1 431 Request Header Fields Too Large");
+    let fits =
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "a".repeat(7 * 1024));
+    assert_eq!(status_line(&exchange(s.addr, fits.as_bytes())), "HTTP/1.1 200 OK");
+    assert_eq!(status_line(&exchange(s.addr, b"GARBAGE\r\n\r\n")), "HTTP/1.1 400 Bad Request");
+    assert_eq!(status_line(&exchange(s.addr, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")), "HTTP/1.1 400 Bad Request");
+    assert_eq!(status_line(&exchange(s.addr, &get("/readyz"))), "HTTP/1.1 200 OK");
+}
+
+fn a_slow_head_is_closed_after_the_header_timeout_and_others_are_served_meanwhile(rt: Runtime) {
+    let s = start(rt);
+    let started = Instant::now();
+    let mut slow = connect(s.addr);
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost:").unwrap();
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz"))), "HTTP/1.1 200 OK");
+    let mut out = Vec::new();
+    let read = slow.read_to_end(&mut out);
+    assert!(matches!(read, Ok(0)), "closed without an answer: {read:?} {out:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400), "not before the timeout");
+}
+
+/// Reads one response of at most 1 KiB from a keep-alive connection.
+fn read_one(c: &mut TcpStream) -> String {
+    let mut buf = [0u8; 1024];
+    let n = c.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_header_timeout(rt: Runtime) {
+    let s = start(rt);
+    let mut c = connect(s.addr);
+    // Requests 600 ms apart: each new head arrives within the idle window, so the connection stays.
+    for _ in 0..4 {
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let response = read_one(&mut c);
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    // Idle longer than the header timeout (400 ms) but within the idle one (1 s): still open.
+    let idle_since = Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "closed");
+    assert!(idle_since.elapsed() >= Duration::from_millis(350), "idle timeout, not header timeout");
+}
+
+fn idle_timeout_applies_after_a_request_that_outlived_the_header_timeout(rt: Runtime) {
+    let s = start(rt);
+    let mut c = connect(s.addr);
+    // /slow is in flight when the first header deadline (400 ms) passes; the idle timeout
+    // (1 s) must still start when it ends.
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let response = read_one(&mut c);
+    assert!(response.starts_with("HTTP/1.1 200 OK") && response.ends_with("slow\n"), "{response}");
+    let idle_since = Instant::now();
+    let mut buf = [0u8; 16];
+    c.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    assert_eq!(c.read(&mut buf).expect("closed by the idle timeout, not left open"), 0);
+    let idle = idle_since.elapsed();
+    assert!(idle >= Duration::from_millis(900), "idle timeout, not header timeout: {idle:?}");
+}
+
+fn connections_beyond_the_cap_wait_until_one_closes(rt: Runtime) {
+    let s = start(rt);
+    // Three silent connections take every slot until their header timeout closes them.
+    let silent: Vec<TcpStream> = (0..3).map(|_| connect(s.addr)).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    let response = exchange(s.addr, &get("/healthz"));
+    assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
+    assert!(started.elapsed() >= Duration::from_millis(300), "waited for a slot: {:?}", started.elapsed());
+    drop(silent);
+}
+
+fn extra_routes_come_first_and_get_the_common_headers(rt: Runtime) {
+    let s = start(rt);
+    let (head, body) = split(&exchange(s.addr, &get("/hello")));
+    assert!(head.starts_with("http/1.1 200 ok"));
+    assert!(head.contains("cache-control: no-store") && head.contains("x-content-type-options: nosniff"), "{head}");
+    assert_eq!(body, b"hello\n");
+    let (head, _) = split(&exchange(s.addr, &get("/nope")));
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+}
+
+fn metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series(rt: Runtime) {
+    let s = start(rt);
+    let response = exchange(s.addr, &get("/metrics"));
+    let chunks = chunk_count(&response);
+    let (head, plain) = split(&response);
+    assert!(head.contains("transfer-encoding: chunked") && !head.contains("content-length"), "{head}");
+    assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"));
+    let plain = String::from_utf8(plain).unwrap();
+    assert_eq!(plain.lines().filter(|l| l.starts_with("paths_total{")).count(), 2000);
+    assert!(plain.len() > 100 * 1024, "larger than many chunks: {}", plain.len());
+    assert!(chunks >= plain.len() / 1024, "chunks of at most 1 KiB: {chunks} for {} bytes", plain.len());
+
+    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept-Encoding: gzip\r\n\
+                   Accept: application/openmetrics-text; version=1.0.0\r\n\r\n";
+    let (head, gz) = split(&exchange(s.addr, request.as_bytes()));
+    assert!(head.contains("content-encoding: gzip") && head.contains("application/openmetrics-text"), "{head}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(text.lines().filter(|l| l.starts_with("paths_total{")).count(), 2000);
+}
+
+fn head_has_no_body_and_shutdown_drains(rt: Runtime) {
+    let s = start(rt);
+    let (head, body) = split(&exchange(s.addr, b"HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    assert!(head.starts_with("http/1.1 200 ok") && head.contains("content-length: 24"), "{head}");
+    assert!(body.is_empty());
+
+    // A keep-alive connection with a request served is open when shutdown begins.
+    let mut c = connect(s.addr);
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(read_one(&mut c).starts_with("HTTP/1.1 200 OK"));
+    let addr = s.addr;
+    let started = Instant::now();
+    let served = s.stop().join().expect("the server thread does not panic");
+    assert!(served.is_ok(), "{served:?}");
+    assert!(started.elapsed() < Duration::from_millis(900), "idle connection closed at once, not by idle timeout");
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "idle connection closed by the drain");
+    assert!(TcpStream::connect(addr).is_err(), "listener closed");
+}
+
+fn shutdown_lets_the_request_in_flight_finish(rt: Runtime) {
+    let s = start(rt);
+    let mut c = connect(s.addr);
+    c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let server = s.stop();
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).unwrap();
+    let (head, body) = split(&out);
+    assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+    assert_eq!(body, b"slow\n", "the response in flight is whole");
+    assert!(server.join().unwrap().is_ok());
+}

@@ -1,0 +1,168 @@
+//! Helpers of the socket-level tests: a diag-smol server run by one runtime on its own
+//! thread, and blocking std clients, so the client side depends on no runtime at all.
+
+use std::future::Future;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use diag_core::http::{Limits, Service};
+use diag_core::{Collect, Counter, Family, Registry, StateTable};
+use diag_smol::{DiagBody, RouteFuture, Routes, Server};
+use hyper::body::Incoming;
+
+/// The runtime that drives the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Runtime {
+    /// `smol::block_on`.
+    Smol,
+    /// `async_std::task::block_on`.
+    AsyncStd,
+}
+
+impl Runtime {
+    pub(crate) fn block_on<F: Future>(self, future: F) -> F::Output {
+        match self {
+            Self::Smol => smol::block_on(future),
+            Self::AsyncStd => async_std::task::block_on(future),
+        }
+    }
+}
+
+static STATES: StateTable<4> = StateTable::new();
+static PATHS: Family<Counter, 1, 2048> = Family::new(["path"], ());
+static REGISTRY: Registry<'static, 4> = Registry::new();
+static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
+
+/// Test limits: short timeouts, three connections, 1 KiB chunks.
+pub(crate) fn limits() -> Limits {
+    let mut limits = Limits::DEFAULT;
+    limits.header_timeout_ms = 400;
+    limits.idle_timeout_ms = 1_000;
+    limits.max_connections = 3;
+    limits.chunk_bytes = 1024;
+    limits
+}
+
+/// Extra routes: `/hello` answers at once, `/slow` after 600 ms (longer than the header
+/// timeout), both with an async-io timer so they run under either runtime.
+struct Extra;
+
+impl Routes for Extra {
+    fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+        matches!(request.uri().path(), "/hello" | "/slow")
+    }
+
+    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture {
+        let slow = request.uri().path() == "/slow";
+        Box::pin(async move {
+            if slow {
+                Timer::after(Duration::from_millis(600)).await;
+                return hyper::Response::new(DiagBody::full("slow\n"));
+            }
+            hyper::Response::new(DiagBody::full("hello\n"))
+        })
+    }
+}
+
+/// A server running on its own thread.
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    stop: async_channel::Sender<()>,
+    thread: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Begins shutdown and returns the thread serving, which ends once drained.
+    pub(crate) fn stop(self) -> JoinHandle<std::io::Result<()>> {
+        self.stop.close();
+        self.thread
+    }
+}
+
+/// Starts a server on 127.0.0.1 driven by `runtime`.
+pub(crate) fn start(runtime: Runtime) -> Running {
+    static SETUP: std::sync::Once = std::sync::Once::new();
+    SETUP.call_once(|| {
+        STATES.heartbeat_ok("app", 0).unwrap();
+        REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
+        for i in 0..2000 {
+            let path: &'static str = Box::leak(format!("/a/fairly/long/request/path/{i}").into_boxed_str());
+            PATHS.get_or_create([path]).unwrap().inc();
+        }
+    });
+    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(Extra);
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let thread = std::thread::spawn(move || {
+        runtime.block_on(server.serve(listener, async move {
+            let _ = stopped.recv().await;
+        }))
+    });
+    Running { addr, stop, thread }
+}
+
+/// A connected client that gives up reading after 10 s.
+pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// Sends `raw` and reads until the server closes the connection.
+pub(crate) fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("the server closes the connection");
+    out
+}
+
+pub(crate) fn status_line(response: &[u8]) -> String {
+    String::from_utf8_lossy(response).lines().next().unwrap_or("").to_owned()
+}
+
+pub(crate) fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// Splits a response into its lower-cased head and its (de-chunked) body.
+pub(crate) fn split(response: &[u8]) -> (String, Vec<u8>) {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8(response[..at].to_vec()).unwrap().to_ascii_lowercase();
+    let mut body = response[at..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let (mut out, mut rest) = (Vec::new(), &body[..]);
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body = out;
+    }
+    (head, body)
+}
+
+/// Number of chunks of a chunked body.
+pub(crate) fn chunk_count(response: &[u8]) -> usize {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let mut rest = &response[at..];
+    let mut count = 0;
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return count;
+        }
+        count += 1;
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+}
