@@ -471,6 +471,9 @@ impl<'b> Encoder<'b> {
     /// Writes `s` escaping `\` and newline, and `"` if `quote`.
     fn put_escaped(&mut self, s: &str, quote: bool) -> Result<(), Full> {
         let bytes = s.as_bytes();
+        if !needs_escape(bytes, quote) {
+            return self.put(bytes);
+        }
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             let esc: &[u8] = match b {
@@ -485,6 +488,28 @@ impl<'b> Encoder<'b> {
         }
         self.put(&bytes[start..])
     }
+}
+
+/// Whether `bytes` holds `\\`, a newline, or (if `quote`) `"`: eight bytes at a time.
+#[inline]
+fn needs_escape(bytes: &[u8], quote: bool) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact test for a zero byte in `w ^ (c * ONES)`, i.e. for a byte equal to `c`.
+    let has = |w: u64, c: u8| {
+        let x = w ^ (ONES * u64::from(c));
+        x.wrapping_sub(ONES) & !x & HIGH != 0
+    };
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        if has(w, b'\\') || has(w, b'\n') || (quote && has(w, b'"')) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b == b'\\' || b == b'\n' || (quote && b == b'"'))
 }
 
 /// `dst.copy_from_slice(src)` without a call to `memcpy` for the short pieces (names, label
@@ -622,6 +647,23 @@ mod tests {
                 assert_eq!(String::from_utf8(out).unwrap(), core::str::from_utf8(whole).unwrap(), "chunk {chunk}");
             }
         }
+    }
+
+    #[test]
+    fn escape_check_finds_every_special_byte_at_every_position() {
+        for len in 0..20 {
+            assert!(!needs_escape(&std::vec![b'a'; len], true));
+            for at in 0..len {
+                for (special, quote_only) in [(b'\\', false), (b'\n', false), (b'"', true)] {
+                    let mut v = std::vec![b'a'; len];
+                    v[at] = special;
+                    assert!(needs_escape(&v, true));
+                    assert_eq!(needs_escape(&v, false), !quote_only);
+                }
+            }
+        }
+        // Bytes next to the special ones (borrow/carry edge cases) are not mistaken for them.
+        assert!(!needs_escape(&[0x5b, 0x5d, 0x0b, 0x09, 0x21, 0x23, 0xdc, 0x8a, 0xa2, 0x80, 0xff, 0x00], true));
     }
 
     #[test]
