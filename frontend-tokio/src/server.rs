@@ -1,91 +1,49 @@
-//! [`Server`]: accepts connections, applies the limits, and answers with the core service.
+//! [`Server`]: accepts connections on tokio, caps them, and hands each to the core's
+//! connection driver ([`diag_core::server::serve_connection`]); drains on shutdown.
 
-use std::cmp::max;
-use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Instant;
 
-use diag_core::gzip::Chunks;
-use diag_core::http::{Limits, Request, Response, Service};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use diag_core::http::{Limits, Service};
+use diag_core::server::{Handler, Routes, serve_connection};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::body::DiagBody;
-use crate::io::Watched;
-use crate::routes::Routes;
-use crate::watchdog::{Activity, Busy, Expired};
-
-/// Smallest read buffer hyper accepts; a smaller `max_head_bytes` is raised to it.
-const HYPER_MIN_BUF: usize = 8192;
-
 /// Serves a `'static` [`Service`] over HTTP/1.1 on tokio; see the [crate docs](crate).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Server {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    service: &'static Service<'static>,
-    limits: Limits,
-    routes: Option<Box<dyn Routes>>,
-}
-
-impl fmt::Debug for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("service", self.inner.service)
-            .field("limits", &self.inner.limits)
-            .field("routes", &self.inner.routes.is_some())
-            .finish()
-    }
+    handler: Handler,
 }
 
 impl Server {
     /// A server for `service`, which is moved to the heap and leaked: a diag server lives as
     /// long as the process (use [`from_static`](Self::from_static) to keep ownership).
     pub fn new(service: Service<'static>) -> Self {
-        Self::from_static(Box::leak(Box::new(service)))
+        Self { handler: Handler::new(service) }
     }
 
     /// A server for a service that already lives for the whole program.
     pub fn from_static(service: &'static Service<'static>) -> Self {
-        Self { inner: Arc::new(Inner { service, limits: Limits::DEFAULT, routes: None }) }
+        Self { handler: Handler::from_static(service) }
     }
 
     /// Replaces the [`Limits`] (default [`Limits::DEFAULT`]). `max_head_bytes` below 8 KiB is
     /// raised to 8 KiB, hyper's smallest buffer.
     pub fn with_limits(self, limits: Limits) -> Self {
-        self.rebuild(|inner| inner.limits = limits)
+        Self { handler: self.handler.with_limits(limits) }
     }
 
     /// Serves `routes` before the core routes (see [`Routes`]).
     pub fn with_routes(self, routes: impl Routes) -> Self {
-        self.rebuild(|inner| inner.routes = Some(Box::new(routes)))
-    }
-
-    fn rebuild(self, f: impl FnOnce(&mut Inner)) -> Self {
-        let Inner { service, limits, routes } = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            // A clone was taken before configuring: configure a copy without its routes.
-            Err(shared) => Inner { service: shared.service, limits: shared.limits, routes: None },
-        };
-        let mut inner = Inner { service, limits, routes };
-        f(&mut inner);
-        Self { inner: Arc::new(inner) }
+        Self { handler: self.handler.with_routes(routes) }
     }
 
     /// The limits in force.
     pub fn limits(&self) -> Limits {
-        self.inner.limits
+        self.handler.limits()
     }
 
     /// Binds `addr` and serves until `shutdown` completes; see [`serve`](Self::serve).
@@ -108,7 +66,8 @@ impl Server {
     /// # Errors
     /// None today; the `Result` leaves room for listener errors that must end serving.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let limit = self.inner.limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let handler = Arc::new(self.handler);
+        let limit = handler.limits().max_connections.clamp(1, Semaphore::MAX_PERMITS);
         let permits = Arc::new(Semaphore::new(limit));
         let (stop, stopped) = watch::channel(());
         let mut shutdown = pin!(shutdown);
@@ -131,8 +90,13 @@ impl Server {
                     }
                 },
             };
-            let inner = Arc::clone(&self.inner);
-            tokio::spawn(connection(inner, stream, stopped.clone(), permit));
+            let mut stopped = stopped.clone();
+            stopped.mark_unchanged();
+            let stop = async move {
+                // Resolves when shutdown is signalled (or the server is gone).
+                let _ = stopped.changed().await;
+            };
+            tokio::spawn(connection(Arc::clone(&handler), stream, stop, permit));
         }
         drop(listener);
         tracing::debug!("draining connections");
@@ -144,119 +108,12 @@ impl Server {
     }
 }
 
-/// Serves one connection: hyper's HTTP/1 state machine, plus the header and idle timeouts
-/// and graceful close on shutdown.
 async fn connection(
-    inner: Arc<Inner>,
+    handler: Arc<Handler>,
     stream: TcpStream,
-    mut stop: watch::Receiver<()>,
+    stop: impl Future<Output = ()>,
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let activity = Activity::new(&inner.limits);
-    let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity)));
-    let service = {
-        let activity = Arc::clone(&activity);
-        let inner = Arc::clone(&inner);
-        service_fn(move |request| {
-            let busy = activity.begin();
-            let inner = Arc::clone(&inner);
-            async move { Ok::<_, Infallible>(inner.handle(request, busy).await) }
-        })
-    };
-    let mut builder = http1::Builder::new();
-    builder.max_buf_size(max(inner.limits.max_head_bytes, HYPER_MIN_BUF)).keep_alive(true);
-    let mut conn = pin!(builder.serve_connection(io, service));
-    stop.mark_unchanged();
-    let mut closing = false;
-    loop {
-        let deadline = activity.deadline();
-        let sleep = async move {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            () = sleep => match activity.expired(Instant::now()) {
-                Some(Expired::Head) => {
-                    tracing::debug!("closing a connection: request head not received in time");
-                    return;
-                }
-                Some(Expired::Idle) if closing => return,
-                Some(Expired::Idle) => {
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-                None => {}
-            },
-            _ = stop.changed(), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-        }
-    }
-}
-
-impl Inner {
-    async fn handle(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
-        if let Some(routes) = self.routes.as_ref().filter(|r| r.claims(&request)) {
-            let mut response = routes.serve(request).await;
-            let headers = response.headers_mut();
-            for (name, value) in [("cache-control", "no-store"), ("x-content-type-options", "nosniff")] {
-                headers.entry(name).or_insert(HeaderValue::from_static(value));
-            }
-            let (parts, body) = response.into_parts();
-            return hyper::Response::from_parts(parts, body.with_busy(busy));
-        }
-        let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-        let uri = request.uri();
-        let core_request = Request {
-            method: request.method().as_str(),
-            target: uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
-            accept: header(header::ACCEPT),
-            accept_encoding: header(header::ACCEPT_ENCODING),
-        };
-        to_hyper(self.service.respond(&core_request), self.limits.chunk_bytes).map(|body| body.with_busy(busy))
-    }
-}
-
-/// Turns a core response into a hyper one: status, headers, `Content-Length` when known, and
-/// the body (fixed bodies copied once, streamed bodies through [`Chunks`]).
-fn to_hyper(response: Response<'static>, chunk_bytes: usize) -> hyper::Response<DiagBody> {
-    let mut builder = hyper::Response::builder().status(response.status());
-    for (name, value) in response.headers() {
-        builder = builder.header(name, value);
-    }
-    let length = response.content_length();
-    if let Some(len) = length {
-        builder = builder.header(header::CONTENT_LENGTH, len);
-    }
-    let body = match length {
-        Some(len) if len <= chunk_bytes && !response.gzip() => {
-            let mut buf = vec![0; len];
-            let mut body = response.into_body();
-            let mut filled = 0;
-            // Fixed bodies never fail to fill and end at their length.
-            while let Ok(n @ 1..) = body.fill(&mut buf[filled..]) {
-                filled += n;
-            }
-            buf.truncate(filled);
-            DiagBody::full(buf)
-        }
-        _ => DiagBody::stream(Chunks::from_response(response, chunk_bytes)),
-    };
-    builder.body(body).unwrap_or_else(|e| {
-        // Only reachable if the core produced an invalid header, which its tests rule out.
-        tracing::error!(error = %e, "invalid response head");
-        let mut r = hyper::Response::new(DiagBody::empty());
-        *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    })
+    serve_connection(handler, TokioIo::new(stream), TokioTimer::new(), stop).await;
 }
