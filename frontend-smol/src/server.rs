@@ -3,14 +3,15 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_executor::Executor;
-use async_io::{Async, Timer};
+use async_io::Timer;
 use async_lock::{Semaphore, SemaphoreGuardArc};
+use async_net::{TcpListener, TcpStream};
 use diag_core::http::{Limits, Service};
 use diag_core::server::{Handler, Routes, serve_connection};
 use futures_lite::future;
@@ -57,7 +58,7 @@ impl Server {
     /// # Errors
     /// When `addr` cannot be bound (in use, not local, …).
     pub async fn bind_and_serve(self, addr: impl ToSocketAddrs, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let listener = Async::new(TcpListener::bind(addr)?)?;
+        let listener = TcpListener::try_from(std::net::TcpListener::bind(addr)?)?;
         self.serve(listener, shutdown).await
     }
 
@@ -76,7 +77,7 @@ impl Server {
     ///
     /// # Errors
     /// None today; the `Result` leaves room for listener errors that must end serving.
-    pub async fn serve(self, listener: Async<TcpListener>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let handler = Arc::new(self.handler);
         let limit = handler.limits().max_connections.max(1);
         let permits = Arc::new(Semaphore::new(limit));
@@ -130,13 +131,14 @@ async fn until<T>(shutdown: std::pin::Pin<&mut impl Future<Output = ()>>, work: 
     .await
 }
 
-/// Serves one connection with the core driver over async-io's socket and timer.
+/// Serves one connection with the core driver over async-net's socket (whose close shuts the
+/// write side down, so a client sees the end of the last response) and async-io's timer.
 async fn connection(
     handler: Arc<Handler>,
-    stream: Async<TcpStream>,
+    stream: TcpStream,
     stop: impl Future<Output = ()>,
     _permit: SemaphoreGuardArc,
 ) {
-    let _ = stream.get_ref().set_nodelay(true);
+    let _ = stream.set_nodelay(true);
     serve_connection(handler, FuturesIo::new(stream), SmolTimer::new(), stop).await;
 }

@@ -86,15 +86,37 @@ fn every_route_answers_with_its_status_headers_and_body(rt: Runtime) {
     assert!(text.contains("promhttp_metric_handler_requests_in_flight 1\n"));
 }
 
+/// An error answer in the same form as every other response: common headers, plain-text
+/// body, and the connection closed.
+fn assert_error(response: &[u8], status: &str, expected: &[u8]) {
+    let (head, body) = split(response);
+    assert!(head.starts_with(&format!("http/1.1 {status}\r\n")), "{head}");
+    for header in ["cache-control: no-store", "x-content-type-options: nosniff", "connection: close"] {
+        assert!(head.contains(&format!("{header}\r\n")), "{header}: {head}");
+    }
+    assert!(head.contains("content-type: text/plain; charset=utf-8\r\n"), "{head}");
+    assert_eq!(body, expected, "{}", String::from_utf8_lossy(&body));
+}
+
 fn oversized_and_malformed_heads_get_4xx_while_others_are_served(rt: Runtime) {
     let s = start(rt);
+    let too_large: (&str, &[u8]) = ("431 request header fields too large", b"431 request header fields too large\n");
     let big = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(9 * 1024));
-    assert_eq!(status_line(&exchange(s.addr, big.as_bytes())), "HTTP/1.1 431 Request Header Fields Too Large");
+    assert_error(&exchange(s.addr, big.as_bytes()), too_large.0, too_large.1);
+    let many = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    let many = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    assert_error(&exchange(s.addr, many.as_bytes()), too_large.0, too_large.1);
     let fits =
         format!("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "a".repeat(7 * 1024));
     assert_eq!(status_line(&exchange(s.addr, fits.as_bytes())), "HTTP/1.1 200 OK");
-    assert_eq!(status_line(&exchange(s.addr, b"GARBAGE\r\n\r\n")), "HTTP/1.1 400 Bad Request");
-    assert_eq!(status_line(&exchange(s.addr, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")), "HTTP/1.1 400 Bad Request");
+    for garbage in [&b"GARBAGE\r\n\r\n"[..], b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", b"\x00\x01\x02\r\n\r\n"] {
+        assert_error(&exchange(s.addr, garbage), "400 bad request", b"400 bad request\n");
+    }
+    // Pipelined after a good request: the good one is answered, then the 400.
+    let pipelined = exchange(s.addr, b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n");
+    let at = pipelined.windows(15).position(|w| w == br#"{"status":"ok"}"#).expect("the good one answered") + 15;
+    assert!(pipelined.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_error(&pipelined[at..], "400 bad request", b"400 bad request\n");
     assert_eq!(status_line(&exchange(s.addr, &get("/readyz"))), "HTTP/1.1 200 OK");
 }
 

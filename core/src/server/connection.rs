@@ -15,7 +15,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 
 use crate::server::Handler;
-use crate::server::watchdog::{Activity, Expired, Watched};
+use crate::server::io::Watched;
+use crate::server::watchdog::{Activity, Expired};
 
 /// What woke the driver.
 enum Event {

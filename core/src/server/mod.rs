@@ -30,6 +30,7 @@
 mod body;
 mod connection;
 mod handler;
+mod io;
 mod routes;
 mod watchdog;
 

@@ -3,19 +3,14 @@
 //! connection (no request in flight, no byte of a new head) is closed after
 //! `idle_timeout_ms`.
 //!
-//! The connection's reads, its service calls and its response bodies report to one
+//! The connection's reads ([`Watched`](crate::server::io::Watched)), its service calls and its response bodies report to one
 //! [`Activity`]; the connection driver sleeps until [`Activity::deadline`] and asks
 //! [`Activity::expired`] what to do. Every change of phase happens while hyper's connection
 //! future is polled, so the driver re-reads the deadline after each poll of it.
 
-use core::pin::Pin;
-use core::task::{Context, Poll};
 use core::time::Duration;
-use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
-
-use hyper::rt::{Read, ReadBufCursor, Write};
 
 use crate::http::Limits;
 
@@ -62,7 +57,7 @@ impl Activity {
     }
 
     /// Bytes arrived: an idle connection starts a head.
-    fn on_read(&self) {
+    pub(crate) fn on_read(&self) {
         self.with(|p| {
             if let Phase::Idle(_) = p {
                 *p = Phase::Head(Instant::now());
@@ -116,58 +111,6 @@ pub(crate) struct Busy(Arc<Activity>);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.end();
-    }
-}
-
-/// A hyper IO that reports reads to an [`Activity`].
-#[derive(Debug)]
-pub(crate) struct Watched<T> {
-    io: T,
-    activity: Arc<Activity>,
-}
-
-impl<T> Watched<T> {
-    pub(crate) fn new(io: T, activity: Arc<Activity>) -> Self {
-        Self { io, activity }
-    }
-}
-
-impl<T: Read + Unpin> Read for Watched<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.io).poll_read(cx, buf);
-        // hyper never reads into a full buffer, so a completed read brought bytes or hit the end
-        // of the stream; after the end the connection closes, whatever the phase says.
-        if matches!(poll, Poll::Ready(Ok(()))) {
-            this.activity.on_read();
-        }
-        poll
-    }
-}
-
-impl<T: Write + Unpin> Write for Watched<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 }
 

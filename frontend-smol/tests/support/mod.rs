@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
 use diag_smol::{DiagBody, RouteFuture, Routes, Server};
@@ -93,8 +93,8 @@ pub(crate) fn start(runtime: Runtime) -> Running {
             PATHS.get_or_create([path]).unwrap().inc();
         }
     });
-    let listener = Async::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let addr = listener.get_ref().local_addr().unwrap();
+    let listener = diag_smol::TcpListener::try_from(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
     let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(Extra);
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let thread = std::thread::spawn(move || {
