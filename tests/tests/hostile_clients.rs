@@ -60,7 +60,7 @@ fn a_slow_client_is_closed_while_others_are_served() {
         let mut silent = TcpStream::connect(diagd.addr).unwrap();
         // Meanwhile others are served, many times over.
         for _ in 0..50 {
-            assert_eq!(diagd.get("/readyz").status, 200, "{runtime}");
+            assert_eq!(diagd.get("/healthz").status, 200, "{runtime}");
         }
         for stream in [&mut slow, &mut silent] {
             stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
