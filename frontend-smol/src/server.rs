@@ -17,6 +17,10 @@ use diag_core::server::{Handler, Routes, serve_connection};
 use futures_lite::future;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
+/// The largest connection cap honoured (far above any file-descriptor limit); the drain takes
+/// every permit back one by one.
+const MAX_CONNECTIONS: usize = 1 << 20;
+
 /// Serves a `'static` [`Service`] over HTTP/1.1 on async-io, under smol or async-std; see the
 /// [crate docs](crate).
 #[derive(Debug, Clone)]
@@ -71,7 +75,7 @@ impl Server {
     /// `async_std::task::block_on`, `async_std::task::spawn`, or any executor; async-io drives
     /// the sockets and timers. All connections progress on the thread that polls it.
     ///
-    /// At most `max_connections` connections are served at once; further clients wait in
+    /// At most `max_connections` connections (capped at 2^20) are served at once; further clients wait in
     /// the listen backlog. Failed accepts (e.g. out of file descriptors) are logged and
     /// retried after a short pause, never fatal.
     ///
@@ -79,7 +83,7 @@ impl Server {
     /// None today; the `Result` leaves room for listener errors that must end serving.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let handler = Arc::new(self.handler);
-        let limit = handler.limits().max_connections.max(1);
+        let limit = handler.limits().max_connections.clamp(1, MAX_CONNECTIONS);
         let permits = Arc::new(Semaphore::new(limit));
         // Every connection holds a receiver; closing the channel tells them all to stop.
         let (stop, stopped) = async_channel::bounded::<()>(1);
@@ -109,7 +113,7 @@ impl Server {
                 tracing::debug!("draining connections");
                 stop.close();
                 // Every connection holds a permit until it closes.
-                let mut drained = Vec::with_capacity(limit);
+                let mut drained = Vec::new();
                 for _ in 0..limit {
                     drained.push(permits.acquire_arc().await);
                 }

@@ -249,3 +249,45 @@ fn shutdown_lets_the_request_in_flight_finish(rt: Runtime) {
     assert_eq!(body, b"slow\n", "the response in flight is whole");
     assert!(server.join().unwrap().is_ok());
 }
+
+/// The same requests, in the same order, to a server under each runtime: the answers are
+/// byte for byte the same but for the `Date` header.
+#[test]
+fn smol_and_async_std_answer_byte_for_byte_alike() {
+    let requests: [&[u8]; 9] = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /readyz?verbose HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /readyz/nobody HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\nAccept-Encoding: gzip\r\n\
+          Connection: close\r\n\r\n",
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"BAD\r\n\r\n",
+    ];
+    let without_date = |response: Vec<u8>| -> Vec<u8> {
+        let text = String::from_utf8_lossy(&response).into_owned();
+        text.split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("date: "))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            .into()
+    };
+    let answers = |rt: Runtime| -> Vec<Vec<u8>> {
+        let s = start(rt);
+        let answers = requests.iter().map(|r| without_date(exchange(s.addr, r))).collect();
+        assert!(s.stop().join().unwrap().is_ok());
+        answers
+    };
+    let (smol, async_std) = (answers(Runtime::Smol), answers(Runtime::AsyncStd));
+    for ((request, a), b) in requests.iter().zip(&smol).zip(&async_std) {
+        assert!(
+            a == b,
+            "{}:\n{}\n---\n{}",
+            String::from_utf8_lossy(request),
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        );
+    }
+}
