@@ -2,7 +2,6 @@
 //! thread, and blocking std clients, so the client side depends on no runtime at all.
 
 use std::future::Future;
-use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -112,14 +111,7 @@ pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Sends `raw` and reads until the server closes the connection.
-pub(crate) fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
-    let mut s = connect(addr);
-    s.write_all(raw).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).expect("the server closes the connection");
-    out
-}
+pub(crate) use diag_tests::exchange;
 
 pub(crate) fn status_line(response: &[u8]) -> String {
     String::from_utf8_lossy(response).lines().next().unwrap_or("").to_owned()
@@ -133,22 +125,9 @@ pub(crate) fn get(path: &str) -> Vec<u8> {
 pub(crate) fn split(response: &[u8]) -> (String, Vec<u8>) {
     let at = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
     let head = String::from_utf8(response[..at].to_vec()).unwrap().to_ascii_lowercase();
-    let mut body = response[at..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        let (mut out, mut rest) = (Vec::new(), &body[..]);
-        loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
-            rest = &rest[line_end + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-        body = out;
-    }
-    (head, body)
+    // Nothing after the head: an answer to HEAD (or an empty body), whatever the framing says.
+    let parsed = diag_tests::parse_response(response, response.len() == at).expect("a well-formed response");
+    (head, parsed.body)
 }
 
 /// Number of chunks of a chunked body.
