@@ -75,9 +75,9 @@ impl Server {
     /// `async_std::task::block_on`, `async_std::task::spawn`, or any executor; async-io drives
     /// the sockets and timers. All connections progress on the thread that polls it.
     ///
-    /// At most `max_connections` connections (capped at 2^20) are served at once; further clients wait in
-    /// the listen backlog. Failed accepts (e.g. out of file descriptors) are logged and
-    /// retried after a short pause, never fatal.
+    /// At most `max_connections` connections (capped at 2^20) are served at once; further
+    /// clients wait in the listen backlog. Failed accepts (e.g. out of file descriptors) are
+    /// logged and retried after a short pause, never fatal.
     ///
     /// # Errors
     /// None today; the `Result` leaves room for listener errors that must end serving.
