@@ -55,6 +55,44 @@ where
     Ok(Running { addr, stop: Some(tx), thread: Some(thread) })
 }
 
+/// Starts `run(listener, shutdown)` on a new thread, with a bound loopback listener.
+fn spawn_thread<F>(run: F) -> std::io::Result<Running>
+where
+    F: FnOnce(std::net::TcpListener, tokio::sync::oneshot::Receiver<()>) + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let thread = std::thread::spawn(move || run(listener, rx));
+    Ok(Running { addr, stop: Some(tx), thread: Some(thread) })
+}
+
+/// diag's smol frontend on `block_on` of the given runtime (smol or async-std).
+fn serve_diag_smol(
+    listener: std::net::TcpListener,
+    stop: tokio::sync::oneshot::Receiver<()>,
+    registry: &'static dyn diag_core::Collect,
+    block_on: fn(std::pin::Pin<Box<dyn Future<Output = ()>>>),
+) {
+    let Ok(listener) = diag_smol::TcpListener::try_from(listener) else { return };
+    let server = diag_smol::Server::new(diag_service(registry));
+    block_on(Box::pin(async move {
+        let shutdown = async move {
+            let _ = stop.await;
+        };
+        if let Err(e) = server.serve(listener, shutdown).await {
+            eprintln!("diag-smol: {e}");
+        }
+    }));
+}
+
+/// The diag service over `registry`, as a frontend serves it.
+fn diag_service(registry: &'static dyn diag_core::Collect) -> diag_core::http::Service<'static> {
+    let table: &'static diag_core::StateTable<4> = Box::leak(Box::new(diag_core::StateTable::new()));
+    let sources: &'static [&'static dyn diag_core::Collect] = Box::leak(Box::new([registry]));
+    diag_core::http::Service::new(table, sources, std::process::id())
+}
+
 /// prometheus-client served the way its examples do: hyper 1 over tokio, encoding the
 /// registry into a fresh `String` per request.
 async fn serve_prom_client(
@@ -103,9 +141,7 @@ async fn serve_diag_tokio(
     registry: &'static dyn diag_core::Collect,
     chunk_bytes: usize,
 ) {
-    let table: &'static diag_core::StateTable<4> = Box::leak(Box::new(diag_core::StateTable::new()));
-    let sources: &'static [&'static dyn diag_core::Collect] = Box::leak(Box::new([registry]));
-    let service = diag_core::http::Service::new(table, sources, std::process::id());
+    let service = diag_service(registry);
     let shutdown = async move {
         let _ = stop.await;
     };
@@ -193,6 +229,14 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
             Box::new(move || spawn(move |l, stop| serve_diag_tokio(l, stop, diag, 256 << 10))),
         ),
         (
+            "diag-smol on smol",
+            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, smol::block_on))),
+        ),
+        (
+            "diag-smol on async-std",
+            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, async_std::task::block_on))),
+        ),
+        (
             "prometheus-client + hyper",
             Box::new(move || {
                 let registry = Arc::clone(&registry);
@@ -214,7 +258,8 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
     problems.dedup();
     let mut note = format!(
         "Large workload, `wrk -t1 -c{CONNECTIONS} -d{}s` over loopback with keep-alive, each server on a \
-         multi-threaded tokio runtime (2 workers) on the same 2 cores as wrk; {ROUNDS} rounds with the \
+         multi-threaded tokio runtime (2 workers; diag-smol: one `block_on` thread, as its README \
+         describes) on the same 2 cores as wrk; {ROUNDS} rounds with the \
          servers taking turns, best round of each kept. Every response is about 2.3 MB, so the kernel's \
          loopback copies and wrk's parsing, the same for every server, take a large share of the CPU.",
         DURATION.as_secs()
