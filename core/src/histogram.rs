@@ -170,7 +170,15 @@ impl<const N: usize> Histogram<N> {
 /// The bucket of `v`: the first bound `>= v`, or `N` (`+Inf`) for larger values and NaN.
 #[inline]
 pub(crate) fn bucket_index<const N: usize>(bounds: &[f64; N], v: f64) -> usize {
-    if N <= 16 { bounds.iter().position(|b| v <= *b).unwrap_or(N) } else { bounds.partition_point(|b| *b < v) }
+    if N <= 32 {
+        // Branch-free: the number of bounds below `v` (all of them for NaN), which compiles to
+        // a few vector compares instead of a mispredicted branch per bound.
+        bounds.iter().map(|b| usize::from(!(v <= *b))).sum()
+    } else if v.is_nan() {
+        N
+    } else {
+        bounds.partition_point(|b| *b < v)
+    }
 }
 
 impl<const N: usize> core::fmt::Debug for Histogram<N> {
@@ -258,6 +266,25 @@ mod tests {
         let s = h.snapshot();
         assert_eq!((s.count, s.sum, s.buckets), (2, 4.0, [1, 0, 1]));
         assert_eq!(h.snapshot(), s, "a snapshot does not consume");
+    }
+
+    #[test]
+    fn bucket_index_agrees_with_a_linear_search() {
+        static B: [f64; 40] = {
+            let mut b = [0.0; 40];
+            let mut i = 0;
+            while i < 40 {
+                b[i] = i as f64 * 0.5;
+                i += 1;
+            }
+            b
+        };
+        let small: &[f64; 3] = &BOUNDS;
+        for v in [-1.0, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 4.9, 5.0, 5.1, 19.5, 19.6, 100.0, f64::INFINITY, f64::NAN] {
+            let expect = |b: &[f64]| b.iter().position(|x| v <= *x).unwrap_or(b.len());
+            assert_eq!(bucket_index(small, v), expect(small), "{v} in 3 bounds");
+            assert_eq!(bucket_index(&B, v), expect(&B), "{v} in 40 bounds");
+        }
     }
 
     #[test]
