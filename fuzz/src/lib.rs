@@ -6,13 +6,18 @@
 use arbitrary::{Arbitrary, Unstructured};
 use diag_core::encoding::HistogramView;
 use diag_core::encoding::parse::{Escaped, Event, FamilyType, Parser};
-use diag_core::{Collect, Desc, EncodeError, Encoder, Format, Labels, MetricType, Scrape, Sources, Stop, Value};
+use diag_core::{
+    Collect, Counter, DEFAULT_BUCKETS, Desc, EncodeError, Encoder, Format, Gauge, GaugeF64, Histogram, Labels, Metric,
+    MetricType, Registry, Scrape, Sources, Stop, Value,
+};
 
 /// Most families, series per family and labels per series generated.
 const MAX_FAMILIES: usize = 12;
 const MAX_SERIES: usize = 8;
 const MAX_LABELS: usize = 4;
-const MAX_BOUNDS: usize = 12;
+/// Past the encoder's 16-bound `le` cache.
+const MAX_BOUNDS: usize = 20;
+const MAX_REGISTERED: usize = 8;
 
 /// What a family holds.
 #[derive(Debug, Clone)]
@@ -381,9 +386,109 @@ pub fn check_round_trip(format: Format, set: &MetricSet, text: &[u8]) {
     }
 }
 
-/// One fuzz case of an encoder: a metric set split over sources, chunk sizes.
+/// A metric registered in a [`Registry`] (unlabelled: family label values must be `'static`).
+#[derive(Debug, Clone)]
+pub enum Registered {
+    /// A counter incremented by this much.
+    Counter(u64),
+    /// A gauge set to this.
+    Gauge(i64),
+    /// A float gauge set to this.
+    GaugeF64(f64),
+    /// A histogram over [`DEFAULT_BUCKETS`] observing these values.
+    Histogram(Vec<f64>),
+}
+
+/// A registered metric with its name and help.
+#[derive(Debug, Clone)]
+pub struct RegisteredDesc {
+    /// A valid name, distinct from every other in the case.
+    pub name: String,
+    /// Help text.
+    pub help: String,
+    /// The metric.
+    pub metric: Registered,
+}
+
+impl RegisteredDesc {
+    /// The metric itself, with its value set.
+    fn build(&self) -> Box<dyn Metric> {
+        match &self.metric {
+            Registered::Counter(n) => {
+                let c = Counter::new();
+                c.inc_by(*n);
+                Box::new(c)
+            }
+            Registered::Gauge(v) => {
+                let g = Gauge::new();
+                g.set(*v);
+                Box::new(g)
+            }
+            Registered::GaugeF64(v) => {
+                let g = GaugeF64::new();
+                g.set(*v);
+                Box::new(g)
+            }
+            Registered::Histogram(values) => {
+                let h = Histogram::new(&DEFAULT_BUCKETS);
+                values.iter().for_each(|v| h.observe(*v));
+                Box::new(h)
+            }
+        }
+    }
+
+    /// The family it must encode as (the plain model of the metric).
+    fn family(&self) -> FamilyDesc {
+        let (kind, value, buckets, inf, sum) = match &self.metric {
+            Registered::Counter(n) => (Kind::Counter, Value::U64(*n), vec![], 0, 0.0),
+            Registered::Gauge(v) => (Kind::Gauge, Value::I64(*v), vec![], 0, 0.0),
+            Registered::GaugeF64(v) => (Kind::GaugeF64, Value::F64(*v), vec![], 0, 0.0),
+            Registered::Histogram(values) => {
+                let mut buckets = vec![0u64; DEFAULT_BUCKETS.len()];
+                let (mut inf, mut sum) = (0, 0.0);
+                for v in values {
+                    // `v <= bound` picks the bucket; above every bound, and NaN, is `+Inf`.
+                    match DEFAULT_BUCKETS.iter().position(|b| *v <= *b) {
+                        Some(i) => buckets[i] += 1,
+                        None => inf += 1,
+                    }
+                    sum += v;
+                }
+                (Kind::Histogram(DEFAULT_BUCKETS.to_vec()), Value::U64(0), buckets, inf, sum)
+            }
+        };
+        let series = vec![SeriesDesc { values: vec![], value, buckets, inf, sum }];
+        FamilyDesc { name: self.name.clone(), help: self.help.clone(), kind, label_names: vec![], series }
+    }
+}
+
+impl<'a> Arbitrary<'a> for RegisteredDesc {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut name = format!("r_{}", name_chars(u, NAME_ALPHABET, 10)?);
+        let metric = match u.int_in_range(0..=3u8)? {
+            0 => {
+                if u.arbitrary()? {
+                    name.push_str("_total");
+                }
+                Registered::Counter(u.arbitrary()?)
+            }
+            1 => Registered::Gauge(u.arbitrary()?),
+            2 => Registered::GaugeF64(float(u)?),
+            _ => {
+                let n = u.int_in_range(0..=16)?;
+                Registered::Histogram((0..n).map(|_| float(u)).collect::<arbitrary::Result<_>>()?)
+            }
+        };
+        Ok(Self { name, help: text(u)?, metric })
+    }
+}
+
+/// One fuzz case of an encoder: registered metrics, a metric set split over two collectors
+/// (the first registered after the metrics, the second a source of its own), chunk sizes.
 #[derive(Debug)]
 pub struct EncodeCase {
+    /// Metrics in a [`Registry`], encoded first.
+    pub registered: Vec<RegisteredDesc>,
     /// The set.
     pub set: MetricSet,
     /// Where the families are split between the two sources.
@@ -394,11 +499,18 @@ pub struct EncodeCase {
 
 impl<'a> Arbitrary<'a> for EncodeCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut registered: Vec<RegisteredDesc> = Vec::new();
+        for i in 0..u.int_in_range(0..=MAX_REGISTERED)? {
+            let mut r: RegisteredDesc = u.arbitrary()?;
+            // `r<i>_`: distinct from each other and from the set's `f<i>_` families.
+            r.name.insert_str(1, &i.to_string());
+            registered.push(r);
+        }
         let set: MetricSet = u.arbitrary()?;
         let split = u.int_in_range(0..=set.families.len())?;
         let n = u.int_in_range(1..=8)?;
         let sizes = (0..n).map(|_| u.int_in_range(1..=600u16)).collect::<arbitrary::Result<_>>()?;
-        Ok(Self { set, split, sizes })
+        Ok(Self { registered, set, split, sizes })
     }
 }
 
@@ -407,9 +519,24 @@ impl<'a> Arbitrary<'a> for EncodeCase {
 pub fn run_encode_case(format: Format, case: &EncodeCase) {
     let (a, b) = case.set.families.split_at(case.split);
     let (a, b) = (Source { families: a }, Source { families: b });
-    let sources: [&dyn Collect; 2] = [&a, &b];
+    let metrics: Vec<Box<dyn Metric>> = case.registered.iter().map(RegisteredDesc::build).collect();
+    let registry: Registry<'_, { MAX_REGISTERED + 1 }> = Registry::new();
+    for (r, m) in case.registered.iter().zip(&metrics) {
+        registry.register(&r.name, &r.help, &**m).expect("valid, distinct names in a registry large enough");
+    }
+    registry.register_collector(&a).expect("room for the collector");
+    let sources: [&dyn Collect; 2] = [&registry, &b];
     let whole = encode_whole(format, &sources);
     let chunked = encode_chunked(format, &sources, &case.sizes);
-    assert!(whole == chunked, "chunked output differs from the whole encode");
-    check_round_trip(format, &case.set, &whole);
+    if whole != chunked {
+        let at = whole.iter().zip(&chunked).take_while(|(a, b)| a == b).count();
+        panic!(
+            "chunked output differs from the whole encode at byte {at}\n--- whole:\n{}\n--- chunked:\n{}",
+            String::from_utf8_lossy(&whole),
+            String::from_utf8_lossy(&chunked)
+        );
+    }
+    let families =
+        case.registered.iter().map(RegisteredDesc::family).chain(case.set.families.iter().cloned()).collect();
+    check_round_trip(format, &MetricSet { families }, &whole);
 }

@@ -125,11 +125,28 @@ impl fmt::Display for Stop {
 /// Raised internally when the rest of the buffer cannot hold the bytes being written.
 struct Full;
 
-/// Where a scrape stopped: entry and item within the entry.
+/// Levels of nested entries a [`Position`] records: a source's entries, the entries of a
+/// collector registered in one of them, and so on. Deeper entries are not skipped whole but
+/// item by item, which is slower and as correct.
+const DEPTH: usize = 4;
+
+/// Where a scrape stopped: the entry at each nesting level, and the item after the last entry
+/// started.
+///
+/// `entries[d]` is the index plus one of the entry open at level `d` (0: none yet, so a
+/// collector's own items before its first entry have a place too). Positions grow
+/// lexicographically as a scrape proceeds, which is what skipping compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Position {
-    pub(crate) entry: usize,
+    pub(crate) entries: [usize; DEPTH],
     pub(crate) item: u32,
+}
+
+impl Position {
+    /// Whether `self` comes before `other` in the scrape.
+    fn before(&self, other: &Self) -> bool {
+        (self.entries, self.item) < (other.entries, other.item)
+    }
 }
 
 /// Writes items into a byte slice; see the module documentation.
@@ -141,6 +158,8 @@ pub struct Encoder<'b> {
     resume: Position,
     at: Position,
     stopped: Option<Position>,
+    /// Entries open (nesting level of the next [`entry`](Self::entry)).
+    depth: usize,
     le: LeCache,
 }
 
@@ -217,7 +236,7 @@ fn f64_text(ryu: &mut ryu::Buffer, v: f64) -> &[u8] {
 
 impl<'b> Encoder<'b> {
     pub(crate) fn new(format: Format, buf: &'b mut [u8], resume: Position) -> Self {
-        Self { format, buf, pos: 0, resume, at: Position::default(), stopped: None, le: LeCache::EMPTY }
+        Self { format, buf, pos: 0, resume, at: Position::default(), stopped: None, depth: 0, le: LeCache::EMPTY }
     }
 
     /// The format being written.
@@ -230,11 +249,17 @@ impl<'b> Encoder<'b> {
         self.resume = resume;
         self.at = Position::default();
         self.stopped = None;
+        self.depth = 0;
     }
 
-    /// The entry this source resumes at (entries before it are done).
+    /// The first entry index at the current nesting level not done by earlier chunks.
     pub(crate) fn resume_entry(&self) -> usize {
-        self.resume.entry
+        let d = self.depth;
+        if d < DEPTH && self.at.entries[..d] == self.resume.entries[..d] {
+            self.resume.entries[d].saturating_sub(1)
+        } else {
+            0
+        }
     }
 
     /// Bytes written so far.
@@ -248,22 +273,33 @@ impl<'b> Encoder<'b> {
     }
 
     /// Runs `f` as entry number `index` (entries must be visited in increasing order); entries
-    /// before the resume point are skipped without calling `f`.
+    /// before the resume point are skipped without calling `f`. Entries nest: a collector
+    /// registered in a [`Registry`](crate::Registry) numbers its own entries from 0.
     ///
     /// # Errors
     /// [`Stop`] from `f`.
     pub fn entry(&mut self, index: usize, f: impl FnOnce(&mut Self) -> Result<(), Stop>) -> Result<(), Stop> {
-        if index < self.resume.entry {
-            return Ok(());
+        let d = self.depth;
+        if d >= DEPTH {
+            return f(self);
         }
-        self.at = Position { entry: index, item: 0 };
-        f(self)
+        let mut at = self.at.entries;
+        at[d] = index.saturating_add(1);
+        at[d + 1..].fill(0);
+        if at[..=d] < self.resume.entries[..=d] {
+            return Ok(()); // wholly written by earlier chunks
+        }
+        self.at = Position { entries: at, item: 0 };
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
     }
 
     /// Whether the next item was already written by an earlier chunk; if so it is counted as
     /// done and the caller skips it (without computing it).
     pub fn skip_item(&mut self) -> bool {
-        let skip = self.at.entry == self.resume.entry && self.at.item < self.resume.item;
+        let skip = self.at.before(&self.resume);
         if skip {
             self.at.item += 1;
         }
