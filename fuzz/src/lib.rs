@@ -205,17 +205,23 @@ impl Collect for Source<'_> {
     }
 }
 
-/// Encodes `sources` whole into one large buffer.
+/// Encodes `sources` whole with one fill of a buffer large enough (grown until it is).
 ///
 /// # Panics
-/// If the encoder fails with a megabyte of room.
+/// If the encoder fails, or needs more than a megabyte.
 pub fn encode_whole(format: Format, sources: &dyn Sources) -> Vec<u8> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut scrape = Scrape::new(format, sources);
-    let n = scrape.fill(&mut buf).expect("a megabyte holds any generated set");
-    assert!(scrape.is_done() || scrape.fill(&mut buf[n..]) == Ok(0), "one fill of a megabyte did not finish");
-    buf.truncate(n);
-    buf
+    let mut size = 16 * 1024;
+    loop {
+        let mut buf = vec![0u8; size];
+        let mut scrape = Scrape::new(format, sources);
+        let n = scrape.fill(&mut buf).expect("the buffer holds the first item");
+        if scrape.is_done() {
+            buf.truncate(n);
+            return buf;
+        }
+        assert!(size < 1 << 20, "a generated set larger than a megabyte");
+        size *= 4;
+    }
 }
 
 /// Calls `fill` with buffers of the given sizes (cycled) until it returns `Ok(0)`; a buffer
