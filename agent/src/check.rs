@@ -1,14 +1,19 @@
 //! The heartbeat checks: `tcp` connects, `http` expects a 2xx answer to `GET`, `exec` expects
 //! exit status 0. Each attempt is bounded by a timeout (the component's period).
+//!
+//! Written once over smol's runtime-independent crates (async-net, async-process, async-io's
+//! timer), so the checks run the same under every `--runtime`: async-io drives its own
+//! reactor when the executor is not smol's.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use diag_tokio::DiagBody;
+use async_net::TcpStream;
+use async_process::Command;
+use diag_core::server::DiagBody;
+use futures_lite::future;
 use hyper::header;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::process::Command;
+use smol_hyper::rt::FuturesIo;
 
 use crate::config::Check;
 
@@ -27,33 +32,41 @@ pub(crate) async fn run(check: &Check, timeout: Duration) -> Result<(), String> 
             Check::Exec(argv) => exec(argv).await,
         }
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(format!("no answer within {}", humantime::format_duration(timeout))),
-    }
+    let expired = async {
+        async_io::Timer::after(timeout).await;
+        Err(format!("no answer within {}", humantime::format_duration(timeout)))
+    };
+    future::or(attempt, expired).await
 }
 
 async fn http(uri: &hyper::Uri) -> Result<(), String> {
     let host = uri.host().ok_or_else(|| format!("{uri}: no host"))?;
     let port = uri.port_u16().unwrap_or(80);
     let stream = TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, DiagBody>(TokioIo::new(stream))
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, DiagBody>(FuturesIo::new(stream))
         .await
         .map_err(|e| format!("{uri}: {e}"))?;
-    let conn = tokio::spawn(conn);
     let authority = uri.authority().map_or(host, |a| a.as_str());
     let request = hyper::Request::get(uri.path_and_query().map_or("/", |pq| pq.as_str()))
         .header(header::HOST, authority)
         .header(header::USER_AGENT, concat!("diagd/", env!("CARGO_PKG_VERSION")))
         .body(DiagBody::empty())
         .map_err(|e| format!("{uri}: {e}"))?;
-    let result = match sender.send_request(request).await {
-        Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(format!("GET {uri}: status {}", response.status())),
-        Err(e) => Err(format!("GET {uri}: {e}")),
+    let exchange = async {
+        match sender.send_request(request).await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("GET {uri}: status {}", response.status())),
+            Err(e) => Err(format!("GET {uri}: {e}")),
+        }
     };
-    conn.abort();
-    result
+    // The connection future drives the IO; it only ends first if the connection fails.
+    let connection = async {
+        match conn.await {
+            Ok(()) => Err(format!("GET {uri}: connection closed before an answer")),
+            Err(e) => Err(format!("GET {uri}: {e}")),
+        }
+    };
+    future::or(exchange, connection).await
 }
 
 async fn exec(argv: &[String]) -> Result<(), String> {
@@ -74,40 +87,44 @@ async fn exec(argv: &[String]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn checks_succeed_and_fail() {
-        let t = Duration::from_secs(5);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        assert_eq!(run(&Check::Tcp(addr.clone()), t).await, Ok(()));
-        drop(listener);
-        assert!(run(&Check::Tcp(addr), t).await.unwrap_err().contains("cannot connect"));
-        assert_eq!(run(&Check::Exec(vec!["true".into()]), t).await, Ok(()));
-        assert!(run(&Check::Exec(vec!["false".into()]), t).await.unwrap_err().contains("exited"));
-        assert!(run(&Check::Exec(vec!["/nonexistent/x".into()]), t).await.unwrap_err().contains("cannot run"));
-        let slow = Check::Exec(vec!["sleep".into(), "5".into()]);
-        assert!(run(&slow, Duration::from_millis(100)).await.unwrap_err().contains("no answer"));
-        assert_eq!(run(&Check::Itself, t).await, Ok(()));
+    #[test]
+    fn checks_succeed_and_fail() {
+        future::block_on(async {
+            let t = Duration::from_secs(5);
+            let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            assert_eq!(run(&Check::Tcp(addr.clone()), t).await, Ok(()));
+            drop(listener);
+            assert!(run(&Check::Tcp(addr), t).await.unwrap_err().contains("cannot connect"));
+            assert_eq!(run(&Check::Exec(vec!["true".into()]), t).await, Ok(()));
+            assert!(run(&Check::Exec(vec!["false".into()]), t).await.unwrap_err().contains("exited"));
+            assert!(run(&Check::Exec(vec!["/nonexistent/x".into()]), t).await.unwrap_err().contains("cannot run"));
+            let slow = Check::Exec(vec!["sleep".into(), "5".into()]);
+            assert!(run(&slow, Duration::from_millis(100)).await.unwrap_err().contains("no answer"));
+            assert_eq!(run(&Check::Itself, t).await, Ok(()));
+        });
     }
 
-    #[tokio::test]
-    async fn http_check_wants_2xx() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    #[test]
+    fn http_check_wants_2xx() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
+        let server = std::thread::spawn(move || {
             for status in ["200 OK", "500 Internal Server Error"] {
-                let (mut s, _) = listener.accept().await.unwrap();
+                let (mut s, _) = listener.accept().unwrap();
                 let mut buf = [0u8; 1024];
-                let n = s.read(&mut buf).await.unwrap();
+                let n = s.read(&mut buf).unwrap();
                 assert!(buf[..n].starts_with(b"GET /health HTTP/1.1\r\n"));
                 let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
-                s.write_all(reply.as_bytes()).await.unwrap();
+                s.write_all(reply.as_bytes()).unwrap();
             }
         });
         let check = Check::Http(format!("http://{addr}/health").parse().unwrap());
-        assert_eq!(run(&check, Duration::from_secs(5)).await, Ok(()));
-        assert!(run(&check, Duration::from_secs(5)).await.unwrap_err().contains("500"));
-        server.await.unwrap();
+        future::block_on(async {
+            assert_eq!(run(&check, Duration::from_secs(5)).await, Ok(()));
+            assert!(run(&check, Duration::from_secs(5)).await.unwrap_err().contains("500"));
+        });
+        server.join().unwrap();
     }
 }

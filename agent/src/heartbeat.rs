@@ -1,10 +1,10 @@
 //! One task per component: run its check every `heartbeat_period` and feed the result to the
-//! state table as `heartbeat_ok` / `heartbeat_failed`, logging every change of state.
+//! state table as `heartbeat_ok` / `heartbeat_failed`, logging every change of state. The
+//! tasks use async-io's timer, so they run under every `--runtime`.
 
 use std::time::{Duration, Instant};
 
 use diag_core::StateTable;
-use tokio::time::MissedTickBehavior;
 
 use crate::check;
 use crate::config::{Check, Component};
@@ -47,10 +47,11 @@ pub(crate) fn watch(
     let period = component.heartbeat_period;
     Ok(async move {
         let first = if check == Check::Itself { Duration::ZERO } else { period };
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut next = Instant::now() + first;
         loop {
-            ticks.tick().await;
+            async_io::Timer::at(next).await;
+            // A check that overran its period delays the next one instead of bursting.
+            next = (next + period).max(Instant::now());
             let result = check::run(&check, period).await;
             let before = states.component(name);
             let now = clock.now_ms();

@@ -6,6 +6,7 @@
 mod check;
 mod config;
 mod heartbeat;
+mod runtime;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,15 +14,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use diag_core::Collect;
 use diag_core::http::{BuildInfo, Service};
 use diag_core::process::ProcessCollector;
-use diag_tokio::{Server, TokioMetrics};
-use tokio::net::TcpListener;
+use futures_lite::{StreamExt as _, future};
 
 use crate::config::Config;
 use crate::heartbeat::{Clock, States};
+use crate::runtime::Runtime;
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,13 +60,8 @@ struct Start {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
     /// The async runtime to run on.
-    #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
+    #[arg(long, value_enum, default_value = runtime::DEFAULT)]
     runtime: Runtime,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Runtime {
-    Tokio,
 }
 
 fn main() -> ExitCode {
@@ -90,15 +86,8 @@ fn run(start: Start) -> anyhow::Result<()> {
             "--debug: profiles under /debug/pprof/ are not served by this build yet; those routes answer 404"
         );
     }
-    match start.runtime {
-        Runtime::Tokio => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the tokio runtime")?;
-            runtime.block_on(serve(start, config))
-        }
-    }
+    let runtime = start.runtime;
+    runtime.block_on(serve(start, config))?
 }
 
 fn init_logging(config: &Config) {
@@ -108,54 +97,53 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
+    let runtime = start.runtime;
     let diag_addr = start.diag_addr.or(config.diag_addr);
     // Bind first: a bad or busy address is an error before anything else runs.
     let listener = match diag_addr {
-        Some(addr) => {
-            Some(TcpListener::bind(addr).await.with_context(|| format!("cannot serve diagnostics on {addr}"))?)
-        }
+        Some(addr) => Some(runtime.bind(addr).await.with_context(|| format!("cannot serve diagnostics on {addr}"))?),
         None => None,
     };
 
     let clock = Clock::start();
-    let mut checks = tokio::task::JoinSet::new();
     for component in config.watched() {
-        checks.spawn(heartbeat::watch(&STATES, &component, clock)?);
+        runtime.spawn(heartbeat::watch(&STATES, &component, clock)?);
     }
 
-    let server = match listener {
+    // The signal ends the wait below (no endpoints) or starts the drain (endpoints).
+    let (signalled, on_signal) = async_channel::bounded::<()>(1);
+    let shutdown = async move {
+        let signal = shutdown_signal().await;
+        if let Err(e) = &signal {
+            tracing::error!(error = %e, "cannot wait for signals; shutting down");
+        }
+        tracing::info!("shutting down: /readyz now answers 503 while connections drain");
+        STATES.begin_shutdown();
+        let _ = signalled.send(()).await;
+    };
+    match listener {
         Some(listener) => {
             let addr = listener.local_addr().context("cannot read the bound address")?;
-            let runtime: &'static TokioMetrics = Box::leak(Box::new(TokioMetrics::current()));
-            let sources: &'static [&'static dyn Collect] = Box::leak(Box::new([&PROCESS as &dyn Collect, runtime]));
-            let service = Service::new(&STATES, sources, std::process::id()).with_build_info(BUILD);
-            let server = Server::new(service);
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(server.serve(listener, async {
-                stopped.await.ok();
-            }));
-            tracing::info!(%addr, "serving diagnostics");
+            let mut sources: Vec<&'static dyn Collect> = vec![&PROCESS];
+            sources.extend(runtime.metrics());
+            let service = Service::new(&STATES, sources.leak(), std::process::id()).with_build_info(BUILD);
+            tracing::info!(%addr, ?runtime, "serving diagnostics");
             // On stdout for scripts and tests: the address actually bound (port 0 resolved).
             println!("diagd: serving diagnostics on http://{addr}");
-            Some((stop, task))
+            let drain_deadline = async {
+                let _ = on_signal.recv().await;
+                async_io::Timer::after(DRAIN_TIMEOUT).await;
+                Err(None)
+            };
+            match future::or(async { listener.serve(service, shutdown).await.map_err(Some) }, drain_deadline).await {
+                Ok(()) => {}
+                Err(Some(e)) => tracing::warn!(error = %e, "server ended with an error"),
+                Err(None) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting anyway"),
+            }
         }
         None => {
             tracing::info!("no --diag-addr or diag_addr: diagnostic endpoints are off");
-            None
-        }
-    };
-
-    shutdown_signal().await?;
-    tracing::info!("shutting down: /readyz now answers 503 while connections drain");
-    STATES.begin_shutdown();
-    checks.abort_all();
-    if let Some((stop, task)) = server {
-        let _ = stop.send(());
-        match tokio::time::timeout(DRAIN_TIMEOUT, task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
-            Err(_) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting anyway"),
+            shutdown.await;
         }
     }
     tracing::info!("stopped");
@@ -164,12 +152,9 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
 
 /// Waits for SIGTERM or SIGINT.
 async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
+    use async_signal::{Signal, Signals};
+    let mut signals = Signals::new([Signal::Term, Signal::Int]).context("cannot listen for SIGTERM and SIGINT")?;
+    let signal = signals.next().await.context("signal stream ended")?.context("cannot read a signal")?;
+    tracing::info!(?signal, "signal received");
     Ok(())
 }

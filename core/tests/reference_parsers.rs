@@ -53,11 +53,7 @@ struct FamilyOut {
 }
 
 fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
-    Sample {
-        name: name.into(),
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        value,
-    }
+    Sample { name: name.into(), labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), value }
 }
 
 /// Registers and fills the hostile metric set; returns the families the parsers must report.
@@ -71,7 +67,12 @@ fn hostile_set() -> Vec<FamilyOut> {
         c.inc_by(i as u64 + 1);
         samples.push(sample("hostile_requests_total", &[("path", v), ("method", "GET")], (i + 1) as f64));
     }
-    expected.push(FamilyOut { name: "hostile_requests".into(), kind: "counter".into(), help: HOSTILE_HELP.into(), samples });
+    expected.push(FamilyOut {
+        name: "hostile_requests".into(),
+        kind: "counter".into(),
+        help: HOSTILE_HELP.into(),
+        samples,
+    });
 
     REGISTRY.register("hostile_temperature", "Floats at the edges.", &TEMPERATURES).unwrap();
     let samples = FLOATS
@@ -260,12 +261,17 @@ fn hostile_metrics_round_trip_through_reference_parsers() {
     let expected = hostile_set();
 
     let text = encode(Format::Prometheus);
-    if std::env::var_os("DIAG_SHOW_EXPOSITION").is_some() { println!("{text}\n{}", encode(Format::OpenMetrics)); }
+    if std::env::var_os("DIAG_SHOW_EXPOSITION").is_some() {
+        println!("{text}\n{}", encode(Format::OpenMetrics));
+    }
     assert_same("0.0.4", &python_parse("prometheus", &text), &expected, &text);
     let (code, msg) = promtool_check(&text);
     // promtool exits 1 on a parse error and 3 on lint findings; the hostile set has lint findings
     // by design (no HELP on one family), so only the parse must succeed.
-    assert!(code == 0 || (code == 3 && !msg.contains("parsing error")), "promtool rejected the 0.0.4 text ({code}): {msg}");
+    assert!(
+        code == 0 || (code == 3 && !msg.contains("parsing error")),
+        "promtool rejected the 0.0.4 text ({code}): {msg}"
+    );
 
     let om = encode(Format::OpenMetrics);
     assert!(om.ends_with("# EOF\n"));

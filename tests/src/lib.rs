@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The `--runtime` values the suite runs against.
-pub const RUNTIMES: &[&str] = &["tokio"];
+pub const RUNTIMES: &[&str] = &["tokio", "smol", "async-std"];
 
 /// The `diagd` binary under test: `$DIAGD`, or `diagd` built by `cargo build -p diagd` into
 /// this test's target directory (run once per test process, so the binary is never stale).
