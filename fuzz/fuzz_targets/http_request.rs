@@ -197,10 +197,59 @@ fn check_respond(case: &Case, service: &Service<'_>, table: &StateTable<4>) {
     }
 }
 
+/// The first response on the wire: status, and the body when its framing delimits it (none
+/// for a HEAD request).
+fn first_response(output: &[u8], head_request: bool) -> (u16, Option<Vec<u8>>) {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(output) {
+        Ok(httparse::Status::Complete(n)) => n,
+        other => panic!("the connection wrote no valid response head ({other:?}): {output:?}"),
+    };
+    let code = response.code.unwrap_or(0);
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| std::str::from_utf8(h.value).unwrap())
+    };
+    let rest = &output[head_len..];
+    let body = if head_request {
+        None
+    } else if let Some(n) = header("content-length") {
+        let n: usize = n.parse().expect("a numeric Content-Length");
+        rest.get(..n).map(<[u8]>::to_vec)
+    } else if header("transfer-encoding") == Some("chunked") {
+        dechunk(rest)
+    } else {
+        None
+    };
+    (code, body)
+}
+
+/// The data of a complete chunked body, or `None` if it is cut off.
+fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).ok()?, 16).expect("a hex chunk size");
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            assert!(rest.starts_with(b"\r\n"), "chunked body without its final CRLF");
+            return Some(body);
+        }
+        body.extend_from_slice(rest.get(..size)?);
+        assert_eq!(rest.get(size..size + 2), Some(&b"\r\n"[..]), "chunk data without CRLF");
+        rest = &rest[size + 2..];
+    }
+}
+
 fn check_connection(case: &Case, service: &Service<'_>) {
     let mut head = vec![0u8; usize::from(case.head_len)];
     let mut chunk = vec![0u8; usize::from(case.chunk_len)];
     let mut connection = Connection::new(service, &mut head, &mut chunk);
+    let limit = connection.max_head_bytes();
     let reads: Vec<usize> = case.reads.iter().map(|r| usize::from(*r).max(1)).collect();
     let reads = if reads.is_empty() { vec![usize::MAX] } else { reads };
     let mut pipe = Pipe { input: &case.wire, reads: reads.into_iter().cycle(), output: Vec::new() };
@@ -209,14 +258,32 @@ fn check_connection(case: &Case, service: &Service<'_>) {
     if output.is_empty() {
         return;
     }
+    // The first request head as the connection reads it, if complete within the limit.
     let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(&output) {
-        Ok(httparse::Status::Complete(_)) => {
-            let code = response.code.unwrap_or(0);
-            assert!(matches!(code, 200 | 400 | 404 | 405 | 431 | 503), "status {code} on the wire");
+    let mut request = httparse::Request::new(&mut headers);
+    let wire = &case.wire[..case.wire.len().min(limit)];
+    let complete = matches!(request.parse(wire), Ok(httparse::Status::Complete(_)));
+    let (code, body) = first_response(&output, complete && request.method == Some("HEAD"));
+    assert!(matches!(code, 200 | 400 | 404 | 405 | 431 | 503), "status {code} on the wire");
+
+    // Differential: a complete first request head gets what `respond` gives.
+    let (true, Some(method), Some(target)) = (complete, request.method, request.path) else { return };
+    let accept = request
+        .headers
+        .iter()
+        .rev()
+        .find(|h| h.name.eq_ignore_ascii_case("accept"))
+        .and_then(|h| std::str::from_utf8(h.value).ok().map(str::trim));
+    let want = service.respond(&Request { method, target, accept, accept_encoding: None });
+    assert_eq!(code, want.status(), "the connection and respond disagree on {method} {target} ({result:?})");
+    if let Some(body) =
+        body.filter(|_| method == "GET" && code == 200 && matches!(Route::parse(target), Route::Metrics))
+    {
+        let format = negotiate_format(accept);
+        let text = std::str::from_utf8(&body).expect("metrics are UTF-8");
+        if let Err(e) = validate(format, text) {
+            panic!("{format:?} /metrics over the connection rejected by the strict parser: {e}\n{text}");
         }
-        other => panic!("the connection wrote no valid response head ({other:?}, {result:?}): {output:?}"),
     }
 }
 
