@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use diag_benches::alloc::CountingAlloc;
-use diag_benches::hot::{run, value};
+use diag_benches::hot::{cpu_timed, run, value};
 use diag_benches::report::{self, EncodeFacts, Group, Machine, Run};
 use diag_benches::workload::{self, LARGE, SMALL, Shape};
 use diag_core::{Counter, DEFAULT_BUCKETS, Family, Gauge, Histogram, ShardedCounter, ShardedHistogram};
@@ -143,10 +143,21 @@ fn encode_group(c: &mut Criterion, shape: Shape) -> Vec<EncodeFacts> {
     count("metrics", &mut || m.encode());
 
     let mut g = c.benchmark_group(format!("encode_{}", shape.name));
-    g.bench_function("diag", |b| b.iter(|| black_box(diag.encode())));
-    g.bench_function("prometheus", |b| b.iter(|| black_box(prom.encode())));
-    g.bench_function("prometheus_client", |b| b.iter(|| black_box(pc.encode())));
-    g.bench_function("metrics", |b| b.iter(|| black_box(m.encode())));
+    let mut bench = |id: &str, f: &mut dyn FnMut() -> usize| {
+        g.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                cpu_timed(|| {
+                    for _ in 0..iters {
+                        black_box(f());
+                    }
+                })
+            })
+        });
+    };
+    bench("diag", &mut || diag.encode());
+    bench("prometheus", &mut || prom.encode());
+    bench("prometheus_client", &mut || pc.encode());
+    bench("metrics", &mut || m.encode());
     g.finish();
     facts
 }
@@ -186,12 +197,13 @@ fn filters() -> Vec<String> {
 }
 
 fn main() {
+    let machine = Machine::detect();
     let dir = criterion_dir();
     let mut c = Criterion::default()
         .output_directory(&dir)
-        .sample_size(20)
+        .sample_size(30)
         .warm_up_time(Duration::from_millis(700))
-        .measurement_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_millis(2500))
         .configure_from_args();
     for (id, _, threads) in HOT {
         match &id[..5] {
@@ -211,7 +223,7 @@ fn main() {
         (Vec::new(), "Not measured in this run (filtered out).".to_owned())
     };
     let run = Run {
-        machine: Machine::detect(),
+        machine: machine.finish(),
         hot: HOT.iter().map(|(id, title, _)| report::read_group(&dir, id, title)).collect(),
         encode: [SMALL, LARGE]
             .iter()

@@ -93,6 +93,8 @@ pub struct Machine {
     pub rustc: String,
     /// The date, UTC.
     pub date: String,
+    /// `/proc/loadavg` when the run started and when it ended.
+    pub load: (String, String),
 }
 
 impl Machine {
@@ -117,8 +119,22 @@ impl Machine {
             model,
             rustc: cmd("rustc", &["-V"]),
             date: cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            load: (load_average(), String::new()),
         }
     }
+
+    /// Records the load average at the end of the run.
+    pub fn finish(mut self) -> Self {
+        self.load.1 = load_average();
+        self
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Everything one run measured.
@@ -253,8 +269,13 @@ impl Run {
         let _ = writeln!(s, "- {}", m.rustc);
         let _ = writeln!(
             s,
-            "- A shared 2-core virtual machine: other builds may have run at the same time, so figures \
-             move by ±10–20 % between runs; the ratios come from one run and are steadier.\n"
+            "- Load average (1, 5, 15 min) at the start of the run: {}; at the end: {}",
+            m.load.0, m.load.1
+        );
+        let _ = writeln!(
+            s,
+            "- A shared 2-core virtual machine: other engineers' builds and tests ran at the same time, so \
+             absolute figures move between runs; the ratios come from one run and are steadier.\n"
         );
         let _ = writeln!(s, "## Commands\n");
         let _ = writeln!(s, "```sh");
@@ -317,9 +338,15 @@ impl Run {
 }
 
 const WORKLOADS: &str = "\
+- **Time**: single-threaded work (1-thread hot path, encode) is timed by the thread's CPU time \
+  (`CLOCK_THREAD_CPUTIME_ID`): nothing can block it, and time the shared machine gives to other \
+  processes is not the code's cost. 2-thread runs are timed by the wall clock, because a peer \
+  that takes a lock blocks under contention and that wait is part of its cost; these figures \
+  are therefore the ones most disturbed by other load on the machine (see the load average \
+  above). Criterion reports the median over 30 samples.
 - **Hot path**: one operation on a labelled series obtained beforehand (`shard=\"0\"`), in a loop \
   of criterion-chosen length, on 1 thread and on 2 threads updating the same series at once \
-  (time per operation = the slower thread's time / iterations). *bare atomic* is a \
+  (time per operation = the slower thread's wall time / iterations). *bare atomic* is a \
   `Box<AtomicU64>` with `fetch_add(1, Relaxed)` (counter) or `store` (gauge). diag's types: \
   `Counter`, `Gauge`, `Histogram<11>`; *diag (sharded)*: `ShardedCounter<8>` and \
   `ShardedHistogram<11, 4>`, which give each thread its own cache line. The histograms use the \
