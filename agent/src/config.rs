@@ -89,7 +89,7 @@ fn yes() -> bool {
     true
 }
 
-/// `tracing_service:` (checked here; exporting spans is not part of this agent yet).
+/// `tracing_service:` (DESIGN.md §6; used by `telemetry`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TracingService {
@@ -99,16 +99,13 @@ pub(crate) struct TracingService {
     pub(crate) exporter_url: Option<String>,
     #[serde(default)]
     pub(crate) sampling_rate_per_million: Option<u32>,
-    #[allow(dead_code, reason = "validated now; read by the span exporter (a later issue)")]
     #[serde(default)]
     pub(crate) ca_certs: Vec<PathBuf>,
-    #[allow(dead_code, reason = "validated now; read by the span exporter (a later issue)")]
     #[serde(default)]
     pub(crate) https_keypairs: Vec<KeyPair>,
 }
 
 /// One `tracing_service.https_keypairs` entry.
-#[allow(dead_code, reason = "validated now; read by the span exporter (a later issue)")]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyPair {
@@ -296,6 +293,10 @@ impl Config {
         }
         if self.tracing_service.enabled && self.tracing_service.exporter_url.is_none() {
             bail!("tracing_service.exporter_url: required when tracing_service.enabled is true");
+        }
+        if let Some(url) = &self.tracing_service.exporter_url {
+            crate::telemetry::ExporterUrl::parse(url)
+                .map_err(|e| anyhow::anyhow!("tracing_service.exporter_url: {e:#}"))?;
         }
         if let Some(rate) = self.tracing_service.sampling_rate_per_million {
             if rate > 1_000_000 {

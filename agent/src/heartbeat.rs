@@ -52,7 +52,12 @@ pub(crate) fn watch(
             async_io::Timer::at(next).await;
             // A check that overran its period delays the next one instead of bursting.
             next = (next + period).max(Instant::now());
-            let result = check::run(&check, period).await;
+            let span = tracing::info_span!("heartbeat", otel.name = %format_args!("heartbeat {name}"), component = name, otel.status_code = tracing::field::Empty, error = tracing::field::Empty);
+            let result = tracing::Instrument::instrument(check::run(&check, period), span.clone()).await;
+            if let Err(reason) = &result {
+                span.record("otel.status_code", "ERROR").record("error", reason.as_str());
+            }
+            drop(span);
             let before = states.component(name);
             let now = clock.now_ms();
             let recorded = match &result {

@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod heartbeat;
 mod runtime;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,20 +81,29 @@ fn run(start: Start) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    init_logging(&config);
+    let exporting = init_logging(&config)?;
     if start.debug {
         tracing::warn!(
             "--debug: profiles under /debug/pprof/ are not served by this build yet; those routes answer 404"
         );
     }
     let runtime = start.runtime;
-    runtime.block_on(serve(start, config))?
+    let served = runtime.block_on(serve(start, config))?;
+    if let Some(exporting) = exporting {
+        exporting.shutdown();
+    }
+    served
 }
 
-fn init_logging(config: &Config) {
+/// Logs to stderr and, when `tracing_service` is enabled, exports spans (see `telemetry`).
+fn init_logging(config: &Config) -> anyhow::Result<Option<telemetry::Tracing>> {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("DIAGD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.severity.as_filter()));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_filter(filter);
+    let (spans, tracing) = telemetry::start(&config.tracing_service)?.unzip();
+    tracing_subscriber::registry().with(logs).with(spans).init();
+    Ok(tracing)
 }
 
 async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
@@ -126,6 +136,9 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
             let addr = listener.local_addr().context("cannot read the bound address")?;
             let mut sources: Vec<&'static dyn Collect> = vec![&PROCESS];
             sources.extend(runtime.metrics());
+            if config.tracing_service.enabled {
+                sources.push(telemetry::metrics());
+            }
             let service = Service::new(&STATES, sources.leak(), std::process::id()).with_build_info(BUILD);
             tracing::info!(%addr, ?runtime, "serving diagnostics");
             // On stdout for scripts and tests: the address actually bound (port 0 resolved).

@@ -85,7 +85,19 @@ impl Handler {
 
     /// Answers `request`: an extra route if one claims it (with the common headers added),
     /// else the core routes. `busy` ends when the response body is done.
+    ///
+    /// Runs inside an `info` span `http.request` (target `diag_core::server::handler`) that
+    /// records the method, path, status and the W3C `traceparent` header, so a subscriber such
+    /// as `tracing-opentelemetry` can link it to the caller's trace.
     pub(crate) async fn handle(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
+        use tracing::Instrument as _;
+        let span = request_span(&request);
+        let response = self.answer(request, busy).instrument(span.clone()).await;
+        span.record("http.response.status_code", i64::from(response.status().as_u16()));
+        response
+    }
+
+    async fn answer(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
         if let Some(routes) = self.routes.as_ref().filter(|r| r.claims(&request)) {
             let mut response = routes.serve(request).await;
             let headers = response.headers_mut();
@@ -98,6 +110,23 @@ impl Handler {
         let response = self.service.respond(&core_request(&request));
         to_hyper(response, self.limits.chunk_bytes).map(|body| body.with_busy(busy))
     }
+}
+
+/// The span of one request, with OpenTelemetry's conventional names (`otel.name`,
+/// `otel.kind`, `http.request.method`, `url.path`) and the incoming `traceparent`, if any.
+fn request_span<B>(request: &hyper::Request<B>) -> tracing::Span {
+    let method = request.method().as_str();
+    let path = request.uri().path();
+    let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    tracing::info_span!(
+        "http.request",
+        otel.name = %format_args!("{method} {path}"),
+        otel.kind = "server",
+        http.request.method = method,
+        url.path = path,
+        traceparent,
+        http.response.status_code = tracing::field::Empty,
+    )
 }
 
 /// The parts of a hyper request head the core routes read. A header that is not visible

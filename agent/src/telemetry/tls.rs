@@ -1,0 +1,70 @@
+//! TLS for `https://` exporters: the roots to verify the collector with (`ca_certs`, else the
+//! system's), and the client certificate for mTLS (`https_keypairs`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::config::KeyPair;
+
+/// A rustls client configuration; errors name the config key and the file.
+///
+/// # Errors
+/// An unreadable or empty PEM file, no usable system roots, more than one keypair, or a key
+/// that does not match its certificate.
+pub(crate) fn client_config(ca_certs: &[impl AsRef<Path>], keypairs: &[KeyPair]) -> anyhow::Result<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    if ca_certs.is_empty() {
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(native.certs);
+        if added == 0 {
+            bail!(
+                "tracing_service: no system CA certificates found to verify the exporter with; set tracing_service.ca_certs"
+            );
+        }
+    }
+    for (i, path) in ca_certs.iter().enumerate() {
+        let path = path.as_ref();
+        let key = format!("tracing_service.ca_certs[{i}]");
+        for cert in certs(path).with_context(|| key.clone())? {
+            roots.add(cert).with_context(|| format!("{key}: {}: not a usable CA certificate", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("tracing_service: no TLS protocol version available")?
+        .with_root_certificates(roots);
+    match keypairs {
+        [] => Ok(builder.with_no_client_auth()),
+        [pair] => {
+            let key = "tracing_service.https_keypairs[0]";
+            let chain = certs(&pair.cert_file).with_context(|| format!("{key}.cert_file"))?;
+            let private = PrivateKeyDer::from_pem_file(&pair.key_file).with_context(|| {
+                format!("{key}.key_file: cannot read a PEM private key from {}", pair.key_file.display())
+            })?;
+            builder
+                .with_client_auth_cert(chain, private)
+                .with_context(|| format!("{key}: key and certificate do not match"))
+        }
+        _ => bail!(
+            "tracing_service.https_keypairs: {} keypairs given; one client certificate is supported",
+            keypairs.len()
+        ),
+    }
+}
+
+/// The certificates of a PEM file, at least one.
+fn certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .with_context(|| format!("cannot read PEM certificates from {}", path.display()))?;
+    if certs.is_empty() {
+        bail!("no PEM certificate in {}", path.display());
+    }
+    Ok(certs)
+}
