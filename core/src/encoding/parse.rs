@@ -56,7 +56,8 @@ pub enum ParseErrorKind {
     InvalidLine,
     /// A metric name that does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
     InvalidMetricName,
-    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*`, or bad label syntax.
+    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with the reserved
+    /// `__`, or bad label syntax.
     InvalidLabel,
     /// A backslash not followed by an escape the format allows.
     InvalidEscape,
@@ -614,7 +615,8 @@ fn lex_labels(s: &str, blanks: bool) -> Result<(LabelSet<'_>, &str), ParseErrorK
             return Ok((labels, after));
         }
         let name_len = rest.bytes().take_while(|b| is_label_char(*b)).count();
-        if name_len == 0 || rest.as_bytes()[0].is_ascii_digit() {
+        // Names starting with `__` are reserved (`__name__`, …) in both formats.
+        if name_len == 0 || rest.as_bytes()[0].is_ascii_digit() || rest.starts_with("__") {
             return Err(InvalidLabel);
         }
         rest = skip(&rest[name_len..]);
@@ -1652,6 +1654,9 @@ mod tests {
         assert_eq!(err(TEXT, "a{l=v} 1\n"), (1, InvalidLabel));
         assert_eq!(err(TEXT, "a{l=\"v\"\n"), (1, InvalidLabel));
         assert_eq!(err(TEXT, "1a 1\n"), (1, InvalidMetricName));
+        assert_eq!(err(TEXT, "a{__name__=\"b\"} 1\n"), (1, InvalidLabel), "reserved");
+        assert_eq!(err(OM, "a{__x=\"b\"} 1\n# EOF\n"), (1, InvalidLabel), "reserved");
+        assert_eq!(ok(OM, "a{_x=\"b\"} 1\n# EOF\n").samples, 1);
         assert_eq!(ok(TEXT, "a{} 1\na:b_c{} 1\n").samples, 2);
         assert_eq!(ok(OM, "a{} 1\n# EOF\n").samples, 1);
         let mut p = Parser::new(TEXT, "a{x=\"ü\\\"}\\n\"} 1\n");
