@@ -17,7 +17,7 @@ for target in $targets; do
     seeds="corpus/$target"
     # Work on a scratch copy of the checked-in seeds, so a run never changes the repository.
     work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
+    trap 'rm -rf "$work" "$work.log"' EXIT
     cp -r "$seeds/." "$work/" 2>/dev/null || true
     echo "== fuzz $target for ${seconds}s (seeds: $(ls "$seeds" 2>/dev/null | wc -l))"
     log="$work.log"
