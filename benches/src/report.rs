@@ -280,7 +280,8 @@ impl Run {
         let _ = writeln!(s, "## Commands\n");
         let _ = writeln!(s, "```sh");
         let _ = writeln!(s, "apt-get install -y wrk        # load generator for the /metrics part");
-        let _ = writeln!(s, "cargo bench -p diag-benches   # all of it, about 6 minutes; rewrites this file");
+        let _ =
+            writeln!(s, "cargo bench -p diag-benches   # all of it, about 5 minutes; rewrites this file and the chart");
         let _ = writeln!(s, "cargo bench -p diag-benches -- encode_large   # one group (does not rewrite this file)");
         let _ = writeln!(s, "```\n");
         let _ = writeln!(s, "## Targets\n");
@@ -398,34 +399,50 @@ pub fn chart(run: &Run, path: &Path) -> Result<(), String> {
     };
     let n = bars.len();
     let height = 120 + 18 * n as u32;
-    let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
+    let root = SVGBackend::new(path, (1250, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let lo = bars.iter().map(|b| b.2).fold(f64::INFINITY, f64::min).min(0.5) * 0.8;
-    let hi = bars.iter().map(|b| b.2).fold(0.0, f64::max).max(4.0) * 1.25;
+    let hi = bars.iter().map(|b| b.2).fold(0.0, f64::max).max(4.0) * 2.5;
     let mut chart = ChartBuilder::on(&root)
-        .caption("peer time / diag time (log scale; > 1: diag faster)", ("sans-serif", 18))
+        .caption("peer time / diag time, from one run (log scale; > 1: diag faster; red line: 3x)", ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
-        .y_label_area_size(520)
-        .build_cartesian_2d((lo..hi).log_scale(), 0..n)
+        .y_label_area_size(600)
+        .build_cartesian_2d((lo..hi).log_scale(), (0..n).into_segmented())
         .map_err(|e| e.to_string())?;
     let labels: Vec<String> = bars.iter().map(|(r, p, _)| format!("{r} vs {p}")).collect();
+    let label = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => labels.get(n.saturating_sub(1 + *i)).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
     chart
         .configure_mesh()
         .y_labels(n)
-        .y_label_formatter(&|i| labels.get(n.saturating_sub(1 + *i)).cloned().unwrap_or_default())
+        .y_label_formatter(&label)
         .y_label_style(("sans-serif", 11))
+        .x_desc("peer time / diag time")
         .disable_y_mesh()
         .draw()
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, p, x))| {
             let y = n - 1 - i;
-            Rectangle::new([(lo, y), (*x, y + 1)], colour(p).filled())
+            Rectangle::new(
+                [(lo, SegmentValue::Exact(y)), (*x, SegmentValue::Exact(y + 1))],
+                colour(p).mix(0.85).filled(),
+            )
+        }))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, _, x))| {
+            let y = n - 1 - i;
+            Text::new(format!(" {x:.2}x"), (*x, SegmentValue::CenterOf(y)), ("sans-serif", 11))
         }))
         .map_err(|e| e.to_string())?;
     for (x, c) in [(1.0, BLACK), (3.0, RED)] {
-        chart.draw_series(LineSeries::new([(x, 0), (x, n)], c.stroke_width(1))).map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new([(x, SegmentValue::Exact(0)), (x, SegmentValue::Last)], c.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
 }
@@ -433,4 +450,60 @@ pub fn chart(run: &Run, path: &Path) -> Result<(), String> {
 /// The workspace root (where BENCHMARKS.md lives).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> Run {
+        let g = |id: &str, times: &[(&str, f64)]| Group {
+            id: id.to_owned(),
+            title: id.replace('_', " "),
+            times: times.iter().map(|(i, t)| ((*i).to_owned(), *t)).collect(),
+        };
+        Run {
+            machine: Machine {
+                cpus: 2,
+                model: "test".into(),
+                rustc: "rustc".into(),
+                date: "today".into(),
+                load: ("1".into(), "2".into()),
+            },
+            hot: vec![
+                g("counter_inc_1t", &[("diag", 5.0), ("atomic", 5.0), ("prometheus", 6.0)]),
+                g("counter_inc_2t", &[("diag", 20.0), ("diag_sharded", 8.0), ("atomic", 20.0)]),
+            ],
+            encode: vec![g("encode_small", &[("diag", 10.0), ("prometheus_client", 40.0)])],
+            facts: vec![EncodeFacts { workload: "small", imp: "diag", allocations: 0, bytes: 10 }],
+            serve: vec![
+                ServeResult { server: "diag-tokio".into(), rps: 300.0, bytes: 1 },
+                ServeResult { server: "prometheus-client + hyper".into(), rps: 100.0, bytes: 1 },
+            ],
+            serve_note: "note".into(),
+        }
+    }
+
+    #[test]
+    fn targets_are_judged_from_the_figures() {
+        let t = run().targets();
+        let met = |prefix: &str| t.iter().find(|(w, _, _)| w.starts_with(prefix)).map(|(_, m, _)| *m);
+        assert_eq!(met("counter inc within"), Some(true));
+        assert_eq!(met("contended counter"), Some(true));
+        assert_eq!(met("encode small"), Some(true));
+        assert_eq!(met("/metrics throughput"), Some(true));
+        let md = run().markdown("c.svg");
+        assert!(md.contains("| counter inc 1t — diag | 5.00 ns | 1.00× | 1.20× | – | – |"), "{md}");
+    }
+
+    #[test]
+    fn chart_draws_every_ratio() {
+        let path = std::env::temp_dir().join(format!("diag-bench-chart-{}.svg", std::process::id()));
+        chart(&run(), &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        for label in ["counter inc 2t — diag (sharded) vs bare atomic", "2.50x", "3.00x"] {
+            assert!(svg.contains(label), "missing {label}");
+        }
+    }
 }

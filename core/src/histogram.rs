@@ -173,7 +173,8 @@ pub(crate) fn bucket_index<const N: usize>(bounds: &[f64; N], v: f64) -> usize {
     if N <= 32 {
         // Branch-free: the number of bounds below `v` (all of them for NaN), which compiles to
         // a few vector compares instead of a mispredicted branch per bound.
-        bounds.iter().map(|b| usize::from(!(v <= *b))).sum()
+        let nan = v.is_nan();
+        bounds.iter().map(|b| usize::from(*b < v || nan)).sum()
     } else if v.is_nan() {
         N
     } else {
