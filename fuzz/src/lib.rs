@@ -265,6 +265,43 @@ pub fn encode_chunked(format: Format, sources: &dyn Sources, sizes: &[u16]) -> V
     chunks.concat()
 }
 
+/// An `embedded_io` writer that takes at most `step` bytes per call (partial writes).
+struct Trickle {
+    out: Vec<u8>,
+    step: usize,
+}
+
+impl embedded_io::ErrorType for Trickle {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        let n = buf.len().min(self.step);
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Encodes `sources` with [`Scrape::write_to`] through a scratch buffer of `scratch` bytes
+/// into a writer taking `step` bytes per call; `None` when one item does not fit the scratch.
+///
+/// # Panics
+/// On any other error.
+pub fn encode_write_to(format: Format, sources: &dyn Sources, scratch: usize, step: usize) -> Option<Vec<u8>> {
+    let mut w = Trickle { out: Vec::new(), step: step.max(1) };
+    let mut buf = vec![0u8; scratch];
+    match Scrape::new(format, sources).write_to(&mut w, &mut buf) {
+        Ok(()) => Some(w.out),
+        Err(EncodeError::BufferTooSmall) => None,
+        Err(e) => panic!("write_to failed: {e:?}"),
+    }
+}
+
 /// An expected label value.
 #[derive(Debug, Clone)]
 enum LabelExp {
@@ -534,6 +571,10 @@ pub fn run_encode_case(format: Format, case: &EncodeCase) {
     let sources: [&dyn Collect; 2] = [&registry, &b];
     let whole = encode_whole(format, &sources);
     let chunked = encode_chunked(format, &sources, &case.sizes);
+    let scratch = usize::from(case.sizes[0]) * 4;
+    if let Some(written) = encode_write_to(format, &sources, scratch, usize::from(case.sizes[case.sizes.len() - 1])) {
+        assert!(written == whole, "write_to output differs from the whole encode");
+    }
     if whole != chunked {
         let at = whole.iter().zip(&chunked).take_while(|(a, b)| a == b).count();
         panic!(
