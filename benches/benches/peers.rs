@@ -217,7 +217,11 @@ fn main() {
     c.final_summary();
 
     let filters = filters();
-    let (serve, serve_note) = if filters.is_empty() || filters.iter().any(|f| "serve_large".contains(f.as_str())) {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and criterion then runs
+    // every benchmark once as a smoke test: serving and the report are skipped.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let serve_wanted = filters.is_empty() || filters.iter().any(|f| "serve_large".contains(f.as_str()));
+    let (serve, serve_note) = if benching && serve_wanted {
         diag_benches::serve::run_all()
     } else {
         (Vec::new(), "Not measured in this run (filtered out).".to_owned())
@@ -235,8 +239,10 @@ fn main() {
     };
     let complete = filters.is_empty() && run.hot.iter().chain(&run.encode).all(|g: &Group| g.times.len() >= 4);
     let root = report::workspace_root();
-    println!("\n{}", run.markdown("BENCHMARKS.svg"));
-    if complete && std::env::args().all(|a| a != "--test") {
+    if benching {
+        println!("\n{}", run.markdown("BENCHMARKS.svg"));
+    }
+    if complete && benching {
         if let Err(e) = report::chart(&run, &root.join("BENCHMARKS.svg")) {
             eprintln!("chart: {e}");
         }
