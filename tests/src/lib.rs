@@ -7,6 +7,8 @@
 
 #![deny(missing_docs)]
 
+pub mod otlp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -48,6 +48,7 @@ pub(crate) fn build(config: &TracingService, url: &ExporterUrl) -> anyhow::Resul
                 })
         }
         ExporterUrl::Http { endpoint, tls } => {
+            tls::install_provider();
             let mut client = reqwest::blocking::Client::builder()
                 .timeout(EXPORT_TIMEOUT)
                 .connect_timeout(EXPORT_TIMEOUT)

@@ -11,6 +11,12 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::KeyPair;
 
+/// Makes ring the process's rustls crypto provider (reqwest's client needs one, TLS or not);
+/// a provider installed earlier stays.
+pub(crate) fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A rustls client configuration; errors name the config key and the file.
 ///
 /// # Errors
