@@ -21,13 +21,11 @@ pub(crate) struct Config {
     /// Address of the diagnostic endpoints; off when absent.
     #[serde(default, deserialize_with = "addr")]
     pub(crate) diag_addr: Option<SocketAddr>,
-    /// Where the agent keeps its files (the debug socket).
-    #[allow(dead_code, reason = "validated now; the debug service (a later issue) puts its socket there")]
+    /// Where the agent keeps its files (the debug socket); default `/var/lib/diagd`.
     #[serde(default)]
     pub(crate) data_dir: Option<PathBuf>,
     #[serde(default)]
     pub(crate) log: Log,
-    #[allow(dead_code, reason = "validated now; read by the debug service (a later issue)")]
     #[serde(default)]
     pub(crate) debug_service: DebugService,
     #[serde(default)]
@@ -74,7 +72,6 @@ impl Severity {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DebugService {
-    #[allow(dead_code, reason = "validated now; read by the debug service (a later issue)")]
     #[serde(default = "yes")]
     pub(crate) enabled: bool,
 }

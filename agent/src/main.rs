@@ -1,10 +1,12 @@
 //! `diagd`: the diag agent. `diagd start` watches the configured components with heartbeat
 //! checks and serves `/healthz`, `/readyz` and `/metrics` on `--diag-addr`.
 
-#![forbid(unsafe_code)]
+// One item needs `unsafe`: the jemalloc options symbol in debug/allocator.rs.
+#![deny(unsafe_code)]
 
 mod check;
 mod config;
+mod debug;
 mod heartbeat;
 mod runtime;
 mod telemetry;
@@ -47,6 +49,8 @@ struct Cli {
 enum Command {
     /// Start the agent.
     Start(Start),
+    /// Talk to a running agent through its debug socket (<data_dir>/debug.sock).
+    Debug(debug::cli::DebugArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,9 +70,12 @@ struct Start {
 }
 
 fn main() -> ExitCode {
-    let Command::Start(start) = Cli::parse().command;
-    match run(start) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match Cli::parse().command {
+        Command::Start(start) => run(start).map(|()| ExitCode::SUCCESS),
+        Command::Debug(args) => debug::cli::run(args),
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("diagd: error: {e:#}");
             ExitCode::FAILURE
@@ -82,11 +89,6 @@ fn run(start: Start) -> anyhow::Result<()> {
         None => Config::default(),
     };
     let exporting = init_logging(&config)?;
-    if start.debug {
-        tracing::warn!(
-            "--debug: profiles under /debug/pprof/ are not served by this build yet; those routes answer 404"
-        );
-    }
     let runtime = start.runtime;
     let served = runtime.block_on(serve(start, config))?;
     if let Some(exporting) = exporting {
@@ -100,7 +102,10 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<telemetry::Tracing>> {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("DIAGD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.severity.as_filter()));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_filter(filter);
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_filter(debug::log_level::reloadable(filter));
     let (spans, tracing) = telemetry::start(&config.tracing_service)?.unzip();
     tracing_subscriber::registry().with(logs).with(spans).init();
     Ok(tracing)
@@ -131,15 +136,19 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
         STATES.begin_shutdown();
         let _ = signalled.send(()).await;
     };
+    let mut sources: Vec<&'static dyn Collect> = vec![&PROCESS];
+    sources.extend(runtime.metrics());
+    if config.tracing_service.enabled {
+        sources.push(telemetry::metrics());
+    }
+    let sources: &'static [&'static dyn Collect] = sources.leak();
+    let service = || Service::new(&STATES, sources, std::process::id()).with_build_info(BUILD);
+    // The debug socket (removed again when this returns).
+    let _debug_socket = debug::start(&config, service())?;
     match listener {
         Some(listener) => {
             let addr = listener.local_addr().context("cannot read the bound address")?;
-            let mut sources: Vec<&'static dyn Collect> = vec![&PROCESS];
-            sources.extend(runtime.metrics());
-            if config.tracing_service.enabled {
-                sources.push(telemetry::metrics());
-            }
-            let service = Service::new(&STATES, sources.leak(), std::process::id()).with_build_info(BUILD);
+            let service = service();
             tracing::info!(%addr, ?runtime, "serving diagnostics");
             // On stdout for scripts and tests: the address actually bound (port 0 resolved).
             println!("diagd: serving diagnostics on http://{addr}");
@@ -148,7 +157,11 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
                 async_io::Timer::after(DRAIN_TIMEOUT).await;
                 Err(None)
             };
-            match future::or(async { listener.serve(service, shutdown).await.map_err(Some) }, drain_deadline).await {
+            // `--debug`: the profiles under /debug/pprof/ too.
+            let routes = start.debug.then(debug::DebugRoutes::profiles);
+            match future::or(async { listener.serve(service, routes, shutdown).await.map_err(Some) }, drain_deadline)
+                .await
+            {
                 Ok(()) => {}
                 Err(Some(e)) => tracing::warn!(error = %e, "server ended with an error"),
                 Err(None) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting anyway"),

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use diag_core::Collect;
 use diag_core::http::Service;
+use diag_core::server::Routes;
 
 #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
 compile_error!("diagd needs at least one runtime feature: tokio, smol or async-std");
@@ -53,12 +54,32 @@ impl Listener {
     ///
     /// # Errors
     /// When accepting fails for good.
-    pub(crate) async fn serve(self, service: Service<'static>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    /// `routes`, when given, are served before the core routes.
+    pub(crate) async fn serve(
+        self,
+        service: Service<'static>,
+        routes: Option<impl Routes>,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
         match self {
             #[cfg(feature = "tokio")]
-            Self::Tokio(l) => diag_tokio::Server::new(service).serve(l, shutdown).await,
+            Self::Tokio(l) => {
+                let server = diag_tokio::Server::new(service);
+                let server = match routes {
+                    Some(routes) => server.with_routes(routes),
+                    None => server,
+                };
+                server.serve(l, shutdown).await
+            }
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            Self::Smol(l) => diag_smol::Server::new(service).serve(l, shutdown).await,
+            Self::Smol(l) => {
+                let server = diag_smol::Server::new(service);
+                let server = match routes {
+                    Some(routes) => server.with_routes(routes),
+                    None => server,
+                };
+                server.serve(l, shutdown).await
+            }
         }
     }
 

@@ -1,0 +1,73 @@
+//! The CPU profile: the `pprof` crate samples every thread's stack (SIGPROF at
+//! [`FREQUENCY`] Hz) for the asked number of seconds; the report is encoded as pprof protobuf.
+//! One CPU profile runs at a time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pprof::protos::Message as _;
+
+/// Samples per second.
+const FREQUENCY: i32 = 100;
+
+/// Whether a CPU profile is being collected.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Why no CPU profile came back.
+#[derive(Debug)]
+pub(crate) enum CpuError {
+    /// Another CPU profile is being collected.
+    Busy,
+    /// The profiler failed.
+    Failed(String),
+}
+
+/// Holds [`BUSY`] until dropped (when the profiling thread ends, even if the client left).
+struct Claim;
+
+impl Claim {
+    fn take() -> Option<Self> {
+        // AcqRel/Acquire: the previous profile's end happens before this one's start.
+        BUSY.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok().then_some(Self)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire of the next `take`.
+        BUSY.store(false, Ordering::Release);
+    }
+}
+
+/// Samples for `seconds` on a thread of its own and returns the profile (pprof protobuf).
+///
+/// # Errors
+/// [`CpuError::Busy`] while another CPU profile runs; [`CpuError::Failed`] when the profiler
+/// cannot start or report.
+pub(crate) async fn collect(seconds: u64) -> Result<Vec<u8>, CpuError> {
+    let claim = Claim::take().ok_or(CpuError::Busy)?;
+    let (tx, rx) = async_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("diagd-cpu-profile".into())
+        .spawn(move || {
+            let _claim = claim;
+            let _ = tx.send_blocking(sample(Duration::from_secs(seconds)));
+        })
+        .map_err(|e| CpuError::Failed(format!("cannot start the profiling thread: {e}")))?;
+    rx.recv().await.map_err(|_| CpuError::Failed("the profiling thread ended without a profile".into()))?
+}
+
+fn sample(duration: Duration) -> Result<Vec<u8>, CpuError> {
+    let failed = |what: &str, e: pprof::Error| CpuError::Failed(format!("{what}: {e}"));
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(FREQUENCY)
+        // Unwinding through these from a signal handler can crash (pprof-rs' advice).
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()
+        .map_err(|e| failed("cannot start the CPU profiler", e))?;
+    std::thread::sleep(duration);
+    let report = guard.report().build().map_err(|e| failed("cannot build the CPU profile", e))?;
+    drop(guard);
+    let profile = report.pprof().map_err(|e| failed("cannot encode the CPU profile", e))?;
+    Ok(profile.encode_to_vec())
+}

@@ -1,0 +1,204 @@
+//! [`DebugRoutes`]: the debug service's own routes, mounted through the server's
+//! [`Routes`] hook before the core routes: `/log-level` and `/debug/pprof/…` on the socket,
+//! `/debug/pprof/…` alone on the diagnostic address with `--debug`, and on a socket whose
+//! `debug_service.enabled` is false, everything but the health routes answered 404.
+
+use diag_core::server::{DiagBody, RouteFuture, Routes};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::cpu::{self, CpuError};
+use super::profiles::{self, DEFAULT_SECONDS, MAX_SECONDS, Profile};
+use super::{heap, log_level};
+
+/// Largest `PUT /log-level` body accepted.
+const MAX_LEVEL_BODY: usize = 1024;
+
+/// Which routes a server mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The debug socket: `/log-level` and profiles.
+    Socket,
+    /// The debug socket with `debug_service.enabled: false`: health routes only.
+    HealthOnly,
+    /// The diagnostic address with `--debug`: profiles.
+    Profiles,
+}
+
+/// The debug service's routes; see the [module docs](self).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DebugRoutes {
+    mode: Mode,
+}
+
+impl DebugRoutes {
+    /// The debug socket's routes: all of them, or (when `enabled` is false) none but health.
+    pub(crate) fn socket(enabled: bool) -> Self {
+        Self { mode: if enabled { Mode::Socket } else { Mode::HealthOnly } }
+    }
+
+    /// `/debug/pprof/…` on the diagnostic address (`--debug`).
+    pub(crate) fn profiles() -> Self {
+        Self { mode: Mode::Profiles }
+    }
+}
+
+fn is_pprof(path: &str) -> bool {
+    path == "/debug/pprof" || path.starts_with("/debug/pprof/")
+}
+
+fn is_health(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz") || path.starts_with("/readyz/")
+}
+
+impl Routes for DebugRoutes {
+    fn claims(&self, request: &Request<Incoming>) -> bool {
+        let path = request.uri().path();
+        match self.mode {
+            Mode::Socket => path == "/log-level" || is_pprof(path),
+            Mode::HealthOnly => !is_health(path),
+            Mode::Profiles => is_pprof(path),
+        }
+    }
+
+    fn serve(&self, request: Request<Incoming>) -> RouteFuture {
+        let mode = self.mode;
+        Box::pin(async move {
+            tracing::debug!(method = %request.method(), path = request.uri().path(), "debug route");
+            match mode {
+                Mode::HealthOnly => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+                _ if request.uri().path() == "/log-level" => level(request).await,
+                _ => pprof(request).await,
+            }
+        })
+    }
+}
+
+/// A plain-text response.
+fn text(status: StatusCode, body: impl Into<String>) -> Response<DiagBody> {
+    let mut response = Response::new(DiagBody::full(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// An error in the core's form: `<status> <message>\n`.
+fn error(status: StatusCode, message: &str) -> Response<DiagBody> {
+    text(status, format!("{} {message}\n", status.as_u16()))
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<DiagBody> {
+    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// `GET /log-level` (the level, e.g. `INFO`) and `PUT /log-level` (body: the new level).
+async fn level(request: Request<Incoming>) -> Response<DiagBody> {
+    match *request.method() {
+        Method::GET => match log_level::current() {
+            Ok(level) => text(StatusCode::OK, log_level::name(level)),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        },
+        Method::PUT => {
+            let body = match Limited::new(request.into_body(), MAX_LEVEL_BODY).collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    return error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("request body too large: at most {MAX_LEVEL_BODY} bytes"),
+                    );
+                }
+                Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}")),
+            };
+            let Some(level) = std::str::from_utf8(&body).ok().and_then(log_level::parse) else {
+                return text(StatusCode::UNPROCESSABLE_ENTITY, "Invalid log level.");
+            };
+            match log_level::set(level) {
+                Ok(change) => text(StatusCode::OK, change.message()),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+            }
+        }
+        _ => method_not_allowed("GET, PUT"),
+    }
+}
+
+/// `seconds=N` from a query, if present.
+fn seconds(query: Option<&str>) -> Result<u64, String> {
+    let Some(value) = query.into_iter().flat_map(|q| q.split('&')).find_map(|kv| kv.strip_prefix("seconds=")) else {
+        return Ok(DEFAULT_SECONDS);
+    };
+    match value.parse::<u64>() {
+        Ok(0) => Ok(DEFAULT_SECONDS),
+        Ok(n) if n <= MAX_SECONDS => Ok(n),
+        _ => Err(format!("invalid seconds {value:?}: expected a whole number from 0 to {MAX_SECONDS}")),
+    }
+}
+
+/// `/debug/pprof/` (the index), `/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`.
+async fn pprof(request: Request<Incoming>) -> Response<DiagBody> {
+    if request.method() != Method::GET {
+        return method_not_allowed("GET");
+    }
+    let name = request.uri().path().trim_start_matches("/debug/pprof").trim_start_matches('/');
+    if name.is_empty() {
+        return text(StatusCode::OK, profiles::index());
+    }
+    let collected = match Profile::from_name(name) {
+        None => return error(StatusCode::NOT_FOUND, &profiles::unknown(name)),
+        Some(Profile::Cpu) => {
+            let seconds = match seconds(request.uri().query()) {
+                Ok(s) => s,
+                Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+            };
+            match cpu::collect(seconds).await {
+                Ok(profile) => Ok(profile),
+                Err(CpuError::Busy) => {
+                    return error(
+                        StatusCode::CONFLICT,
+                        "a CPU profile is already being collected; one runs at a time, try again when it ends",
+                    );
+                }
+                Err(CpuError::Failed(e)) => Err(e),
+            }
+        }
+        Some(Profile::Heap) => heap::collect().await,
+    };
+    match collected {
+        Ok(profile) => {
+            let mut response = Response::new(DiagBody::full(profile));
+            let disposition = format!("attachment; filename=\"{name}.pprof\"");
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_default_and_bounds() {
+        assert_eq!(seconds(None), Ok(DEFAULT_SECONDS));
+        assert_eq!(seconds(Some("debug=1")), Ok(DEFAULT_SECONDS));
+        assert_eq!(seconds(Some("seconds=0")), Ok(DEFAULT_SECONDS));
+        assert_eq!(seconds(Some("gc=1&seconds=3")), Ok(3));
+        assert!(seconds(Some("seconds=601")).unwrap_err().contains("0 to 600"));
+        assert!(seconds(Some("seconds=-1")).is_err());
+        assert!(seconds(Some("seconds=abc")).is_err());
+    }
+
+    #[test]
+    fn health_only_socket_keeps_health_routes() {
+        assert!(is_health("/readyz/db") && is_health("/livez") && !is_health("/metrics"));
+        assert!(is_pprof("/debug/pprof") && is_pprof("/debug/pprof/heap") && !is_pprof("/debug/pprofx"));
+    }
+}

@@ -1,0 +1,135 @@
+//! The debug socket `<data_dir>/debug.sock`: the data dir is created 0700, the socket is made
+//! 0600, a stale socket file (no process answers on it) is replaced, and a live one is left to
+//! the process serving it. Served on a thread of its own by async-io, so it works the same
+//! whichever `--runtime` serves the diagnostic address.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use async_executor::Executor;
+use async_lock::Semaphore;
+use async_net::unix::{UnixListener, UnixStream};
+use diag_core::http::Service;
+use diag_core::server::{Handler, serve_connection};
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+
+use super::DebugRoutes;
+use crate::config::Config;
+
+/// The data dir when `data_dir` is not configured.
+pub(crate) const DEFAULT_DATA_DIR: &str = "/var/lib/diagd";
+
+/// The socket's file name inside the data dir.
+const SOCKET_NAME: &str = "debug.sock";
+
+/// Most connections served at once (further ones wait in the backlog).
+const MAX_CONNECTIONS: usize = 64;
+
+/// The data dir of `config` and whether it was configured (not the default).
+pub(crate) fn data_dir(config: &Config) -> (PathBuf, bool) {
+    match &config.data_dir {
+        Some(dir) => (dir.clone(), true),
+        None => (PathBuf::from(DEFAULT_DATA_DIR), false),
+    }
+}
+
+/// Where the debug socket of `config` is.
+pub(crate) fn socket_path(config: &Config) -> PathBuf {
+    data_dir(config).0.join(SOCKET_NAME)
+}
+
+/// The running debug socket; dropping it removes the socket file.
+#[derive(Debug)]
+pub(crate) struct DebugSocket {
+    path: PathBuf,
+}
+
+impl Drop for DebugSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Binds `<data_dir>/debug.sock` and serves `service` (plus the debug routes, or only the
+/// health routes when `debug_service.enabled` is false) on a thread of its own.
+///
+/// # Errors
+/// With a configured `data_dir`: when the dir cannot be created, the socket cannot be bound
+/// or another process serves it; the message names `data_dir`. With the default data dir the
+/// same problems are logged as a warning and the agent runs without the socket (`Ok(None)`), so
+/// `diagd start` works for a user who cannot write `/var/lib/diagd`.
+pub(crate) fn start(config: &Config, service: Service<'static>) -> anyhow::Result<Option<DebugSocket>> {
+    let (dir, configured) = data_dir(config);
+    let path = dir.join(SOCKET_NAME);
+    let listener = match bind(&dir, &path) {
+        Ok(listener) => listener,
+        Err(e) if configured => return Err(e.context("data_dir")),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "debug service off; set data_dir to a writable directory");
+            return Ok(None);
+        }
+    };
+    let handler = Handler::new(service).with_routes(DebugRoutes::socket(config.debug_service.enabled));
+    std::thread::Builder::new()
+        .name("diagd-debug".into())
+        .spawn(move || async_io::block_on(serve(listener, Arc::new(handler))))
+        .context("cannot start the debug service thread")?;
+    tracing::info!(socket = %path.display(), enabled = config.debug_service.enabled, "debug service listening");
+    Ok(Some(DebugSocket { path }))
+}
+
+/// Creates `dir` (0700) if missing, replaces a stale socket at `path`, binds it and makes it
+/// 0600.
+fn bind(dir: &Path, path: &Path) -> anyhow::Result<UnixListener> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                bail!("{} is served by another process (another diagd with this data_dir?)", path.display());
+            }
+            std::fs::remove_file(path).with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+            tracing::info!(socket = %path.display(), "replaced a stale debug socket");
+        }
+        Ok(_) => bail!("{} exists and is not a socket; remove it or choose another data_dir", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    }
+    let listener =
+        std::os::unix::net::UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make {} 0600", path.display()))?;
+    UnixListener::try_from(listener).with_context(|| format!("cannot serve {}", path.display()))
+}
+
+/// Accepts connections until the process exits, each served by the core's connection driver.
+async fn serve(listener: UnixListener, handler: Arc<Handler>) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let executor = Executor::new();
+    executor
+        .run(async {
+            loop {
+                let permit = permits.acquire_arc().await;
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        executor.spawn(connection(Arc::clone(&handler), stream, permit)).detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "debug socket: accept failed; retrying");
+                        async_io::Timer::after(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        })
+        .await;
+}
+
+async fn connection(handler: Arc<Handler>, stream: UnixStream, _permit: async_lock::SemaphoreGuardArc) {
+    serve_connection(handler, FuturesIo::new(stream), SmolTimer::new(), std::future::pending()).await;
+}
