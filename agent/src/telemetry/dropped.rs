@@ -18,6 +18,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
+use crate::telemetry::http_client::Cause;
+
 /// Most spans waiting for export; the batch processor's queue is this size too.
 pub(crate) const QUEUE: usize = 2048;
 
@@ -87,17 +89,20 @@ pub(crate) struct Counted<E> {
     /// Runs the export on this runtime (the gRPC client needs tokio's).
     #[cfg(feature = "tokio")]
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    /// The detailed cause of a failed HTTP send.
+    cause: Cause,
     failing: AtomicBool,
 }
 
 impl<E> Counted<E> {
-    pub(crate) fn new(inner: E, queue: Arc<Queue>, target: String) -> Self {
+    pub(crate) fn new(inner: E, queue: Arc<Queue>, target: String, cause: Cause) -> Self {
         Self {
             inner,
             queue,
             target,
             #[cfg(feature = "tokio")]
             runtime: None,
+            cause,
             failing: AtomicBool::new(false),
         }
     }
@@ -122,8 +127,10 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
             }
             Err(e) => {
                 DROPPED.inc_by(n as u64);
+                let cause = self.cause.take();
                 if !self.failing.swap(true, Ordering::AcqRel) {
-                    tracing::warn!(exporter = %self.target, spans = n, error = %e, "cannot export spans; dropping them (further failures are counted in diag_tracing_spans_dropped_total, not logged)");
+                    let cause = cause.as_deref().unwrap_or("");
+                    tracing::warn!(exporter = %self.target, spans = n, error = %e, cause, "cannot export spans; dropping them (further failures are counted in diag_tracing_spans_dropped_total, not logged)");
                 }
             }
         }

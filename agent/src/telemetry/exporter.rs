@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::TracingService;
 use crate::telemetry::file::FileExporter;
+use crate::telemetry::http_client::{self, Cause};
 use crate::telemetry::tls;
 use crate::telemetry::url::ExporterUrl;
 
@@ -28,7 +29,8 @@ pub(crate) enum Exporter {
 ///
 /// # Errors
 /// A bad URL or TLS file, naming the key; `grpc://` in a build without tokio.
-pub(crate) fn build(config: &TracingService, url: &ExporterUrl) -> anyhow::Result<Exporter> {
+/// Failures of the HTTP client are recorded in `cause`.
+pub(crate) fn build(config: &TracingService, url: &ExporterUrl, cause: &Cause) -> anyhow::Result<Exporter> {
     if !url.is_tls() && !(config.ca_certs.is_empty() && config.https_keypairs.is_empty()) {
         bail!("tracing_service.ca_certs, tracing_service.https_keypairs: only used with an https:// exporter_url");
     }
@@ -57,7 +59,8 @@ pub(crate) fn build(config: &TracingService, url: &ExporterUrl) -> anyhow::Resul
                 client =
                     client.tls_backend_preconfigured(tls::client_config(&config.ca_certs, &config.https_keypairs)?);
             }
-            let client = client.build().context("tracing_service: cannot set up the HTTP client")?;
+            let inner = client.build().context("tracing_service: cannot set up the HTTP client")?;
+            let client = http_client::Client { inner, cause: cause.clone() };
             opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_http_client(client)

@@ -9,6 +9,7 @@
 mod dropped;
 mod exporter;
 mod file;
+mod http_client;
 mod parent;
 mod resource;
 mod sampler;
@@ -75,15 +76,16 @@ where
         ),
         _ => None,
     };
+    let cause = http_client::Cause::default();
     let exporter = {
         #[cfg(feature = "tokio")]
         let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
-        exporter::build(config, &url)?
+        exporter::build(config, &url, &cause)?
     };
     let queue = Arc::new(dropped::Queue::default());
     let target = config.exporter_url.clone().unwrap_or_default();
     #[allow(unused_mut, reason = "only set in builds with tokio")]
-    let mut counted = dropped::Counted::new(exporter, Arc::clone(&queue), target);
+    let mut counted = dropped::Counted::new(exporter, Arc::clone(&queue), target, cause);
     #[cfg(feature = "tokio")]
     {
         counted.runtime = runtime.as_ref().map(|rt| rt.handle().clone());

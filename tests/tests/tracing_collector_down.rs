@@ -1,0 +1,76 @@
+//! A collector that is down at start or killed mid-run never blocks serving or fails
+//! start-up; the lost spans are counted in `/metrics`.
+
+use std::time::{Duration, Instant};
+
+use diag_tests::otlp::{Collector, hex, new_ids, traceparent};
+use diag_tests::{Diagd, free_port, request, wait_for};
+
+fn dropped(diagd: &Diagd) -> u64 {
+    let metrics = diagd.get("/metrics").text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("diag_tracing_spans_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no diag_tracing_spans_dropped_total in:\n{metrics}"))
+}
+
+fn readyz_answers(diagd: &Diagd) {
+    for _ in 0..20 {
+        let (trace_id, parent) = new_ids();
+        let start = Instant::now();
+        let status = request(diagd.addr, "GET", "/readyz", &[("traceparent", &traceparent(&trace_id, &parent))]).status;
+        assert_eq!(status, 200, "{}", diagd.stderr());
+        // Far below the exporter's 5 s timeout: the request did not wait for the collector.
+        assert!(start.elapsed() < Duration::from_secs(4), "/readyz took {:?}", start.elapsed());
+    }
+}
+
+#[test]
+fn a_collector_killed_mid_run_leaves_readyz_answering() {
+    for kind in ["http", "grpc"] {
+        let mut collector = if kind == "http" { Collector::http() } else { Collector::grpc() };
+        let config = format!(
+            "tracing_service: {{enabled: true, exporter_url: '{kind}://{}', sampling_rate_per_million: 1000000}}\n",
+            collector.addr
+        );
+        let diagd = Diagd::start("tokio", Some(&config));
+        wait_for("ready", Duration::from_secs(20), || match diagd.get("/readyz").status {
+            200 => Ok(()),
+            s => Err(s.to_string()),
+        });
+        let (trace_id, parent) = new_ids();
+        request(diagd.addr, "GET", "/healthz", &[("traceparent", &traceparent(&trace_id, &parent))]);
+        collector.wait_for_span("a span before the kill", |s| hex(&s.trace_id) == trace_id);
+        assert_eq!(dropped(&diagd), 0);
+
+        collector.kill();
+        readyz_answers(&diagd);
+        wait_for(&format!("{kind}: dropped spans counted"), Duration::from_secs(30), || match dropped(&diagd) {
+            0 => Err(format!("0; log:\n{}", diagd.stderr())),
+            n => Ok(n),
+        });
+        readyz_answers(&diagd);
+        assert!(diagd.stderr().contains("cannot export spans"), "{}", diagd.stderr());
+    }
+}
+
+#[test]
+fn no_collector_at_start_is_not_an_error() {
+    for scheme in ["http://", "grpc://", ""] {
+        let config = format!(
+            "tracing_service: {{enabled: true, exporter_url: '{scheme}127.0.0.1:{}', sampling_rate_per_million: 1000000}}\n",
+            free_port()
+        );
+        let diagd = Diagd::start("tokio", Some(&config));
+        wait_for("ready", Duration::from_secs(20), || match diagd.get("/readyz").status {
+            200 => Ok(()),
+            s => Err(s.to_string()),
+        });
+        readyz_answers(&diagd);
+        wait_for(&format!("{scheme}: dropped spans counted"), Duration::from_secs(30), || match dropped(&diagd) {
+            0 => Err("0".into()),
+            n => Ok(n),
+        });
+    }
+}

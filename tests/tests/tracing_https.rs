@@ -1,0 +1,92 @@
+//! OTLP over HTTPS with a test CA and a client keypair (mTLS) made with rcgen: spans arrive;
+//! with the wrong CA the export fails with a clear error in the log, the spans are counted
+//! as dropped, and diagd goes on serving.
+
+use diag_tests::otlp::{Collector, Pki, hex, new_ids, tls_server, traceparent};
+use diag_tests::{Diagd, TempDir, request, wait_for};
+use std::time::Duration;
+
+struct Files {
+    _dir: TempDir,
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn files(ca_pem: &str, pki: &Pki) -> Files {
+    let dir = TempDir::new("diagd-tls");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    Files {
+        ca: write("ca.pem", ca_pem),
+        cert: write("client.pem", &pki.client.0),
+        key: write("client-key.pem", &pki.client.1),
+        _dir: dir,
+    }
+}
+
+fn config(collector: &Collector, f: &Files) -> String {
+    format!(
+        "tracing_service:\n  enabled: true\n  exporter_url: https://localhost:{}\n  ca_certs: ['{}']\n  https_keypairs:\n    - {{key_file: '{}', cert_file: '{}'}}\n",
+        collector.addr.port(),
+        f.ca,
+        f.key,
+        f.cert
+    )
+}
+
+fn dropped(diagd: &Diagd) -> u64 {
+    let metrics = diagd.get("/metrics").text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("diag_tracing_spans_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no diag_tracing_spans_dropped_total in:\n{metrics}"))
+}
+
+#[test]
+fn mtls_with_the_test_ca_delivers_spans() {
+    let pki = Pki::new();
+    let collector = Collector::https(tls_server(&pki, Some(&pki.ca_pem)));
+    let f = files(&pki.ca_pem, &pki);
+    let diagd = Diagd::start("tokio", Some(&config(&collector, &f)));
+    let (trace_id, parent) = new_ids();
+    assert_eq!(
+        request(diagd.addr, "GET", "/healthz", &[("traceparent", &traceparent(&trace_id, &parent))]).status,
+        200
+    );
+    let (_, span) = collector.wait_for_span("the span over mTLS", |s| hex(&s.trace_id) == trace_id);
+    assert_eq!(hex(&span.parent_span_id), parent);
+    assert_eq!(dropped(&diagd), 0);
+}
+
+#[test]
+fn a_wrong_ca_fails_clearly_and_diagd_keeps_serving() {
+    let pki = Pki::new();
+    let other = Pki::new();
+    let collector = Collector::https(tls_server(&pki, Some(&pki.ca_pem)));
+    let f = files(&other.ca_pem, &pki);
+    let diagd = Diagd::start("tokio", Some(&config(&collector, &f)));
+    let (trace_id, parent) = new_ids();
+    assert_eq!(
+        request(diagd.addr, "GET", "/healthz", &[("traceparent", &traceparent(&trace_id, &parent))]).status,
+        200
+    );
+    wait_for("the export error in the log", Duration::from_secs(30), || {
+        let log = diagd.stderr();
+        if log.contains("cannot export spans") { Ok(()) } else { Err(log) }
+    });
+    let log = diagd.stderr();
+    let line = log.lines().find(|l| l.contains("cannot export spans")).unwrap();
+    assert!(line.contains("certificate") || line.contains("UnknownIssuer"), "not a clear TLS error: {line}");
+    assert!(line.contains(&format!("https://localhost:{}", collector.addr.port())), "names the exporter: {line}");
+    wait_for("dropped spans counted", Duration::from_secs(30), || match dropped(&diagd) {
+        0 => Err("0".into()),
+        n => Ok(n),
+    });
+    assert_eq!(diagd.get("/healthz").status, 200);
+    assert!(collector.spans().is_empty(), "nothing got through");
+}
