@@ -28,7 +28,8 @@ struct Claim;
 impl Claim {
     fn take() -> Option<Self> {
         // AcqRel/Acquire: the previous profile's end happens before this one's start.
-        BUSY.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok().then_some(Self)
+        // A `Claim` is built only on success: one built and dropped on failure would clear BUSY.
+        if BUSY.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok() { Some(Self) } else { None }
     }
 }
 
@@ -46,6 +47,7 @@ impl Drop for Claim {
 /// cannot start or report.
 pub(crate) async fn collect(seconds: u64) -> Result<Vec<u8>, CpuError> {
     let claim = Claim::take().ok_or(CpuError::Busy)?;
+    tracing::info!(seconds, "collecting a CPU profile");
     let (tx, rx) = async_channel::bounded(1);
     std::thread::Builder::new()
         .name("diagd-cpu-profile".into())
@@ -70,4 +72,18 @@ fn sample(duration: Duration) -> Result<Vec<u8>, CpuError> {
     drop(guard);
     let profile = report.pprof().map_err(|e| failed("cannot encode the CPU profile", e))?;
     Ok(profile.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_claim_leaves_the_first_one_in_force() {
+        let first = Claim::take().expect("free at first");
+        assert!(Claim::take().is_none(), "taken");
+        assert!(Claim::take().is_none(), "a refused claim must not free it");
+        drop(first);
+        assert!(Claim::take().is_some(), "free again");
+    }
 }
