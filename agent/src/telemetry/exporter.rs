@@ -19,6 +19,7 @@ pub(crate) const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One of the exporters.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per process, built once")]
 pub(crate) enum Exporter {
     Otlp(opentelemetry_otlp::SpanExporter),
     File(FileExporter),
@@ -31,7 +32,8 @@ pub(crate) enum Exporter {
 /// A bad URL or TLS file, naming the key; `grpc://` in a build without tokio.
 /// Failures of the HTTP client are recorded in `cause`.
 pub(crate) fn build(config: &TracingService, url: &ExporterUrl, cause: &Cause) -> anyhow::Result<Exporter> {
-    if !url.is_tls() && !(config.ca_certs.is_empty() && config.https_keypairs.is_empty()) {
+    let tls_files = !config.ca_certs.is_empty() || !config.https_keypairs.is_empty();
+    if tls_files && !url.is_tls() {
         bail!("tracing_service.ca_certs, tracing_service.https_keypairs: only used with an https:// exporter_url");
     }
     match url {

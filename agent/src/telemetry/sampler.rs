@@ -12,16 +12,14 @@ pub(crate) fn sampler(rate_per_million: u32) -> Sampler {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{
-        SamplingDecision, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
-    };
-    use opentelemetry::{Context, trace::TraceId as Id};
-    use opentelemetry_sdk::trace::ShouldSample;
+    use opentelemetry::Context;
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
 
     use super::*;
 
     fn decide(s: &Sampler, parent: Option<&Context>, id: u128) -> SamplingDecision {
-        s.should_sample(parent, Id::from(id), "x", &SpanKind::Server, &[], &[]).decision
+        s.should_sample(parent, TraceId::from(id), "x", &SpanKind::Server, &[], &[]).decision
     }
 
     #[test]
