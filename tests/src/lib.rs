@@ -359,3 +359,118 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Sends one request with `Connection: close` over the unix socket at `socket` and reads the
+/// whole response (at most 60 s).
+///
+/// # Panics
+/// On a connection error or a response that does not parse.
+pub fn request_unix(socket: &Path, method: &str, path: &str, body: &[u8]) -> Response {
+    use std::os::unix::net::UnixStream;
+    let mut stream = UnixStream::connect(socket).unwrap_or_else(|e| panic!("connect to {}: {e}", socket.display()));
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send head");
+    // The server may answer (413) before reading all of a large body.
+    let _ = stream.write_all(body);
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).expect("read until close");
+    parse_response(&out, method == "HEAD").unwrap_or_else(|| panic!("unparsable response: {out:?}"))
+}
+
+/// Runs `diagd` with `args` to completion (at most 60 s) and returns its exit status, stdout
+/// and stderr.
+///
+/// # Panics
+/// When it does not exit in time.
+pub fn run_diagd_output(args: &[&str]) -> (ExitStatus, Vec<u8>, String) {
+    let out = Command::new(diagd_path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn diagd");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(out.wait_with_output());
+    });
+    let output = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("diagd {args:?} did not exit within 60 s"))
+        .expect("wait for diagd");
+    (output.status, output.stdout, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// `go tool pprof <args> <file>` (profiles are read as they are: `-symbolize=none`); its
+/// stdout, or a panic with its stderr when it cannot read the file.
+///
+/// # Panics
+/// When `go` is missing or pprof fails.
+pub fn go_tool_pprof(args: &[&str], file: &Path) -> String {
+    let go = require_tool("go", "apt-get install golang-go");
+    let out = Command::new(go)
+        .args(["tool", "pprof", "-symbolize=none"])
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run go tool pprof");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "go tool pprof {args:?} {} failed:\n{}\n{stdout}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A `diagd start` with a data dir and config file of its own, for the debug service tests.
+#[derive(Debug)]
+pub struct DebugAgent {
+    /// The running agent (its diagnostic address is `diagd.addr`).
+    pub diagd: Diagd,
+    /// The config file (`data_dir` plus the extra YAML given to [`start`](Self::start)).
+    pub config: PathBuf,
+    /// The data dir, `<temp>/data` (diagd creates it).
+    pub data_dir: PathBuf,
+    /// `<data_dir>/debug.sock`.
+    pub socket: PathBuf,
+    /// The temporary directory holding the config and data dir.
+    pub dir: TempDir,
+}
+
+impl DebugAgent {
+    /// Starts `diagd start --runtime <runtime> --diag-addr 127.0.0.1:0 -c <config> <args>`,
+    /// the config being `data_dir: <temp>/data` followed by `yaml`.
+    ///
+    /// # Panics
+    /// As [`Diagd::start`].
+    pub fn start(runtime: &str, yaml: &str, args: &[&str]) -> Self {
+        let dir = TempDir::new("diagd-debug");
+        let data_dir = dir.path().join("data");
+        let config = dir.path().join("diagd.yaml");
+        std::fs::write(&config, format!("data_dir: {}\n{yaml}", data_dir.display())).expect("write config");
+        let config_arg = config.to_str().expect("UTF-8 temp path");
+        let mut all = vec!["--diag-addr", "127.0.0.1:0", "-c", config_arg];
+        all.extend_from_slice(args);
+        let diagd = Diagd::start_with(runtime, None, &all);
+        let socket = data_dir.join("debug.sock");
+        Self { diagd, config, data_dir, socket, dir }
+    }
+
+    /// A request over the debug socket.
+    pub fn socket_request(&self, method: &str, path: &str, body: &[u8]) -> Response {
+        request_unix(&self.socket, method, path, body)
+    }
+
+    /// Runs `diagd debug -c <config> <args>`: exit status, stdout, stderr.
+    pub fn debug(&self, args: &[&str]) -> (ExitStatus, Vec<u8>, String) {
+        let mut all = vec!["debug", "-c", self.config.to_str().expect("UTF-8 temp path")];
+        all.extend_from_slice(args);
+        run_diagd_output(&all)
+    }
+}
