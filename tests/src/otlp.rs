@@ -72,14 +72,20 @@ impl Collector {
         })
     }
 
-    /// OTLP/gRPC on `addr`.
+    /// OTLP/gRPC on `addr` (tonic's generated service over hyper's HTTP/2).
     pub fn grpc() -> Self {
         Self::start(|listener, received| async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let _ = tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(Grpc(received)))
-                .serve_with_incoming(incoming)
-                .await;
+            let service = TraceServiceServer::new(Grpc(received));
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let service = hyper_util::service::TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .http2_only()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         })
     }
 
@@ -259,4 +265,17 @@ pub fn new_ids() -> (String, String) {
 /// A sampled W3C `traceparent` for the ids.
 pub fn traceparent(trace_id: &str, span_id: &str) -> String {
     format!("00-{trace_id}-{span_id}-01")
+}
+
+/// `diag_tracing_spans_dropped_total` on `diagd`'s `/metrics`.
+///
+/// # Panics
+/// When the family is missing.
+pub fn spans_dropped(diagd: &crate::Diagd) -> u64 {
+    let metrics = diagd.get("/metrics").text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("diag_tracing_spans_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no diag_tracing_spans_dropped_total in:\n{metrics}"))
 }

@@ -3,17 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use diag_tests::otlp::{Collector, hex, new_ids, traceparent};
+use diag_tests::otlp::{Collector, hex, new_ids, spans_dropped, traceparent};
 use diag_tests::{Diagd, free_port, request, wait_for};
-
-fn dropped(diagd: &Diagd) -> u64 {
-    let metrics = diagd.get("/metrics").text();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("diag_tracing_spans_dropped_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no diag_tracing_spans_dropped_total in:\n{metrics}"))
-}
 
 fn readyz_answers(diagd: &Diagd) {
     for _ in 0..20 {
@@ -42,11 +33,11 @@ fn a_collector_killed_mid_run_leaves_readyz_answering() {
         let (trace_id, parent) = new_ids();
         request(diagd.addr, "GET", "/healthz", &[("traceparent", &traceparent(&trace_id, &parent))]);
         collector.wait_for_span("a span before the kill", |s| hex(&s.trace_id) == trace_id);
-        assert_eq!(dropped(&diagd), 0);
+        assert_eq!(spans_dropped(&diagd), 0);
 
         collector.kill();
         readyz_answers(&diagd);
-        wait_for(&format!("{kind}: dropped spans counted"), Duration::from_secs(30), || match dropped(&diagd) {
+        wait_for(&format!("{kind}: dropped spans counted"), Duration::from_secs(30), || match spans_dropped(&diagd) {
             0 => Err(format!("0; log:\n{}", diagd.stderr())),
             n => Ok(n),
         });
@@ -68,9 +59,11 @@ fn no_collector_at_start_is_not_an_error() {
             s => Err(s.to_string()),
         });
         readyz_answers(&diagd);
-        wait_for(&format!("{scheme}: dropped spans counted"), Duration::from_secs(30), || match dropped(&diagd) {
-            0 => Err("0".into()),
-            n => Ok(n),
+        wait_for(&format!("{scheme}: dropped spans counted"), Duration::from_secs(30), || {
+            match spans_dropped(&diagd) {
+                0 => Err("0".into()),
+                n => Ok(n),
+            }
         });
     }
 }

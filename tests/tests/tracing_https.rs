@@ -2,7 +2,7 @@
 //! with the wrong CA the export fails with a clear error in the log, the spans are counted
 //! as dropped, and diagd goes on serving.
 
-use diag_tests::otlp::{Collector, Pki, hex, new_ids, tls_server, traceparent};
+use diag_tests::otlp::{Collector, Pki, hex, new_ids, spans_dropped, tls_server, traceparent};
 use diag_tests::{Diagd, TempDir, request, wait_for};
 use std::time::Duration;
 
@@ -38,15 +38,6 @@ fn config(collector: &Collector, f: &Files) -> String {
     )
 }
 
-fn dropped(diagd: &Diagd) -> u64 {
-    let metrics = diagd.get("/metrics").text();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("diag_tracing_spans_dropped_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no diag_tracing_spans_dropped_total in:\n{metrics}"))
-}
-
 #[test]
 fn mtls_with_the_test_ca_delivers_spans() {
     let pki = Pki::new();
@@ -60,7 +51,7 @@ fn mtls_with_the_test_ca_delivers_spans() {
     );
     let (_, span) = collector.wait_for_span("the span over mTLS", |s| hex(&s.trace_id) == trace_id);
     assert_eq!(hex(&span.parent_span_id), parent);
-    assert_eq!(dropped(&diagd), 0);
+    assert_eq!(spans_dropped(&diagd), 0);
 }
 
 #[test]
@@ -83,7 +74,7 @@ fn a_wrong_ca_fails_clearly_and_diagd_keeps_serving() {
     let line = log.lines().find(|l| l.contains("cannot export spans")).unwrap();
     assert!(line.contains("certificate") || line.contains("UnknownIssuer"), "not a clear TLS error: {line}");
     assert!(line.contains(&format!("https://localhost:{}", collector.addr.port())), "names the exporter: {line}");
-    wait_for("dropped spans counted", Duration::from_secs(30), || match dropped(&diagd) {
+    wait_for("dropped spans counted", Duration::from_secs(30), || match spans_dropped(&diagd) {
         0 => Err("0".into()),
         n => Ok(n),
     });
