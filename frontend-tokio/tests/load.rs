@@ -100,7 +100,7 @@ fn ten_thousand_scrapes_while_writers_run_lose_nothing() {
                 while RUNNING.load(Ordering::Relaxed) {
                     OPS.inc();
                     // 0.5 and 0.03 are exact enough that the expected sum is computable.
-                    LATENCY.observe(if (n + t) % 2 == 0 { 0.5 } else { 0.03125 });
+                    LATENCY.observe(if (n + t).is_multiple_of(2) { 0.5 } else { 0.03125 });
                     n += 1;
                 }
                 n
