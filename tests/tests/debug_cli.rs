@@ -107,6 +107,7 @@ fn profile_tarball_holds_cpu_and_heap_profiles_go_tool_pprof_reads() {
     let cpu = go_tool_pprof(&["-top"], &dir.path().join("profile.pprof"));
     assert!(cpu.contains("Type: cpu"), "{cpu}");
     assert!(cpu.contains("diagd::"), "the CPU profile names diagd's functions:\n{cpu}");
+    assert!(!cpu.contains("libunwind::trace"), "samples are charged to what they interrupted, not the sampler:\n{cpu}");
     let heap = go_tool_pprof(&["-top"], &dir.path().join("heap.pprof"));
     assert!(heap.contains("Type: inuse_space"), "{heap}");
     // jemalloc_pprof names functions by their short DWARF names and locations by file: diagd's

@@ -68,10 +68,28 @@ fn sample(duration: Duration) -> Result<Vec<u8>, CpuError> {
         .build()
         .map_err(|e| failed("cannot start the CPU profiler", e))?;
     std::thread::sleep(duration);
-    let report = guard.report().build().map_err(|e| failed("cannot build the CPU profile", e))?;
+    let report = guard
+        .report()
+        .frames_post_processor(drop_profiler_frames)
+        .build()
+        .map_err(|e| failed("cannot build the CPU profile", e))?;
     drop(guard);
     let profile = report.pprof().map_err(|e| failed("cannot encode the CPU profile", e))?;
     Ok(profile.encode_to_vec())
+}
+
+/// Removes the sampler's own frames from the leaf end of a stack (the unwinder called from the
+/// signal handler; inlined away in optimized builds, present in debug ones), so each sample is
+/// charged to the function it interrupted.
+fn drop_profiler_frames(frames: &mut pprof::Frames) {
+    let own = |symbols: &Vec<pprof::Symbol>| {
+        symbols.iter().any(|s| {
+            let name = s.name();
+            name.starts_with("backtrace::") || name.contains("pprof::backtrace::")
+        })
+    };
+    let leading = frames.frames.iter().take_while(|symbols| own(symbols)).count();
+    frames.frames.drain(..leading);
 }
 
 #[cfg(test)]
@@ -85,5 +103,30 @@ mod tests {
         assert!(Claim::take().is_none(), "a refused claim must not free it");
         drop(first);
         assert!(Claim::take().is_some(), "free again");
+    }
+
+    #[test]
+    fn the_samplers_own_frames_are_dropped_from_the_leaf_end_only() {
+        let symbol = |name: &str| pprof::Symbol {
+            name: Some(name.as_bytes().to_vec()),
+            addr: None,
+            lineno: None,
+            filename: None,
+        };
+        let stack = |names: &[&str]| names.iter().map(|n| vec![symbol(n)]).collect::<Vec<_>>();
+        let mut frames = pprof::Frames {
+            frames: stack(&[
+                "backtrace::backtrace::libunwind::trace",
+                "<pprof::backtrace::backtrace_rs::Trace as pprof::backtrace::Trace>::trace",
+                "diagd::debug::socket::serve",
+                "backtrace::later",
+            ]),
+            thread_name: "t".into(),
+            thread_id: 1,
+            sample_timestamp: std::time::SystemTime::UNIX_EPOCH,
+        };
+        drop_profiler_frames(&mut frames);
+        let names: Vec<String> = frames.frames.iter().map(|s| s[0].name()).collect();
+        assert_eq!(names, ["diagd::debug::socket::serve", "backtrace::later"]);
     }
 }
