@@ -67,3 +67,33 @@ fn no_collector_at_start_is_not_an_error() {
         });
     }
 }
+
+#[test]
+fn a_collector_that_never_answers_does_not_slow_requests() {
+    // Accepts connections and reads nothing, answers nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let config = format!(
+        "tracing_service: {{enabled: true, exporter_url: 'http://{addr}', sampling_rate_per_million: 1000000}}\n"
+    );
+    let diagd = Diagd::start("tokio", Some(&config));
+    wait_for("ready", Duration::from_secs(20), || match diagd.get("/readyz").status {
+        200 => Ok(()),
+        s => Err(s.to_string()),
+    });
+    readyz_answers(&diagd);
+    // The export times out after 5 s; its spans are then counted.
+    wait_for("timed-out spans counted", Duration::from_secs(30), || match spans_dropped(&diagd) {
+        0 => Err("0".into()),
+        n => Ok(n),
+    });
+    readyz_answers(&diagd);
+    let log = diagd.stderr();
+    assert!(log.contains("cannot export spans") && log.contains("timed out"), "{log}");
+}

@@ -149,3 +149,83 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
         self.inner.set_resource(resource);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
+    use opentelemetry_sdk::error::OTelSdkError;
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    use super::*;
+
+    fn span() -> SpanData {
+        SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: "s".into(),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::default(),
+        }
+    }
+
+    /// A processor that keeps spans, as the batch processor's queue does while its export hangs.
+    #[derive(Debug, Default)]
+    struct Hold(Mutex<Vec<SpanData>>);
+
+    impl SpanProcessor for Hold {
+        fn on_start(&self, _: &mut Span, _: &Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().unwrap().push(span);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    /// An exporter that always fails.
+    #[derive(Debug)]
+    struct Down;
+
+    impl SpanExporter for Down {
+        async fn export(&self, _: Vec<SpanData>) -> OTelSdkResult {
+            Err(OTelSdkError::InternalFailure("collector down".into()))
+        }
+    }
+
+    // One test: DROPPED is process-wide.
+    #[test]
+    fn a_full_queue_and_failed_exports_count_as_dropped() {
+        let queue = Arc::new(Queue::default());
+        let admit = Admit { inner: Hold::default(), queue: Arc::clone(&queue) };
+        let before = DROPPED.get();
+        for _ in 0..QUEUE + 3 {
+            admit.on_end(span());
+        }
+        assert_eq!(admit.inner.0.lock().unwrap().len(), QUEUE, "the queue holds at most QUEUE spans");
+        assert_eq!(DROPPED.get() - before, 3, "the rest are dropped and counted at once");
+
+        // Handing a batch to the exporter frees its slots; a failed export counts the batch.
+        let exporter = Counted::new(Down, Arc::clone(&queue), "test".into(), Cause::default());
+        let batch: Vec<_> = admit.inner.0.lock().unwrap().drain(..10).collect();
+        assert!(futures_lite::future::block_on(exporter.export(batch)).is_err());
+        assert_eq!(DROPPED.get() - before, 13);
+        admit.on_end(span());
+        assert_eq!(admit.inner.0.lock().unwrap().len(), QUEUE - 9, "a freed slot admits a span");
+        assert_eq!(DROPPED.get() - before, 13);
+    }
+}
