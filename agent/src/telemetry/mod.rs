@@ -104,7 +104,8 @@ where
         .with_resource(resource::resource())
         .build();
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("diagd"));
-    let targets = Targets::new().with_target("diagd", Level::INFO).with_target("diag_core", Level::INFO);
+    // The core's request span is at debug level (free when only logging at info).
+    let targets = Targets::new().with_target("diagd", Level::INFO).with_target("diag_core", Level::DEBUG);
     let layer = parent::Link.and_then(otel).with_filter(targets).boxed();
     tracing::debug!(exporter = ?url, "tracing enabled");
     Ok(Some((

@@ -86,9 +86,10 @@ impl Handler {
     /// Answers `request`: an extra route if one claims it (with the common headers added),
     /// else the core routes. `busy` ends when the response body is done.
     ///
-    /// Runs inside an `info` span `http.request` (target `diag_core::server::handler`) that
-    /// records the method, path, status and the W3C `traceparent` header, so a subscriber such
-    /// as `tracing-opentelemetry` can link it to the caller's trace.
+    /// Runs inside a `debug` span `http.request` (target `diag_core::server::handler`; debug so
+    /// that a subscriber logging at info pays nothing for it) that records the method, path,
+    /// status and the W3C `traceparent` header, so a subscriber such as `tracing-opentelemetry`
+    /// can link it to the caller's trace.
     pub(crate) async fn handle(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
         use tracing::Instrument as _;
         let span = request_span(&request);
@@ -118,7 +119,7 @@ fn request_span<B>(request: &hyper::Request<B>) -> tracing::Span {
     let method = request.method().as_str();
     let path = request.uri().path();
     let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
-    tracing::info_span!(
+    tracing::debug_span!(
         "http.request",
         otel.name = %format_args!("{method} {path}"),
         otel.kind = "server",
