@@ -12,7 +12,8 @@ fn readyz_answers(diagd: &Diagd) {
         let start = Instant::now();
         let status = request(diagd.addr, "GET", "/readyz", &[("traceparent", &traceparent(&trace_id, &parent))]).status;
         assert_eq!(status, 200, "{}", diagd.stderr());
-        // Far below the exporter's 5 s timeout: the request did not wait for the collector.
+        // Not a speed check: a request that waited on the export would take at least the
+        // exporter's 5 s timeout (or hang); 4 s leaves a debug build under load ample room.
         assert!(start.elapsed() < Duration::from_secs(4), "/readyz took {:?}", start.elapsed());
     }
 }

@@ -74,3 +74,22 @@ fn certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     }
     Ok(certs)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn system_roots_when_no_ca_certs_and_errors_name_the_key() {
+        // Needs the system's CA bundle (Debian: ca-certificates).
+        let config = client_config(&[] as &[PathBuf], &[]).unwrap();
+        assert!(!config.client_auth_cert_resolver.has_certs());
+        let e = format!("{:#}", client_config(&[PathBuf::from("/nonexistent/ca.pem")], &[]).unwrap_err());
+        assert!(e.starts_with("tracing_service.ca_certs[0]: ") && e.contains("/nonexistent/ca.pem"), "{e}");
+        let pair = || KeyPair { key_file: "/k".into(), cert_file: "/c".into() };
+        let e = format!("{:#}", client_config(&[] as &[PathBuf], &[pair(), pair()]).unwrap_err());
+        assert!(e.contains("tracing_service.https_keypairs") && e.contains("one client certificate"), "{e}");
+    }
+}
