@@ -59,14 +59,17 @@ async fn http(uri: &hyper::Uri) -> Result<(), String> {
             Err(e) => Err(format!("GET {uri}: {e}")),
         }
     };
-    // The connection future drives the IO; it only ends first if the connection fails.
-    let connection = async {
-        match conn.await {
-            Ok(()) => Err(format!("GET {uri}: connection closed before an answer")),
-            Err(e) => Err(format!("GET {uri}: {e}")),
-        }
-    };
-    future::or(exchange, connection).await
+    // The connection future drives the IO. It may end first even on success (the server closes
+    // right after answering); the answer has then been handed to `exchange` already.
+    let (mut exchange, mut conn) = (std::pin::pin!(exchange), std::pin::pin!(conn));
+    let first = future::or(async { Some((&mut exchange).await) }, async {
+        (&mut conn).await.err().map(|e| Err(format!("GET {uri}: {e}")))
+    })
+    .await;
+    match first {
+        Some(result) => result,
+        None => exchange.await,
+    }
 }
 
 async fn exec(argv: &[String]) -> Result<(), String> {
