@@ -104,7 +104,7 @@ impl GaugeF64 {
 
 /// Adds `v` to the `f64` stored as bits in `cell`.
 #[inline]
-pub(crate) fn add_f64(cell: &AtomicU64, v: f64) {
+fn add_f64(cell: &AtomicU64, v: f64) {
     // Relaxed: the value is self-contained; callers order publication separately.
     let mut current = cell.load(Ordering::Relaxed);
     loop {
