@@ -36,14 +36,9 @@ impl<'a> Response<'a> {
     }
 
     /// A plain-text error response, e.g. `Response::plain(431, "request header fields too large")`;
-    /// the body is `"<status> <message>\n"`.
-    pub fn plain(status: u16, message: &str) -> Self {
-        let mut body = Inline::default();
-        let mut status_text = itoa::Buffer::new();
-        for part in [status_text.format(status), " ", message, "\n"] {
-            body.push(part.as_bytes());
-        }
-        Self::new(status, TEXT, Body::inline(body))
+    /// the body is `"<status> <message>\n"`, written whole whatever the message's length.
+    pub fn plain(status: u16, message: &'static str) -> Self {
+        Self::new(status, TEXT, Body { kind: Kind::Plain(status, message), offset: 0 })
     }
 
     pub(crate) fn method_not_allowed() -> Self {
@@ -145,13 +140,6 @@ impl Default for Inline {
 }
 
 impl Inline {
-    /// Appends as much of `data` as fits (callers only pass bounded text).
-    pub(crate) fn push(&mut self, data: &[u8]) {
-        let n = data.len().min(INLINE - self.len);
-        self.bytes[self.len..self.len + n].copy_from_slice(&data[..n]);
-        self.len += n;
-    }
-
     pub(crate) fn buffer(&mut self) -> &mut [u8; INLINE] {
         &mut self.bytes
     }
@@ -177,6 +165,7 @@ impl Drop for InFlight<'_> {
 enum Kind<'a> {
     Static(&'static [u8]),
     Inline(Inline),
+    Plain(u16, &'static str),
     Verbose { readiness: &'a dyn Readiness, state: State, shutting_down: bool },
     Metrics { scrape: Scrape<'a>, _in_flight: InFlight<'a> },
 }
@@ -215,6 +204,9 @@ impl<'a> Body<'a> {
         match &self.kind {
             Kind::Static(b) => Some(b.len()),
             Kind::Inline(i) => Some(i.len),
+            Kind::Plain(status, message) => {
+                Some(plain_parts(&mut itoa::Buffer::new(), *status, message).iter().map(|p| p.len()).sum())
+            }
             _ => None,
         }
     }
@@ -241,6 +233,18 @@ impl<'a> Body<'a> {
         match &mut self.kind {
             Kind::Static(bytes) => Ok(copy_from(bytes, &mut self.offset, buf)),
             Kind::Inline(inline) => Ok(copy_from(inline.as_bytes(), &mut self.offset, buf)),
+            Kind::Plain(status, message) => {
+                let mut digits = itoa::Buffer::new();
+                let mut n = 0;
+                let mut skip = self.offset;
+                for part in plain_parts(&mut digits, *status, message) {
+                    let mut at = skip.min(part.len());
+                    skip -= at;
+                    n += copy_from(part, &mut at, &mut buf[n..]);
+                }
+                self.offset += n;
+                Ok(n)
+            }
             Kind::Metrics { scrape, .. } => scrape.fill(buf),
             Kind::Verbose { readiness, state, shutting_down } => {
                 fill_verbose(*readiness, *state, *shutting_down, &mut self.offset, buf)
@@ -252,12 +256,17 @@ impl<'a> Body<'a> {
 impl fmt::Debug for Body<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
-            Kind::Static(_) | Kind::Inline(_) => "fixed",
+            Kind::Static(_) | Kind::Inline(_) | Kind::Plain(..) => "fixed",
             Kind::Verbose { .. } => "verbose readiness",
             Kind::Metrics { .. } => "metrics",
         };
         f.debug_struct("Body").field("kind", &kind).field("len", &self.len()).finish()
     }
+}
+
+/// The parts of a plain body, `"<status> <message>\n"`, the status written into `digits`.
+fn plain_parts<'b>(digits: &'b mut itoa::Buffer, status: u16, message: &'b str) -> [&'b [u8]; 4] {
+    [digits.format(status).as_bytes(), b" ", message.as_bytes(), b"\n"]
 }
 
 fn copy_from(data: &[u8], offset: &mut usize, buf: &mut [u8]) -> usize {
@@ -331,5 +340,37 @@ impl LineBuf<'_> {
             self.len += p.len();
         }
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    /// Reads a body through `buf`-sized windows.
+    fn read(mut body: Body<'_>, window: usize) -> ([u8; 512], usize) {
+        let (mut out, mut len, mut buf) = ([0; 512], 0, [0; 512]);
+        while let Ok(n @ 1..) = body.fill(&mut buf[..window]) {
+            out[len..len + n].copy_from_slice(&buf[..n]);
+            len += n;
+        }
+        (out, len)
+    }
+
+    #[test]
+    fn plain_bodies_are_whole_in_any_window() {
+        const LONG: &str = "a message much longer than any inline buffer would hold: \
+            the body must carry every byte of it, whatever the caller's buffer size, and say \
+            so in its length up front, because a clipped error message is a silent truncation";
+        for (status, message) in [(404, "page not found"), (431, LONG), (1000, "")] {
+            let response = Response::plain(status, message);
+            let expected = std::format!("{status} {message}\n");
+            assert_eq!(response.content_length(), Some(expected.len()));
+            for window in [1, 2, 3, 7, 64, 512] {
+                let (out, len) = read(Response::plain(status, message).into_body(), window);
+                assert_eq!(&out[..len], expected.as_bytes(), "window {window}");
+            }
+        }
     }
 }

@@ -31,6 +31,20 @@ impl<T> Watched<T> {
     }
 }
 
+/// The body message of an error hyper answers on its own (it only ever sends a few).
+fn message(code: u16) -> &'static str {
+    match code {
+        408 => "request timeout",
+        413 => "payload too large",
+        414 => "uri too long",
+        431 => "request header fields too large",
+        501 => "not implemented",
+        505 => "http version not supported",
+        500..600 => "internal server error",
+        _ => "bad request",
+    }
+}
+
 /// Whether `written` starts an error response head (`HTTP/1.x 4xx` or `5xx`).
 fn is_error_head(written: &[u8]) -> bool {
     matches!(written, [b'H', b'T', b'T', b'P', b'/', b'1', b'.', _, b' ', b'4' | b'5', ..])
@@ -52,7 +66,7 @@ fn rewritten(written: &[u8]) -> Option<Vec<u8>> {
     let rest = line.strip_prefix("HTTP/1.1 ").or_else(|| line.strip_prefix("HTTP/1.0 "))?;
     let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
     let code: u16 = code.parse().ok().filter(|c| (400..600).contains(c))?;
-    let response = Response::plain(code, &reason.to_ascii_lowercase());
+    let response = Response::plain(code, message(code));
     let mut out = format!("HTTP/1.1 {code} {reason}\r\n");
     for (name, value) in response.headers() {
         out.push_str(&format!("{name}: {value}\r\n"));
