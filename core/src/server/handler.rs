@@ -9,7 +9,6 @@ use std::vec;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 
-use crate::gzip::Chunks;
 use crate::http::{Limits, Request, Response, Service};
 use crate::server::watchdog::Busy;
 use crate::server::{DiagBody, Routes};
@@ -166,7 +165,7 @@ fn to_hyper(response: Response<'static>, chunk_bytes: usize) -> hyper::Response<
             buf.truncate(filled);
             DiagBody::full(buf)
         }
-        _ => DiagBody::stream(Chunks::from_response(response, chunk_bytes)),
+        _ => DiagBody::stream(response, chunk_bytes),
     };
     builder.body(body).unwrap_or_else(|e| {
         // Only reachable if the core produced an invalid header, which its tests rule out.
