@@ -344,7 +344,7 @@ fn answer<'s, E>(service: &'s Service<'s>, head: &[u8], out: &mut [u8]) -> Resul
         }
     }
     let http10 = parsed.version == Some(0);
-    let token = |t: &str| connection.is_some_and(|c| c.split(',').any(|v| v.trim().eq_ignore_ascii_case(t)));
+    let token = |t: &str| connection.is_some_and(|c| c.split(',').any(|v| v.trim_ascii().eq_ignore_ascii_case(t)));
     let mut keep_alive = !has_body && if http10 { token("keep-alive") } else { !token("close") };
     let request = Request {
         method: parsed.method.unwrap_or(""),

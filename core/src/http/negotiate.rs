@@ -2,56 +2,57 @@
 
 use crate::encoding::Format;
 
+/// A q-value in thousandths: 0 to 1000.
+type Q = u16;
+
 /// One element of a comma-separated header: the value before `;`, its parameters, and `q`.
-fn elements(header: &str) -> impl Iterator<Item = (&str, &str, f32)> {
+fn elements(header: &str) -> impl Iterator<Item = (&str, &str, Q)> {
     header.split(',').filter_map(|element| {
         let mut parts = element.split(';');
-        let value = parts.next()?.trim();
+        let value = parts.next()?.trim_ascii();
         if value.is_empty() {
             return None;
         }
         let params = element.get(element.find(';').map_or(element.len(), |i| i + 1)..).unwrap_or("");
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-            .find_map(|q| parse_q(q.trim()))
-            .map_or(1.0, |q| if q.is_finite() { q.clamp(0.0, 1.0) } else { 0.0 });
+            .filter_map(|p| p.trim_ascii().strip_prefix("q=").or_else(|| p.trim_ascii().strip_prefix("Q=")))
+            .find_map(|q| parse_q(q.trim_ascii()))
+            .unwrap_or(1000);
         Some((value, params, q))
     })
 }
 
 /// Parses a q-value: an optionally signed decimal number without exponent (a superset of the
-/// RFC 9110 `qvalue`), to a precision of 0.001 (qvalues have at most three decimals); `NaN` and
-/// infinities give NaN, which callers treat as 0. Written by hand because `f32::from_str`
-/// brings about 14 KiB of tables and code into microcontroller flash.
-fn parse_q(s: &str) -> Option<f32> {
+/// RFC 9110 `qvalue`), to thousandths (qvalues have at most three decimals), clamped to 0..=1000;
+/// `NaN` and infinities give 0. Integer-only: `f32::from_str` would bring about 14 KiB of
+/// tables and code, and float division soft-float routines, into microcontroller flash.
+fn parse_q(s: &str) -> Option<Q> {
     let (negative, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
     if ["nan", "inf", "infinity"].iter().any(|w| digits.eq_ignore_ascii_case(w)) {
-        return Some(f32::NAN);
+        return Some(0);
     }
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
     }
-    // Thousandths, saturating: anything above 1 is clamped to 1 by the caller anyway.
     let whole = int.bytes().fold(0u32, |v, d| v.saturating_mul(10).saturating_add(u32::from(d - b'0')));
     let mut milli = whole.saturating_mul(1000);
     for (d, scale) in frac.bytes().zip([100, 10, 1]) {
         milli = milli.saturating_add(u32::from(d - b'0') * scale);
     }
-    let value = milli.min(1_000_000) as f32 / 1000.0;
-    Some(if negative { -value } else { value })
+    Some(if negative { 0 } else { milli.min(1000) as Q })
 }
 
 /// The value of parameter `name` in `params` (`a=b; c="d"`), unquoted.
 fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     params.split(';').find_map(|p| {
         let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"'))
+        k.trim_ascii().eq_ignore_ascii_case(name).then(|| v.trim_ascii().trim_matches('"'))
     })
 }
 
@@ -70,7 +71,7 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
 /// assert_eq!(negotiate_format(None), Format::Prometheus);
 /// ```
 pub fn negotiate_format(accept: Option<&str>) -> Format {
-    let (mut om, mut text) = (0.0f32, if accept.is_none() { 1.0f32 } else { 0.0 });
+    let (mut om, mut text): (Q, Q) = (0, if accept.is_none() { 1000 } else { 0 });
     for (range, params, q) in elements(accept.unwrap_or("")) {
         if range.eq_ignore_ascii_case("application/openmetrics-text") {
             if matches!(param(params, "version"), None | Some("1.0.0" | "0.0.1")) {
@@ -84,7 +85,7 @@ pub fn negotiate_format(accept: Option<&str>) -> Format {
             text = text.max(q);
         }
     }
-    if om > 0.0 && om > text { Format::OpenMetrics } else { Format::Prometheus }
+    if om > 0 && om > text { Format::OpenMetrics } else { Format::Prometheus }
 }
 
 /// Whether an `Accept-Encoding` header allows gzip (`gzip` or `*` with q > 0, an explicit
@@ -107,7 +108,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
             any = Some(q);
         }
     }
-    gzip.or(any).is_some_and(|q| q > 0.0)
+    gzip.or(any).is_some_and(|q| q > 0)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -132,21 +133,22 @@ mod tests {
     #[test]
     fn q_values_parse_like_numbers() {
         for (q, want) in [
-            ("1", 1.0),
-            ("0.5", 0.5),
-            ("0.001", 0.001),
-            (".5", 0.5),
-            ("1.", 1.0),
-            ("-0.5", -0.5),
-            ("+0.25", 0.25),
-            ("0.1239", 0.123),
-            ("1.000", 1.0),
+            ("1", 1000),
+            ("0.5", 500),
+            ("0.001", 1),
+            (".5", 500),
+            ("1.", 1000),
+            ("-0.5", 0),
+            ("+0.25", 250),
+            ("0.1239", 123),
+            ("1.000", 1000),
+            ("2.5", 1000),
+            ("99999999999999", 1000),
+            ("NaN", 0),
+            ("inf", 0),
+            ("-Infinity", 0),
         ] {
-            let got = parse_q(q).unwrap();
-            assert!((got - want).abs() < 1e-6, "{q}: {got} != {want}");
-        }
-        for q in ["NaN", "inf", "-Infinity"] {
-            assert!(parse_q(q).unwrap().is_nan(), "{q}");
+            assert_eq!(parse_q(q), Some(want), "{q}");
         }
         for q in ["", ".", "abc", "1e-1", "0.5x", "--1"] {
             assert_eq!(parse_q(q), None, "{q}");
