@@ -180,7 +180,7 @@ impl Run {
                 rows.push(Row { label: format!("{} — {}", g.title, display(diag)), diag: d, ratios });
             }
         }
-        let peer = self.serve.iter().find(|s| !s.server.starts_with("diag"));
+        let peer = self.serve.iter().find(|s| s.server == crate::serve::PEER);
         for s in self.serve.iter().filter(|s| s.server.starts_with("diag")) {
             let ratios = peer.map(|p| vec![(p.server.clone(), s.rps / p.rps)]).unwrap_or_default();
             rows.push(Row { label: format!("/metrics scrapes/s, large — {}", s.server), diag: s.rps, ratios });
@@ -239,7 +239,7 @@ impl Run {
                 ),
             ));
         }
-        let peer = self.serve.iter().find(|s| !s.server.starts_with("diag"));
+        let peer = self.serve.iter().find(|s| s.server == crate::serve::PEER);
         for s in self.serve.iter().filter(|s| s.server.starts_with("diag")) {
             if let Some(p) = peer {
                 out.push((
