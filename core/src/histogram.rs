@@ -190,7 +190,9 @@ pub struct Snapshot<const N: usize> {
     pub buckets: [u64; N],
     /// Observations above every bound (and NaN).
     pub inf: u64,
-    /// Sum of the observations.
+    /// Sum of the observations: each bucket adds its values in the order observed, and the
+    /// bucket sums are added in bucket order, `+Inf` last (floating-point addition is not
+    /// associative, so this order fixes the exact result).
     pub sum: f64,
     /// Number of observations: the sum of `buckets` and `inf`.
     pub count: u64,

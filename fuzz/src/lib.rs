@@ -488,15 +488,21 @@ impl RegisteredDesc {
             Registered::GaugeF64(v) => (Kind::GaugeF64, Value::F64(*v), vec![], 0, 0.0),
             Registered::Histogram(values) => {
                 let mut buckets = vec![0u64; DEFAULT_BUCKETS.len()];
-                let (mut inf, mut sum) = (0, 0.0);
+                // Each bucket sums its own values in observation order; the histogram's sum
+                // adds the bucket sums in bucket order, `+Inf` last (the documented order:
+                // float addition is not associative, so it decides the exact result).
+                let mut sums = vec![0.0f64; DEFAULT_BUCKETS.len() + 1];
+                let mut inf = 0;
                 for v in values {
                     // `v <= bound` picks the bucket; above every bound, and NaN, is `+Inf`.
-                    match DEFAULT_BUCKETS.iter().position(|b| *v <= *b) {
+                    let i = DEFAULT_BUCKETS.iter().position(|b| *v <= *b);
+                    match i {
                         Some(i) => buckets[i] += 1,
                         None => inf += 1,
                     }
-                    sum += v;
+                    sums[i.unwrap_or(DEFAULT_BUCKETS.len())] += v;
                 }
+                let sum = sums.iter().fold(0.0, |total, s| total + s);
                 (Kind::Histogram(DEFAULT_BUCKETS.to_vec()), Value::U64(0), buckets, inf, sum)
             }
         };
