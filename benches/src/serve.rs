@@ -72,23 +72,52 @@ where
     Ok(Running { addr, stop: Some(tx), thread: Some(thread) })
 }
 
-/// diag's smol frontend on `block_on` of the given runtime (smol or async-std).
+/// How diag-smol runs in the serve benchmark.
+#[derive(Clone, Copy)]
+enum SmolMode {
+    /// `serve` under `smol::block_on`: every connection on that one thread.
+    OneThread,
+    /// `serve_spawning` onto an `async_executor::Executor` run by two threads.
+    TwoThreads,
+    /// `serve_spawning` onto async-std's global executor, under `async_std::task::block_on`.
+    AsyncStdSpawn,
+}
+
+/// diag's smol frontend, run as `mode` says.
 fn serve_diag_smol(
     listener: std::net::TcpListener,
     stop: tokio::sync::oneshot::Receiver<()>,
     registry: &'static dyn diag_core::Collect,
-    block_on: fn(std::pin::Pin<Box<dyn Future<Output = ()>>>),
+    mode: SmolMode,
 ) {
     let Ok(listener) = diag_smol::TcpListener::try_from(listener) else { return };
     let server = diag_smol::Server::new(diag_service(registry));
-    block_on(Box::pin(async move {
-        let shutdown = async move {
-            let _ = stop.await;
-        };
-        if let Err(e) = server.serve(listener, shutdown).await {
-            eprintln!("diag-smol: {e}");
+    let shutdown = async move {
+        let _ = stop.await;
+    };
+    let served = match mode {
+        SmolMode::OneThread => smol::block_on(server.serve(listener, shutdown)),
+        SmolMode::AsyncStdSpawn => async_std::task::block_on(server.serve_spawning(listener, shutdown, |c| {
+            drop(async_std::task::spawn(c));
+        })),
+        SmolMode::TwoThreads => {
+            let executor = Arc::new(async_executor::Executor::new());
+            let (done, finished) = async_channel::bounded::<()>(1);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (executor, finished) = (Arc::clone(&executor), finished.clone());
+                    std::thread::spawn(move || smol::block_on(executor.run(finished.recv())))
+                })
+                .collect();
+            let served = smol::block_on(server.serve_spawning(listener, shutdown, |c| executor.spawn(c).detach()));
+            done.close();
+            workers.into_iter().for_each(|w| drop(w.join()));
+            served
         }
-    }));
+    };
+    if let Err(e) = served {
+        eprintln!("diag-smol: {e}");
+    }
 }
 
 /// The diag service over `registry`, as a frontend serves it.
@@ -250,12 +279,16 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
             Box::new(move || spawn(move |l, stop| serve_diag_tokio(l, stop, diag, 256 << 10))),
         ),
         (
-            "diag-smol on smol",
-            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, smol::block_on))),
+            "diag-smol on smol (serve, one thread)",
+            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, SmolMode::OneThread))),
         ),
         (
-            "diag-smol on async-std",
-            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, async_std::task::block_on))),
+            "diag-smol on smol (serve_spawning, executor on 2 threads)",
+            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, SmolMode::TwoThreads))),
+        ),
+        (
+            "diag-smol on async-std (serve_spawning, task::spawn)",
+            Box::new(move || spawn_thread(move |l, stop| serve_diag_smol(l, stop, diag, SmolMode::AsyncStdSpawn))),
         ),
         (
             PEER,
@@ -286,8 +319,8 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
     problems.dedup();
     let mut note = format!(
         "Large workload, `wrk -t1 -c{CONNECTIONS} -d{}s` over loopback with keep-alive, each server on a \
-         multi-threaded tokio runtime (2 workers; diag-smol: one `block_on` thread, as its README \
-         describes) on the same 2 cores as wrk; {ROUNDS} rounds with the \
+         multi-threaded tokio runtime (2 workers; diag-smol: `serve` on one `block_on` thread, or \
+         `serve_spawning` onto an executor run by 2 threads or async-std's global executor) on the same 2 cores as wrk; {ROUNDS} rounds with the \
          servers taking turns, best round of each kept. Every response is about 2.3 MB, so the kernel's \
          loopback copies and wrk's parsing, the same for every server, take a large share of the CPU. \
          The `{CEILING}` row measures that share: hyper answering every request with a body of the \

@@ -7,4 +7,4 @@ mod server;
 pub use async_net::TcpListener;
 pub use diag_core;
 pub use diag_core::server::{BodyError, DiagBody, RouteFuture, Routes};
-pub use server::Server;
+pub use server::{ConnectionTask, Server};

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::ToSocketAddrs;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +73,8 @@ impl Server {
     /// Connections are tasks of an executor inside the returned future, so serving needs no
     /// particular runtime: run the future with `smol::block_on`, `smol::spawn`,
     /// `async_std::task::block_on`, `async_std::task::spawn`, or any executor; async-io drives
-    /// the sockets and timers. All connections progress on the thread that polls it.
+    /// the sockets and timers. All connections progress on the thread that polls it; to spread
+    /// them over threads, use [`serve_spawning`](Self::serve_spawning).
     ///
     /// At most `max_connections` connections (capped at 2^20) are served at once; further
     /// clients wait in the listen backlog. Failed accepts (e.g. out of file descriptors) are
@@ -82,46 +83,72 @@ impl Server {
     /// # Errors
     /// None today; the `Result` leaves room for listener errors that must end serving.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let executor = Executor::new();
+        executor.run(self.serve_spawning(listener, shutdown, |c| executor.spawn(c).detach())).await
+    }
+
+    /// Like [`serve`](Self::serve), but every connection is handed to `spawn` as a task, so
+    /// connections run wherever `spawn` puts them: on smol's or async-std's multi-threaded
+    /// executors, or an `async_executor::Executor` run on several threads. The returned future
+    /// runs the accept loop and the drain; it returns once every connection has closed,
+    /// wherever it ran.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # use diag_smol::{Server, TcpListener};
+    /// # async fn run(server: Server, listener: TcpListener) -> std::io::Result<()> {
+    /// // async-std: connections on its global, multi-threaded executor.
+    /// server.serve_spawning(listener, std::future::pending(), |c| drop(async_std::task::spawn(c))).await
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// None today; the `Result` leaves room for listener errors that must end serving.
+    pub async fn serve_spawning(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        spawn: impl Fn(ConnectionTask),
+    ) -> io::Result<()> {
         let handler = Arc::new(self.handler);
         let limit = handler.limits().max_connections.clamp(1, MAX_CONNECTIONS);
         let permits = Arc::new(Semaphore::new(limit));
         // Every connection holds a receiver; closing the channel tells them all to stop.
         let (stop, stopped) = async_channel::bounded::<()>(1);
-        let executor = Executor::new();
         let mut shutdown = pin!(shutdown);
-        executor
-            .run(async {
-                loop {
-                    let Some(permit) = until(shutdown.as_mut(), permits.acquire_arc()).await else { break };
-                    let Some(accepted) = until(shutdown.as_mut(), listener.accept()).await else { break };
-                    let stream = match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed; retrying");
-                            Timer::after(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let stopped = stopped.clone();
-                    let stop = async move {
-                        // Resolves when the channel closes: nothing is ever sent.
-                        let _ = stopped.recv().await;
-                    };
-                    executor.spawn(connection(Arc::clone(&handler), stream, stop, permit)).detach();
+        loop {
+            let Some(permit) = until(shutdown.as_mut(), permits.acquire_arc()).await else { break };
+            let Some(accepted) = until(shutdown.as_mut(), listener.accept()).await else { break };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    Timer::after(Duration::from_millis(100)).await;
+                    continue;
                 }
-                drop(listener);
-                tracing::debug!("draining connections");
-                stop.close();
-                // Every connection holds a permit until it closes.
-                let mut drained = Vec::new();
-                for _ in 0..limit {
-                    drained.push(permits.acquire_arc().await);
-                }
-            })
-            .await;
+            };
+            let stopped = stopped.clone();
+            let stop = async move {
+                // Resolves when the channel closes: nothing is ever sent.
+                let _ = stopped.recv().await;
+            };
+            spawn(Box::pin(connection(Arc::clone(&handler), stream, stop, permit)));
+        }
+        drop(listener);
+        tracing::debug!("draining connections");
+        stop.close();
+        // Every connection holds a permit until it closes.
+        let mut drained = Vec::new();
+        for _ in 0..limit {
+            drained.push(permits.acquire_arc().await);
+        }
         Ok(())
     }
 }
+
+/// One accepted connection, served to its end: the task [`Server::serve_spawning`] hands to
+/// its `spawn`.
+pub type ConnectionTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// `work`'s output, or `None` once `shutdown` has completed (checked first).
 async fn until<T>(shutdown: std::pin::Pin<&mut impl Future<Output = ()>>, work: impl Future<Output = T>) -> Option<T> {

@@ -1,7 +1,8 @@
 //! diag-smol served on 127.0.0.1 and spoken to with raw blocking sockets: every route, status
 //! and header, limits, timeouts, the connection cap, extra routes, streaming, gzip and graceful
-//! shutdown. Every test runs twice: the server driven by `smol::block_on`, then by
-//! `async_std::task::block_on`.
+//! shutdown. Every test runs four times: `serve` driven by `smol::block_on` and by
+//! `async_std::task::block_on`, and `serve_spawning` with connections on an executor run by two
+//! threads and on async-std's global executor.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::{Runtime, chunk_count, connect, exchange, get, split, start, status_line};
 
-/// Runs each listed test under both runtimes.
+/// Runs each listed test under both runtimes, serving on one thread and spawning.
 macro_rules! under_both_runtimes {
     ($($test:ident),* $(,)?) => {
         mod smol {
@@ -19,6 +20,12 @@ macro_rules! under_both_runtimes {
         }
         mod async_std {
             $(#[test] fn $test() { super::$test(super::Runtime::AsyncStd) })*
+        }
+        mod smol_threads {
+            $(#[test] fn $test() { super::$test(super::Runtime::SmolThreads) })*
+        }
+        mod async_std_spawn {
+            $(#[test] fn $test() { super::$test(super::Runtime::AsyncStdSpawn) })*
         }
     };
 }

@@ -15,17 +15,50 @@ use hyper::body::Incoming;
 /// The runtime that drives the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Runtime {
-    /// `smol::block_on`.
+    /// `serve` under `smol::block_on`.
     Smol,
-    /// `async_std::task::block_on`.
+    /// `serve` under `async_std::task::block_on`.
     AsyncStd,
+    /// `serve_spawning` onto an `async_executor::Executor` run by two threads.
+    SmolThreads,
+    /// `serve_spawning` onto async-std's global executor (`async_std::task::spawn`).
+    AsyncStdSpawn,
 }
 
 impl Runtime {
     pub(crate) fn block_on<F: Future>(self, future: F) -> F::Output {
         match self {
-            Self::Smol => smol::block_on(future),
-            Self::AsyncStd => async_std::task::block_on(future),
+            Self::Smol | Self::SmolThreads => smol::block_on(future),
+            Self::AsyncStd | Self::AsyncStdSpawn => async_std::task::block_on(future),
+        }
+    }
+
+    /// Serves until `shutdown` completes and every connection has closed.
+    fn serve(
+        self,
+        server: Server,
+        listener: diag_smol::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        match self {
+            Self::Smol | Self::AsyncStd => self.block_on(server.serve(listener, shutdown)),
+            Self::AsyncStdSpawn => {
+                self.block_on(server.serve_spawning(listener, shutdown, |c| drop(async_std::task::spawn(c))))
+            }
+            Self::SmolThreads => {
+                let executor = std::sync::Arc::new(async_executor::Executor::new());
+                let (done, finished) = async_channel::bounded::<()>(1);
+                let workers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (executor, finished) = (executor.clone(), finished.clone());
+                        std::thread::spawn(move || smol::block_on(executor.run(finished.recv())))
+                    })
+                    .collect();
+                let served = self.block_on(server.serve_spawning(listener, shutdown, |c| executor.spawn(c).detach()));
+                done.close();
+                workers.into_iter().for_each(|w| drop(w.join()));
+                served
+            }
         }
     }
 }
@@ -97,9 +130,9 @@ pub(crate) fn start(runtime: Runtime) -> Running {
     let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(Extra);
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let thread = std::thread::spawn(move || {
-        runtime.block_on(server.serve(listener, async move {
+        runtime.serve(server, listener, async move {
             let _ = stopped.recv().await;
-        }))
+        })
     });
     Running { addr, stop, thread }
 }
