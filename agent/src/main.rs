@@ -158,7 +158,7 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
                 Err(None)
             };
             // `--debug`: the profiles under /debug/pprof/ too.
-            let routes = start.debug.then(debug::DebugRoutes::profiles);
+            let routes = debug::DebugRoutes::diag_addr(start.debug);
             match future::or(async { listener.serve(service, routes, shutdown).await.map_err(Some) }, drain_deadline)
                 .await
             {

@@ -50,36 +50,22 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Serves `service` on this listener until `shutdown` completes, then drains.
+    /// Serves `service` on this listener, with `routes` ahead of the core routes, until
+    /// `shutdown` completes, then drains.
     ///
     /// # Errors
     /// When accepting fails for good.
-    /// `routes`, when given, are served before the core routes.
     pub(crate) async fn serve(
         self,
         service: Service<'static>,
-        routes: Option<impl Routes>,
+        routes: impl Routes,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
         match self {
             #[cfg(feature = "tokio")]
-            Self::Tokio(l) => {
-                let server = diag_tokio::Server::new(service);
-                let server = match routes {
-                    Some(routes) => server.with_routes(routes),
-                    None => server,
-                };
-                server.serve(l, shutdown).await
-            }
+            Self::Tokio(l) => diag_tokio::Server::new(service).with_routes(routes).serve(l, shutdown).await,
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            Self::Smol(l) => {
-                let server = diag_smol::Server::new(service);
-                let server = match routes {
-                    Some(routes) => server.with_routes(routes),
-                    None => server,
-                };
-                server.serve(l, shutdown).await
-            }
+            Self::Smol(l) => diag_smol::Server::new(service).with_routes(routes).serve(l, shutdown).await,
         }
     }
 

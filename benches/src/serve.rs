@@ -324,8 +324,7 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
          servers taking turns, best round of each kept. Every response is about 2.3 MB, so the kernel's \
          loopback copies and wrk's parsing, the same for every server, take a large share of the CPU. \
          The `{CEILING}` row measures that share: hyper answering every request with a body of the \
-         same size encoded once beforehand, so no encoding at all — no server can do better on \
-         this machine.",
+         same size encoded once beforehand: a reference without any encoding.",
         DURATION.as_secs()
     );
     for p in problems {

@@ -5,7 +5,8 @@
 //!   provides fallbacks elsewhere: 64-bit atomics on thumbv7em, and compare-and-swap on
 //!   thumbv6m through `critical-section`. The histogram's 128-bit cells are `cmpxchg16b` on
 //!   x86_64 (detected at run time), `casp`/`ldxp`-`stxp` on aarch64, and the same fallbacks
-//!   on targets without a 128-bit compare-and-swap.
+//!   on targets without a 128-bit compare-and-swap (a global lock table where 32-bit
+//!   compare-and-swap exists: not interrupt-safe, see the crate README).
 //! * `--cfg loom` builds use loom's model-checked atomics and cells, so the loom models in
 //!   `core/tests/loom.rs` explore every interleaving of the real code.
 //!
@@ -16,8 +17,9 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, 
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicU128, AtomicUsize};
 
-/// loom has no 128-bit atomic; a word behind loom's mutex models one: every access is one
-/// indivisible step on the whole word, which is what the histogram's cells rely on.
+/// loom has no 128-bit atomic; a word behind loom's mutex stands in for one so the core builds
+/// under loom. No histogram model runs on it: a cell is one atomic word, so a model would only
+/// check this mutex (the std stress tests and Miri exercise the real cells).
 #[cfg(loom)]
 #[derive(Debug)]
 pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);

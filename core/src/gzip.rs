@@ -1,5 +1,6 @@
 //! [`Chunks`]: a response body as a sequence of wire chunks, gzipped (with flate2) when the
-//! response says so. Every std frontend streams bodies through it, so none of them repeats the
+//! response says so. The std frontends stream gzipped bodies through it (plain ones are
+//! encoded straight into hyper's buffers by `server::DiagBody`), so none of them repeats the
 //! compression loop.
 //!
 //! Memory is bounded by the chunk size (plus the compressor's fixed state), not by the body:

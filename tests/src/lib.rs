@@ -161,24 +161,14 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
-/// Runs `diagd` with `args` to completion (at most 20 s) and returns its exit status and
-/// stderr.
+/// Runs `diagd` with `args` to completion (at most 60 s) and returns its exit status and
+/// stderr; see [`run_diagd_output`].
 ///
 /// # Panics
 /// When it does not exit in time.
 pub fn run_diagd(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = Command::new(diagd_path())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn diagd");
-    let status = wait_timeout(&mut child, Duration::from_secs(20));
-    let _ = child.kill();
-    let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).ok();
-    (status.unwrap_or_else(|| panic!("diagd {args:?} did not exit; stderr:\n{stderr}")), stderr)
+    let (status, _, stderr) = run_diagd_output(args);
+    (status, stderr)
 }
 
 /// A parsed HTTP response.
@@ -382,27 +372,36 @@ pub fn request_unix(socket: &Path, method: &str, path: &str, body: &[u8]) -> Res
 }
 
 /// Runs `diagd` with `args` to completion (at most 60 s) and returns its exit status, stdout
-/// and stderr.
+/// and stderr. Both pipes are drained while it runs, so a chatty diagd never blocks on a full
+/// pipe; one that does not exit in time is killed.
 ///
 /// # Panics
 /// When it does not exit in time.
 pub fn run_diagd_output(args: &[&str]) -> (ExitStatus, Vec<u8>, String) {
-    let out = Command::new(diagd_path())
+    let mut child = Command::new(diagd_path())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn diagd");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(out.wait_with_output());
-    });
-    let output = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("diagd {args:?} did not exit within 60 s"))
-        .expect("wait for diagd");
-    (output.status, output.stdout, String::from_utf8_lossy(&output.stderr).into_owned())
+    fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            out
+        })
+    }
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let status = wait_timeout(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    (status.unwrap_or_else(|| panic!("diagd {args:?} did not exit within 60 s; stderr:\n{stderr}")), stdout, stderr)
 }
 
 /// `go tool pprof <args> <file>` (profiles are read as they are: `-symbolize=none`); its

@@ -94,7 +94,7 @@ fn profile_tarball_holds_cpu_and_heap_profiles_go_tool_pprof_reads() {
     let (status, out, err) = agent.debug(&["profile", "-s", "2"]);
     assert!(status.success(), "{err}");
     assert!(started.elapsed() >= Duration::from_secs(2), "the CPU profile lasts the seconds asked");
-    assert!(load.join().unwrap() > 0);
+    load.join().expect("the load thread (its requests all answered 200)");
     let dir = TempDir::new("diagd-profile");
     let tarball = dir.path().join("p.tar.gz");
     std::fs::write(&tarball, &out).unwrap();

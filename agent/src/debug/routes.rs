@@ -25,6 +25,8 @@ enum Mode {
     HealthOnly,
     /// The diagnostic address with `--debug`: profiles.
     Profiles,
+    /// The diagnostic address without `--debug`: nothing (the core routes answer everything).
+    Off,
 }
 
 /// The debug service's routes; see the [module docs](self).
@@ -39,9 +41,19 @@ impl DebugRoutes {
         Self { mode: if enabled { Mode::Socket } else { Mode::HealthOnly } }
     }
 
-    /// `/debug/pprof/…` on the diagnostic address (`--debug`).
-    pub(crate) fn profiles() -> Self {
-        Self { mode: Mode::Profiles }
+    /// The diagnostic address's routes: `/debug/pprof/…` with `--debug` (`debug`), else none.
+    pub(crate) fn diag_addr(debug: bool) -> Self {
+        Self { mode: if debug { Mode::Profiles } else { Mode::Off } }
+    }
+}
+
+/// Whether a server in `mode` answers `path` itself (rather than the core routes).
+fn claims_path(mode: Mode, path: &str) -> bool {
+    match mode {
+        Mode::Socket => path == "/log-level" || is_pprof(path),
+        Mode::HealthOnly => !is_health(path),
+        Mode::Profiles => is_pprof(path),
+        Mode::Off => false,
     }
 }
 
@@ -55,12 +67,7 @@ fn is_health(path: &str) -> bool {
 
 impl Routes for DebugRoutes {
     fn claims(&self, request: &Request<Incoming>) -> bool {
-        let path = request.uri().path();
-        match self.mode {
-            Mode::Socket => path == "/log-level" || is_pprof(path),
-            Mode::HealthOnly => !is_health(path),
-            Mode::Profiles => is_pprof(path),
-        }
+        claims_path(self.mode, request.uri().path())
     }
 
     fn serve(&self, request: Request<Incoming>) -> RouteFuture {
@@ -197,8 +204,18 @@ mod tests {
     }
 
     #[test]
-    fn health_only_socket_keeps_health_routes() {
-        assert!(is_health("/readyz/db") && is_health("/livez") && !is_health("/metrics"));
-        assert!(is_pprof("/debug/pprof") && is_pprof("/debug/pprof/heap") && !is_pprof("/debug/pprofx"));
+    fn each_mode_claims_its_paths() {
+        use Mode::{HealthOnly, Off, Profiles, Socket};
+        // The health-only socket leaves health to the core and answers everything else 404.
+        for path in ["/healthz", "/livez", "/readyz", "/readyz/db"] {
+            assert!(!claims_path(HealthOnly, path), "{path}");
+        }
+        for path in ["/metrics", "/log-level", "/debug/pprof/profile"] {
+            assert!(claims_path(HealthOnly, path), "{path}");
+        }
+        assert!(claims_path(Socket, "/log-level") && claims_path(Socket, "/debug/pprof/heap"));
+        assert!(!claims_path(Socket, "/metrics") && !claims_path(Socket, "/debug/pprofx"));
+        assert!(claims_path(Profiles, "/debug/pprof") && !claims_path(Profiles, "/log-level"));
+        assert!(["/debug/pprof/heap", "/log-level", "/metrics"].iter().all(|p| !claims_path(Off, p)));
     }
 }

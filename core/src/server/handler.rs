@@ -143,7 +143,7 @@ fn core_request<B>(request: &hyper::Request<B>) -> Request<'_> {
 }
 
 /// Turns a core response into a hyper one: status, headers, `Content-Length` when known, and
-/// the body (fixed bodies copied once, streamed bodies through [`Chunks`]).
+/// the body (fixed bodies copied once, others streamed by [`DiagBody::stream`]).
 fn to_hyper(response: Response<'static>, chunk_bytes: usize) -> hyper::Response<DiagBody> {
     let mut builder = hyper::Response::builder().status(response.status());
     for (name, value) in response.headers() {

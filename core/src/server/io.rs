@@ -71,7 +71,8 @@ fn rewritten(written: &[u8]) -> Option<Vec<u8>> {
     for (name, value) in response.headers() {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    let mut body = [0u8; 256];
+    // A plain body has a known length; fill it whole.
+    let mut body = std::vec![0u8; response.content_length().unwrap_or(0)];
     let mut len = 0;
     let mut response_body = response.into_body();
     while let Ok(n @ 1..) = response_body.fill(&mut body[len..]) {
