@@ -141,7 +141,8 @@ pub struct Limits {
 impl Limits {
     /// The defaults: 8 KiB head, 10 s header timeout, 30 s idle, 1024 connections, 64 KiB
     /// chunks (each chunk is one write to the socket: on the benchmarks' 2.3 MB exposition
-    /// diag-tokio served 637 scrapes/s with 16 KiB chunks and 794 with 64 KiB).
+    /// diag-tokio served 640–675 scrapes/s with 16 KiB chunks and 806–828 with 64 KiB, in
+    /// separate runs of `cargo bench -p diag-benches`).
     pub const DEFAULT: Self = Self {
         max_head_bytes: 8 * 1024,
         header_timeout_ms: 10_000,
