@@ -114,18 +114,20 @@ impl<V: Series, const L: usize, const N: usize> Metric for Family<V, L, N> {
         enc.header(desc)?;
         // Items of this entry: the header, then one per slot (unpublished slots count too, so
         // that an item's number never changes between chunks).
-        for i in 0..claimed {
-            if enc.skip_item() {
-                continue;
-            }
-            match self.series.get(i) {
-                Some((values, series)) => {
-                    series.encode_series(desc, &Labels::new(&self.label_names, values), enc)?;
+        enc.family(desc, &self.label_names, |enc| {
+            for i in 0..claimed {
+                if enc.skip_item() {
+                    continue;
                 }
-                None => enc.empty_item(),
+                match self.series.get(i) {
+                    Some((values, series)) => {
+                        series.encode_series(desc, &Labels::new(&self.label_names, values), enc)?;
+                    }
+                    None => enc.empty_item(),
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

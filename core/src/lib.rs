@@ -8,6 +8,7 @@ extern crate std;
 
 mod atomic;
 mod counter;
+mod decimal;
 pub mod encoding;
 mod error;
 mod family;

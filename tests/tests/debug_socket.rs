@@ -36,7 +36,13 @@ fn data_dir_0700_socket_0600_stale_socket_replaced_live_one_kept() {
     });
     assert!(agent.socket.exists(), "stale socket file left behind");
     let next = diag_tests::Diagd::start_with("tokio", None, &["--diag-addr", "127.0.0.1:0", "-c", config]);
-    assert_eq!(agent.socket_request("GET", "/readyz", b"").status, 200, "stale socket replaced and served");
+    // Served at once; ready (200) once the new agent's first heartbeat has landed.
+    wait_for("the replaced socket to answer ready", Duration::from_secs(10), || {
+        match agent.socket_request("GET", "/readyz", b"").status {
+            200 => Ok(()),
+            status => Err(format!("/readyz {status}")),
+        }
+    });
     wait_for("the replacement logged", Duration::from_secs(5), || {
         let err = next.stderr();
         if err.contains("replaced a stale debug socket") { Ok(()) } else { Err(err) }

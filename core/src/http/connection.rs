@@ -36,6 +36,7 @@ use core::task::Poll;
 
 use embedded_io_async::{Read, Write};
 
+use crate::decimal::Digits;
 use crate::error::EncodeError;
 use crate::http::{Limits, Request, Response, Service};
 
@@ -389,14 +390,18 @@ fn write_head<E>(
     framing: Framing,
 ) -> Result<usize, ConnectionError<E>> {
     let mut w = Cursor { buf: out, len: 0 };
-    let mut code = itoa::Buffer::new();
-    let mut length = itoa::Buffer::new();
-    w.push(&[b"HTTP/1.1 ", code.format(response.status()).as_bytes(), b" ", response.reason().as_bytes(), b"\r\n"])?;
+    w.push(&[
+        b"HTTP/1.1 ",
+        Digits::new(response.status().into()).as_bytes(),
+        b" ",
+        response.reason().as_bytes(),
+        b"\r\n",
+    ])?;
     for (name, value) in response.headers() {
         w.push(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])?;
     }
     match (framing, response.content_length()) {
-        (Framing::Length, Some(n)) => w.push(&[b"Content-Length: ", length.format(n).as_bytes(), b"\r\n"])?,
+        (Framing::Length, Some(n)) => w.push(&[b"Content-Length: ", Digits::new(n as u64).as_bytes(), b"\r\n"])?,
         (Framing::Chunked, _) => w.push(&[b"Transfer-Encoding: chunked\r\n"])?,
         _ => {}
     }

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::Gauge;
+use crate::decimal::Digits;
 use crate::encoding::Format;
 use crate::error::EncodeError;
 use crate::http::service::Readiness;
@@ -205,7 +206,7 @@ impl<'a> Body<'a> {
             Kind::Static(b) => Some(b.len()),
             Kind::Inline(i) => Some(i.len),
             Kind::Plain(status, message) => {
-                Some(plain_parts(&mut itoa::Buffer::new(), *status, message).iter().map(|p| p.len()).sum())
+                Some(plain_parts(&Digits::new((*status).into()), message).iter().map(|p| p.len()).sum())
             }
             _ => None,
         }
@@ -234,10 +235,10 @@ impl<'a> Body<'a> {
             Kind::Static(bytes) => Ok(copy_from(bytes, &mut self.offset, buf)),
             Kind::Inline(inline) => Ok(copy_from(inline.as_bytes(), &mut self.offset, buf)),
             Kind::Plain(status, message) => {
-                let mut digits = itoa::Buffer::new();
+                let digits = Digits::new((*status).into());
                 let mut n = 0;
                 let mut skip = self.offset;
-                for part in plain_parts(&mut digits, *status, message) {
+                for part in plain_parts(&digits, message) {
                     let mut at = skip.min(part.len());
                     skip -= at;
                     n += copy_from(part, &mut at, &mut buf[n..]);
@@ -264,9 +265,9 @@ impl fmt::Debug for Body<'_> {
     }
 }
 
-/// The parts of a plain body, `"<status> <message>\n"`, the status written into `digits`.
-fn plain_parts<'b>(digits: &'b mut itoa::Buffer, status: u16, message: &'b str) -> [&'b [u8]; 4] {
-    [digits.format(status).as_bytes(), b" ", message.as_bytes(), b"\n"]
+/// The parts of a plain body, `"<status> <message>\n"`, given the status's `digits`.
+fn plain_parts<'b>(digits: &'b Digits, message: &'b str) -> [&'b [u8]; 4] {
+    [digits.as_bytes(), b" ", message.as_bytes(), b"\n"]
 }
 
 fn copy_from(data: &[u8], offset: &mut usize, buf: &mut [u8]) -> usize {
