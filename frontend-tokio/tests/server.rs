@@ -30,6 +30,7 @@ fn limits() -> Limits {
     limits.idle_timeout_ms = 1_000;
     limits.max_connections = 3;
     limits.chunk_bytes = 1024;
+    limits.chunk_pool_bytes = 512 * 1024;
     limits
 }
 
@@ -185,8 +186,14 @@ async fn extra_routes_come_first_and_get_the_common_headers() {
 #[tokio::test]
 async fn metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series() {
     let s = start().await;
-    let (head, plain) = split(&exchange(s.addr, &get("/metrics")).await);
+    let response = exchange(s.addr, &get("/metrics")).await;
+    let (head, plain) = split(&response);
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    // The first chunk is the body's own (1 KiB); the rest continues in the pool's one 512 KiB
+    // chunk.
+    let sizes = diag_tests::parse_response(&response, false).expect("a response").chunks;
+    assert!(sizes.len() == 2 && sizes[0] <= 1024 && sizes[1] > 100 * 1024, "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), plain.len());
     assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"));
     let plain = String::from_utf8(plain).unwrap();
     assert_eq!(plain.lines().filter(|l| l.starts_with("paths_total{")).count(), 2000);

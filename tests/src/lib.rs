@@ -180,6 +180,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body, de-chunked (not decompressed).
     pub body: Vec<u8>,
+    /// The sizes of the body's chunks, when it came chunked.
+    pub chunks: Vec<usize>,
 }
 
 impl Response {
@@ -248,6 +250,7 @@ pub fn parse_response(bytes: &[u8], head_only: bool) -> Option<Response> {
         })
         .collect();
     let mut body = bytes[end + 4..].to_vec();
+    let mut chunks = Vec::new();
     let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked && !head_only {
         let (mut out, mut rest) = (Vec::new(), &body[..]);
@@ -259,11 +262,12 @@ pub fn parse_response(bytes: &[u8], head_only: bool) -> Option<Response> {
                 break;
             }
             out.extend_from_slice(rest.get(..size)?);
+            chunks.push(size);
             rest = rest.get(size + 2..)?;
         }
         body = out;
     }
-    Some(Response { status, headers, body })
+    Some(Response { status, headers, body, chunks })
 }
 
 /// A port free on 127.0.0.1 at the time of the call.

@@ -6,6 +6,7 @@ use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::boxed::Box;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
@@ -13,6 +14,7 @@ use http_body::{Frame, SizeHint};
 use crate::error::EncodeError;
 use crate::gzip::Chunks;
 use crate::http::{Body, Response};
+use crate::server::pool::ChunkPool;
 use crate::server::watchdog::Busy;
 
 /// A response body: fixed bytes, or a core [`Body`](crate::http::Body) streamed in chunks.
@@ -39,11 +41,14 @@ enum Kind {
 
 /// A body streamed in plain chunks, each encoded into a fresh part of `buf` and handed over
 /// as [`Bytes`] without a copy. Once hyper has written and dropped a chunk, `buf` takes its
-/// allocation back, so a scrape reuses a few chunk-sized buffers.
+/// allocation back, so a scrape reuses a few chunk-sized buffers. After the first chunk, a
+/// long body continues in the larger buffers of the server's [`ChunkPool`] while it has some.
 struct Plain {
     body: Body<'static>,
     buf: BytesMut,
     chunk_bytes: usize,
+    pool: Option<Arc<ChunkPool>>,
+    first: bool,
     done: bool,
 }
 
@@ -51,6 +56,15 @@ impl Plain {
     fn next_chunk(&mut self) -> Result<Option<Bytes>, EncodeError> {
         if self.done {
             return Ok(None);
+        }
+        let pooled = if self.first { None } else { self.pool.as_ref().and_then(ChunkPool::take) };
+        self.first = false;
+        if let Some(mut chunk) = pooled {
+            // On an error the buffer goes straight back to the pool with `chunk`.
+            let n = self.body.fill(chunk.space())?;
+            chunk.set_len(n);
+            self.done = n == 0;
+            return Ok((n > 0).then(|| Bytes::from_owner(chunk)));
         }
         self.buf.clear();
         self.buf.resize(self.chunk_bytes, 0);
@@ -75,12 +89,18 @@ impl DiagBody {
     /// Streams a response's body in chunks of at most `chunk_bytes`, gzipped exactly when
     /// [`Response::gzip`] says so: each poll encodes (and maybe compresses) one chunk.
     pub fn stream(response: Response<'static>, chunk_bytes: usize) -> Self {
+        Self::stream_pooled(response, chunk_bytes, None)
+    }
+
+    /// [`stream`](Self::stream), continuing a long plain body in `pool`'s larger buffers.
+    pub(crate) fn stream_pooled(response: Response<'static>, chunk_bytes: usize, pool: Option<Arc<ChunkPool>>) -> Self {
         let kind = if response.gzip() {
             Kind::Gzip(Box::new(Chunks::from_response(response, chunk_bytes)))
         } else {
             let chunk_bytes = chunk_bytes.max(1);
             let buf = BytesMut::with_capacity(chunk_bytes);
-            Kind::Plain(Box::new(Plain { body: response.into_body(), buf, chunk_bytes, done: false }))
+            let body = response.into_body();
+            Kind::Plain(Box::new(Plain { body, buf, chunk_bytes, pool, first: true, done: false }))
         };
         Self { kind, _busy: None }
     }
@@ -147,5 +167,87 @@ impl http_body::Body for DiagBody {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Plain(_) | Kind::Gzip(_) => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::encoding::{Desc, Encoder, Labels, MetricType, Value};
+    use crate::http::{Request, Service};
+    use crate::server::pool::POOL_CHUNK_BYTES;
+    use crate::{Collect, StateTable, Stop};
+    use http_body::Body as _;
+    use std::vec::Vec;
+
+    /// 100,000 counter lines: about 2.3 MB of exposition.
+    struct Many;
+
+    impl Collect for Many {
+        fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+            let desc = Desc { name: "many_total", help: "", metric_type: MetricType::Counter };
+            for i in 0..100_000u64 {
+                enc.sample(&desc, &Labels::EMPTY, Value::U64(i * 1_000_003))?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The `many_total` lines of an exposition (the built-in scrape counters change between
+    /// requests).
+    fn many_lines(exposition: &[u8]) -> Vec<&str> {
+        core::str::from_utf8(exposition).unwrap().lines().filter(|l| l.starts_with("many_total")).collect()
+    }
+
+    /// The frames of `body`, polled to the end.
+    fn frames(mut body: DiagBody) -> Vec<Bytes> {
+        let mut cx = Context::from_waker(core::task::Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+            out.push(frame.unwrap().into_data().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn long_bodies_continue_in_pooled_chunks_and_return_them() {
+        static STATES: StateTable<2> = StateTable::new();
+        let sources: &'static [&'static dyn Collect] = &[&Many];
+        let service: &'static Service<'static> =
+            std::boxed::Box::leak(std::boxed::Box::new(Service::new(&STATES, sources, 1)));
+        let unpooled = frames(DiagBody::stream(service.respond(&Request::get("/metrics")), 4096));
+        assert!(unpooled.iter().all(|c| c.len() <= 4096));
+        let whole: Vec<u8> = unpooled.concat();
+        assert!(whole.len() > 4 * POOL_CHUNK_BYTES, "{}", whole.len());
+        assert_eq!(many_lines(&whole).len(), 100_000);
+
+        // A pool of two buffers: the body holds at most two at once as long as the chunks are
+        // dropped in turn (as hyper does); holding every chunk, it runs out and goes on unpooled.
+        let pool = ChunkPool::new(2 * POOL_CHUNK_BYTES).unwrap();
+        let response = service.respond(&Request::get("/metrics"));
+        let held = frames(DiagBody::stream_pooled(response, 4096, Some(Arc::clone(&pool))));
+        assert!(many_lines(&held.concat()) == many_lines(&whole), "pooled chunks carry the same lines");
+        assert!(held[0].len() <= 4096, "the first chunk is the body's own");
+        assert!(held[1].len() > 4096 && held[2].len() > 4096, "then pooled chunks");
+        assert!(held[3..].iter().all(|c| c.len() <= 4096), "pool exhausted: own chunks again");
+        drop(held);
+        let (a, b) = (pool.take(), pool.take());
+        assert!(a.is_some() && b.is_some(), "both buffers back in the pool");
+        drop((a, b));
+
+        let response = service.respond(&Request::get("/metrics"));
+        let mut body = DiagBody::stream_pooled(response, 4096, Some(pool));
+        let mut cx = Context::from_waker(core::task::Waker::noop());
+        let mut streamed = Vec::new();
+        let mut lengths = Vec::new();
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+            let chunk = frame.unwrap().into_data().unwrap();
+            lengths.push(chunk.len());
+            streamed.extend_from_slice(&chunk); // the chunk is dropped here, as hyper would
+        }
+        assert!(many_lines(&streamed) == many_lines(&whole));
+        let (last, middle) = lengths[1..].split_last().unwrap();
+        assert!(middle.iter().all(|n| (POOL_CHUNK_BYTES - 64..=POOL_CHUNK_BYTES).contains(n)), "{lengths:?}");
+        assert!(*last <= POOL_CHUNK_BYTES && lengths[0] <= 4096, "{lengths:?}");
     }
 }

@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 
 use crate::http::{Limits, Request, Response, Service};
+use crate::server::pool::{ChunkPool, POOL_CHUNK_BYTES};
 use crate::server::watchdog::Busy;
 use crate::server::{DiagBody, Routes};
 
@@ -17,7 +18,8 @@ use crate::server::{DiagBody, Routes};
 pub(crate) const HYPER_MIN_BUF: usize = 8192;
 
 /// A `'static` [`Service`], the [`Limits`] to apply and optional extra [`Routes`]: everything
-/// a frontend's server is configured with. Cheap to clone.
+/// a frontend's server is configured with. Cheap to clone; clones share one pool of larger
+/// chunks ([`Limits::chunk_pool_bytes`]).
 ///
 /// # Examples
 /// ```
@@ -35,6 +37,7 @@ pub struct Handler {
     service: &'static Service<'static>,
     limits: Limits,
     routes: Option<Arc<dyn Routes>>,
+    pool: Option<Arc<ChunkPool>>,
 }
 
 impl fmt::Debug for Handler {
@@ -56,13 +59,14 @@ impl Handler {
 
     /// A handler for a service that already lives for the whole program.
     pub fn from_static(service: &'static Service<'static>) -> Self {
-        Self { service, limits: Limits::DEFAULT, routes: None }
+        Self { service, limits: Limits::DEFAULT, routes: None, pool: pool(&Limits::DEFAULT) }
     }
 
     /// Replaces the [`Limits`] (default [`Limits::DEFAULT`]). `max_head_bytes` below 8 KiB is
     /// raised to 8 KiB, hyper's smallest buffer.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.pool = pool(&limits);
         self
     }
 
@@ -108,8 +112,17 @@ impl Handler {
             return hyper::Response::from_parts(parts, body.with_busy(busy));
         }
         let response = self.service.respond(&core_request(&request));
-        to_hyper(response, self.limits.chunk_bytes).map(|body| body.with_busy(busy))
+        to_hyper(response, self.limits.chunk_bytes, self.pool.clone()).map(|body| body.with_busy(busy))
     }
+}
+
+/// The pool `limits` ask for: none when it would hold no buffer or its buffers would be no
+/// larger than the first chunk.
+fn pool(limits: &Limits) -> Option<Arc<ChunkPool>> {
+    if limits.chunk_bytes >= POOL_CHUNK_BYTES {
+        return None;
+    }
+    ChunkPool::new(limits.chunk_pool_bytes)
 }
 
 /// The span of one request, with OpenTelemetry's conventional names (`otel.name`,
@@ -144,7 +157,11 @@ fn core_request<B>(request: &hyper::Request<B>) -> Request<'_> {
 
 /// Turns a core response into a hyper one: status, headers, `Content-Length` when known, and
 /// the body (fixed bodies copied once, others streamed by [`DiagBody::stream`]).
-fn to_hyper(response: Response<'static>, chunk_bytes: usize) -> hyper::Response<DiagBody> {
+fn to_hyper(
+    response: Response<'static>,
+    chunk_bytes: usize,
+    pool: Option<Arc<ChunkPool>>,
+) -> hyper::Response<DiagBody> {
     let mut builder = hyper::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
@@ -165,7 +182,7 @@ fn to_hyper(response: Response<'static>, chunk_bytes: usize) -> hyper::Response<
             buf.truncate(filled);
             DiagBody::full(buf)
         }
-        _ => DiagBody::stream(response, chunk_bytes),
+        _ => DiagBody::stream_pooled(response, chunk_bytes, pool),
     };
     builder.body(body).unwrap_or_else(|e| {
         // Only reachable if the core produced an invalid header, which its tests rule out.
@@ -201,13 +218,13 @@ mod tests {
     fn responses_keep_status_headers_and_length() {
         static STATES: StateTable<2> = StateTable::new();
         let service = Box::leak(Box::new(Service::new(&STATES, &[], 7)));
-        let response = to_hyper(service.respond(&Request { method: "POST", ..Request::get("/healthz") }), 1024);
+        let response = to_hyper(service.respond(&Request { method: "POST", ..Request::get("/healthz") }), 1024, None);
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()["allow"], "GET, HEAD");
         assert_eq!(response.headers()["cache-control"], "no-store");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(response.headers()["content-length"], "23");
-        let response = to_hyper(service.respond(&Request::get("/metrics")), 1024);
+        let response = to_hyper(service.respond(&Request::get("/metrics")), 1024, None);
         assert!(response.headers().get("content-length").is_none(), "metrics stream");
     }
 }

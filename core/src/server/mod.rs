@@ -31,6 +31,7 @@ mod body;
 mod connection;
 mod handler;
 mod io;
+mod pool;
 mod routes;
 mod watchdog;
 

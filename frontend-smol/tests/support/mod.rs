@@ -68,13 +68,14 @@ static PATHS: Family<Counter, 1, 2048> = Family::new(["path"], ());
 static REGISTRY: Registry<'static, 4> = Registry::new();
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
-/// Test limits: short timeouts, three connections, 1 KiB chunks.
+/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one larger chunk.
 pub(crate) fn limits() -> Limits {
     let mut limits = Limits::DEFAULT;
     limits.header_timeout_ms = 400;
     limits.idle_timeout_ms = 1_000;
     limits.max_connections = 3;
     limits.chunk_bytes = 1024;
+    limits.chunk_pool_bytes = 512 * 1024;
     limits
 }
 
@@ -163,18 +164,7 @@ pub(crate) fn split(response: &[u8]) -> (String, Vec<u8>) {
     (head, parsed.body)
 }
 
-/// Number of chunks of a chunked body.
-pub(crate) fn chunk_count(response: &[u8]) -> usize {
-    let at = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
-    let mut rest = &response[at..];
-    let mut count = 0;
-    loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
-        if size == 0 {
-            return count;
-        }
-        count += 1;
-        rest = &rest[line_end + 2 + size + 2..];
-    }
+/// The sizes of the chunks of a chunked response.
+pub(crate) fn chunk_sizes(response: &[u8]) -> Vec<usize> {
+    diag_tests::parse_response(response, false).expect("a response").chunks
 }
