@@ -2,6 +2,8 @@
 //!
 //! Each server runs on its own multi-threaded tokio runtime in a background thread; `wrk`
 //! (Debian package `wrk`) drives it with keep-alive connections for a fixed time.
+//! `DIAG_SERVE_ONLY=<part of a server's name>` measures only the servers whose name contains it
+//! (for quick comparisons; the report then lacks the others).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -307,6 +309,9 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
     let mut best_of: Vec<Option<ServeResult>> = vec![None; candidates.len()];
     for _ in 0..ROUNDS {
         for ((name, start), kept) in candidates.iter().zip(&mut best_of) {
+            if std::env::var("DIAG_SERVE_ONLY").is_ok_and(|only| !name.contains(&only)) {
+                continue;
+            }
             match measure(name, start()) {
                 Ok(r) => *kept = best(kept.take(), r),
                 Err(e) => problems.push(e),

@@ -30,7 +30,7 @@ fn limits() -> Limits {
     limits.idle_timeout_ms = 1_000;
     limits.max_connections = 3;
     limits.chunk_bytes = 1024;
-    limits.chunk_pool_bytes = 512 * 1024;
+    limits.chunk_pool_bytes = 2 * 1024 * 1024;
     limits
 }
 
@@ -189,7 +189,7 @@ async fn metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series() {
     let response = exchange(s.addr, &get("/metrics")).await;
     let (head, plain) = split(&response);
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    // The first chunk is the body's own (1 KiB); the rest continues in the pool's one 512 KiB
+    // The first chunk is the body's own (1 KiB); the rest continues in the pool's one 2 MiB
     // chunk.
     let sizes = diag_tests::parse_response(&response, false).expect("a response").chunks;
     assert!(sizes.len() == 2 && sizes[0] <= 1024 && sizes[1] > 100 * 1024, "{sizes:?}");

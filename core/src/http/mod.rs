@@ -136,17 +136,17 @@ pub struct Limits {
     /// Size of the buffer `/metrics` is encoded into, chunk by chunk: the memory a scrape
     /// holds, and the largest series it can send.
     pub chunk_bytes: usize,
-    /// Memory the std frontends keep for larger (512 KiB) chunks, shared by all connections
-    /// and reused across scrapes: a response longer than `chunk_bytes` continues in them, with
-    /// fewer writes to the socket. A scrape holds about two while the socket takes one; when
-    /// all are in use, scrapes go on in `chunk_bytes` chunks. 0 (or less than 512 KiB) turns
-    /// the pool off; so does a `chunk_bytes` of 512 KiB or more. Not used by `http::Connection`.
+    /// Memory the std frontends keep for larger (2 MiB) chunks, shared by all connections and
+    /// reused across scrapes: a response longer than `chunk_bytes` continues in them, with
+    /// fewer writes to the socket. A scrape holds one or two at a time; when all are in use,
+    /// scrapes go on in `chunk_bytes` chunks. Less than 2 MiB turns the pool off; so does a
+    /// `chunk_bytes` of 2 MiB or more. Not used by `http::Connection`.
     pub chunk_pool_bytes: usize,
 }
 
 impl Limits {
     /// The defaults: 8 KiB head, 10 s header timeout, 30 s idle, 1024 connections, 64 KiB
-    /// chunks, and an 8 MiB pool of 512 KiB chunks (8 long scrapes at once at full speed).
+    /// chunks, and an 8 MiB pool of 2 MiB chunks.
     pub const DEFAULT: Self = Self {
         max_head_bytes: 8 * 1024,
         header_timeout_ms: 10_000,

@@ -175,7 +175,9 @@ mod tests {
     use super::*;
     use crate::encoding::{Desc, Encoder, Labels, MetricType, Value};
     use crate::http::{Request, Service};
-    use crate::server::pool::POOL_CHUNK_BYTES;
+
+    /// Pooled buffers of the test: 256 KiB.
+    const POOLED: usize = 256 * 1024;
     use crate::{Collect, StateTable, Stop};
     use http_body::Body as _;
     use std::vec::Vec;
@@ -218,12 +220,12 @@ mod tests {
         let unpooled = frames(DiagBody::stream(service.respond(&Request::get("/metrics")), 4096));
         assert!(unpooled.iter().all(|c| c.len() <= 4096));
         let whole: Vec<u8> = unpooled.concat();
-        assert!(whole.len() > 4 * POOL_CHUNK_BYTES, "{}", whole.len());
+        assert!(whole.len() > 4 * POOLED, "{}", whole.len());
         assert_eq!(many_lines(&whole).len(), 100_000);
 
         // A pool of two buffers: the body holds at most two at once as long as the chunks are
         // dropped in turn (as hyper does); holding every chunk, it runs out and goes on unpooled.
-        let pool = ChunkPool::new(2 * POOL_CHUNK_BYTES).unwrap();
+        let pool = ChunkPool::new(2 * POOLED, POOLED).unwrap();
         let response = service.respond(&Request::get("/metrics"));
         let held = frames(DiagBody::stream_pooled(response, 4096, Some(Arc::clone(&pool))));
         assert!(many_lines(&held.concat()) == many_lines(&whole), "pooled chunks carry the same lines");
@@ -247,7 +249,7 @@ mod tests {
         }
         assert!(many_lines(&streamed) == many_lines(&whole));
         let (last, middle) = lengths[1..].split_last().unwrap();
-        assert!(middle.iter().all(|n| (POOL_CHUNK_BYTES - 64..=POOL_CHUNK_BYTES).contains(n)), "{lengths:?}");
-        assert!(*last <= POOL_CHUNK_BYTES && lengths[0] <= 4096, "{lengths:?}");
+        assert!(middle.iter().all(|n| (POOLED - 64..=POOLED).contains(n)), "{lengths:?}");
+        assert!(*last <= POOLED && lengths[0] <= 4096, "{lengths:?}");
     }
 }

@@ -122,7 +122,7 @@ fn pool(limits: &Limits) -> Option<Arc<ChunkPool>> {
     if limits.chunk_bytes >= POOL_CHUNK_BYTES {
         return None;
     }
-    ChunkPool::new(limits.chunk_pool_bytes)
+    ChunkPool::new(limits.chunk_pool_bytes, POOL_CHUNK_BYTES)
 }
 
 /// The span of one request, with OpenTelemetry's conventional names (`otel.name`,

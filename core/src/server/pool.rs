@@ -2,28 +2,32 @@
 //! chunk, shared by every connection of one server and kept for reuse.
 //!
 //! Each chunk of a streamed body is one write to the socket, and on loopback each write also
-//! wakes the reader. On the benchmarks' 2.3 MB exposition diag-tokio served 860 scrapes/s in
-//! 64 KiB chunks, 1,040 continuing in 256 KiB ones and 1,130 in 512 KiB or 1 MiB ones (wrk, 4
-//! connections, 2 cores). Giving every connection such buffers would put 512 MiB at risk with
-//! 1024 connections; the pool bounds the total instead
+//! wakes the reader: the fewer writes, the faster the scrape. On the benchmarks' 2.3 MB
+//! exposition (`cargo bench -p diag-benches -- serve`, wrk with 4 connections, 2 cores)
+//! diag-tokio served 840–900 scrapes/s in 64 KiB chunks, and continuing in pooled chunks of
+//! 512 KiB 990, of 1 MiB 1,030, of 2 MiB 1,070–1,100 (prometheus-client's hyper example, which
+//! writes its whole body at once: 360–370). Giving every connection 2 MiB would put 2 GiB at
+//! risk with 1024 connections; the pool bounds the total instead
 //! ([`Limits::chunk_pool_bytes`](crate::http::Limits::chunk_pool_bytes)), and a scrape that
 //! finds it empty goes on in its own `chunk_bytes` chunks. Pooled buffers are allocated zeroed
 //! once and then reused as they are (the encoder overwrites what it sends), so a chunk costs
-//! no allocation and no clearing. Encoding one 512 KiB chunk takes about 0.15 ms, the longest
-//! a scrape holds a runtime thread between yields.
+//! no allocation and no clearing. Encoding a 2 MiB chunk takes about 0.6 ms, the longest a
+//! scrape holds a runtime thread between yields (prometheus-client's handler holds it for the
+//! whole encode, 4 ms there).
 
 use core::mem;
 use std::boxed::Box;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::vec::Vec;
 
-/// Size of a pooled buffer.
-pub(crate) const POOL_CHUNK_BYTES: usize = 512 * 1024;
+/// Size of the buffers of a server's pool.
+pub(crate) const POOL_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
-/// Buffers of [`POOL_CHUNK_BYTES`], at most `max` of them in existence.
+/// Buffers of `size` bytes, at most `max` of them in existence.
 #[derive(Debug)]
 pub(crate) struct ChunkPool {
     inner: Mutex<Inner>,
+    size: usize,
     max: usize,
 }
 
@@ -35,10 +39,11 @@ struct Inner {
 }
 
 impl ChunkPool {
-    /// A pool of at most `budget_bytes` (rounded down to whole buffers); `None` if that is none.
-    pub(crate) fn new(budget_bytes: usize) -> Option<Arc<Self>> {
-        let max = budget_bytes / POOL_CHUNK_BYTES;
-        (max > 0).then(|| Arc::new(Self { inner: Mutex::new(Inner { free: Vec::new(), made: 0 }), max }))
+    /// A pool of `size`-byte buffers taking at most `budget_bytes` (rounded down to whole
+    /// buffers); `None` if that is none.
+    pub(crate) fn new(budget_bytes: usize, size: usize) -> Option<Arc<Self>> {
+        let max = budget_bytes.checked_div(size).unwrap_or(0);
+        (max > 0).then(|| Arc::new(Self { inner: Mutex::new(Inner { free: Vec::new(), made: 0 }), size, max }))
     }
 
     /// A free buffer, or a new one while fewer than the maximum exist.
@@ -49,7 +54,7 @@ impl ChunkPool {
             None if inner.made < self.max => {
                 inner.made += 1;
                 drop(inner);
-                std::vec![0; POOL_CHUNK_BYTES].into_boxed_slice()
+                std::vec![0; self.size].into_boxed_slice()
             }
             None => return None,
         };
@@ -105,8 +110,9 @@ mod tests {
 
     #[test]
     fn buffers_are_bounded_and_come_back_when_dropped() {
-        assert!(ChunkPool::new(POOL_CHUNK_BYTES - 1).is_none());
-        let pool = ChunkPool::new(2 * POOL_CHUNK_BYTES + 100).unwrap();
+        assert!(ChunkPool::new(999, 1000).is_none());
+        assert!(ChunkPool::new(1000, 0).is_none());
+        let pool = ChunkPool::new(2100, 1000).unwrap();
         let mut a = pool.take().unwrap();
         let b = pool.take().unwrap();
         assert!(pool.take().is_none(), "at most two");

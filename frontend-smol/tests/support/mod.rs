@@ -68,14 +68,14 @@ static PATHS: Family<Counter, 1, 2048> = Family::new(["path"], ());
 static REGISTRY: Registry<'static, 4> = Registry::new();
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
-/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one larger chunk.
+/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one 2 MiB chunk.
 pub(crate) fn limits() -> Limits {
     let mut limits = Limits::DEFAULT;
     limits.header_timeout_ms = 400;
     limits.idle_timeout_ms = 1_000;
     limits.max_connections = 3;
     limits.chunk_bytes = 1024;
-    limits.chunk_pool_bytes = 512 * 1024;
+    limits.chunk_pool_bytes = 2 * 1024 * 1024;
     limits
 }
 
