@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod io;
 mod server;
 
 pub use async_net::TcpListener;

@@ -15,7 +15,9 @@ use async_net::{TcpListener, TcpStream};
 use diag_core::http::{Limits, Service};
 use diag_core::server::{Handler, Routes, serve_connection};
 use futures_lite::future;
-use smol_hyper::rt::{FuturesIo, SmolTimer};
+use smol_hyper::rt::SmolTimer;
+
+use crate::io::Socket;
 
 /// The largest connection cap honoured (far above any file-descriptor limit); the drain takes
 /// every permit back one by one.
@@ -163,7 +165,8 @@ async fn until<T>(shutdown: std::pin::Pin<&mut impl Future<Output = ()>>, work: 
 }
 
 /// Serves one connection with the core driver over async-net's socket (whose close shuts the
-/// write side down, so a client sees the end of the last response) and async-io's timer.
+/// write side down, so a client sees the end of the last response; written with `writev`) and
+/// async-io's timer.
 async fn connection(
     handler: Arc<Handler>,
     stream: TcpStream,
@@ -171,5 +174,5 @@ async fn connection(
     _permit: SemaphoreGuardArc,
 ) {
     let _ = stream.set_nodelay(true);
-    serve_connection(handler, FuturesIo::new(stream), SmolTimer::new(), stop).await;
+    serve_connection(handler, Socket::new(stream), SmolTimer::new(), stop).await;
 }
