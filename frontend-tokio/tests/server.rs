@@ -47,6 +47,10 @@ impl Routes for Hello {
 }
 
 async fn start() -> Running {
+    start_with(limits()).await
+}
+
+async fn start_with(limits: Limits) -> Running {
     static SETUP: std::sync::Once = std::sync::Once::new();
     SETUP.call_once(|| {
         STATES.heartbeat_ok("app", 0).unwrap();
@@ -58,7 +62,7 @@ async fn start() -> Running {
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(Hello);
+    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits).with_routes(Hello);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(server.serve(listener, async {
         stopped.await.ok();
@@ -189,11 +193,20 @@ async fn metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series() {
     let response = exchange(s.addr, &get("/metrics")).await;
     let (head, plain) = split(&response);
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    // The first chunk is the body's own (1 KiB); the rest continues in the pool's one 2 MiB
-    // chunk.
+    // The pool's one 2 MiB buffer takes the whole exposition.
     let sizes = diag_tests::parse_response(&response, false).expect("a response").chunks;
-    assert!(sizes.len() == 2 && sizes[0] <= 1024 && sizes[1] > 100 * 1024, "{sizes:?}");
+    assert!(sizes.len() == 1 && sizes[0] > 100 * 1024, "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), plain.len());
+    // Without the pool, the same exposition streams in the server's own 1 KiB chunks.
+    let mut no_pool = limits();
+    no_pool.chunk_pool_bytes = 0;
+    let small = start_with(no_pool).await;
+    let response = exchange(small.addr, &get("/metrics")).await;
+    let sizes = diag_tests::parse_response(&response, false).expect("a response").chunks;
+    assert!(sizes.len() > 100 && sizes.iter().all(|n| *n <= 1024), "{} chunks", sizes.len());
+    let lines =
+        |r: &[u8]| String::from_utf8_lossy(&split(r).1).lines().filter(|l| l.starts_with("paths_total{")).count();
+    assert_eq!(lines(&response), 2000);
     assert!(head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"));
     let plain = String::from_utf8(plain).unwrap();
     assert_eq!(plain.lines().filter(|l| l.starts_with("paths_total{")).count(), 2000);

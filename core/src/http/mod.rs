@@ -137,9 +137,9 @@ pub struct Limits {
     /// holds, and the largest series it can send.
     pub chunk_bytes: usize,
     /// Memory the std frontends keep for larger (2 MiB) chunks, shared by all connections and
-    /// reused across scrapes: a response longer than `chunk_bytes` continues in them, with
-    /// fewer writes to the socket. A scrape holds one or two at a time; when all are in use,
-    /// scrapes go on in `chunk_bytes` chunks. Less than 2 MiB turns the pool off; so does a
+    /// reused across scrapes: a streamed plain response is encoded into them, with fewer writes
+    /// to the socket. A scrape holds one or two at a time; when all are in use, scrapes go on
+    /// in their own `chunk_bytes` chunks. Less than 2 MiB turns the pool off; so does a
     /// `chunk_bytes` of 2 MiB or more. Not used by `http::Connection`.
     pub chunk_pool_bytes: usize,
 }

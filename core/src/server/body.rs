@@ -41,14 +41,14 @@ enum Kind {
 
 /// A body streamed in plain chunks, each encoded into a fresh part of `buf` and handed over
 /// as [`Bytes`] without a copy. Once hyper has written and dropped a chunk, `buf` takes its
-/// allocation back, so a scrape reuses a few chunk-sized buffers. After the first chunk, a
-/// long body continues in the larger buffers of the server's [`ChunkPool`] while it has some.
+/// allocation back, so a scrape reuses a few chunk-sized buffers. Chunks come from the larger
+/// buffers of the server's [`ChunkPool`] while it has some; `buf` is only allocated once it
+/// has none.
 struct Plain {
     body: Body<'static>,
     buf: BytesMut,
     chunk_bytes: usize,
     pool: Option<Arc<ChunkPool>>,
-    first: bool,
     done: bool,
 }
 
@@ -57,9 +57,7 @@ impl Plain {
         if self.done {
             return Ok(None);
         }
-        let pooled = if self.first { None } else { self.pool.as_ref().and_then(ChunkPool::take) };
-        self.first = false;
-        if let Some(mut chunk) = pooled {
+        if let Some(mut chunk) = self.pool.as_ref().and_then(ChunkPool::take) {
             // On an error the buffer goes straight back to the pool with `chunk`.
             let n = self.body.fill(chunk.space())?;
             chunk.set_len(n);
@@ -98,9 +96,8 @@ impl DiagBody {
             Kind::Gzip(Box::new(Chunks::from_response(response, chunk_bytes)))
         } else {
             let chunk_bytes = chunk_bytes.max(1);
-            let buf = BytesMut::with_capacity(chunk_bytes);
             let body = response.into_body();
-            Kind::Plain(Box::new(Plain { body, buf, chunk_bytes, pool, first: true, done: false }))
+            Kind::Plain(Box::new(Plain { body, buf: BytesMut::new(), chunk_bytes, pool, done: false }))
         };
         Self { kind, _busy: None }
     }
@@ -212,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn long_bodies_continue_in_pooled_chunks_and_return_them() {
+    fn bodies_stream_in_pooled_chunks_and_return_them() {
         static STATES: StateTable<2> = StateTable::new();
         let sources: &'static [&'static dyn Collect] = &[&Many];
         let service: &'static Service<'static> =
@@ -229,9 +226,8 @@ mod tests {
         let response = service.respond(&Request::get("/metrics"));
         let held = frames(DiagBody::stream_pooled(response, 4096, Some(Arc::clone(&pool))));
         assert!(many_lines(&held.concat()) == many_lines(&whole), "pooled chunks carry the same lines");
-        assert!(held[0].len() <= 4096, "the first chunk is the body's own");
-        assert!(held[1].len() > 4096 && held[2].len() > 4096, "then pooled chunks");
-        assert!(held[3..].iter().all(|c| c.len() <= 4096), "pool exhausted: own chunks again");
+        assert!(held[0].len() > 4096 && held[1].len() > 4096, "pooled chunks");
+        assert!(held[2..].iter().all(|c| c.len() <= 4096), "pool exhausted: own chunks");
         drop(held);
         let (a, b) = (pool.take(), pool.take());
         assert!(a.is_some() && b.is_some(), "both buffers back in the pool");
@@ -248,8 +244,8 @@ mod tests {
             streamed.extend_from_slice(&chunk); // the chunk is dropped here, as hyper would
         }
         assert!(many_lines(&streamed) == many_lines(&whole));
-        let (last, middle) = lengths[1..].split_last().unwrap();
-        assert!(middle.iter().all(|n| (POOLED - 64..=POOLED).contains(n)), "{lengths:?}");
-        assert!(*last <= POOLED && lengths[0] <= 4096, "{lengths:?}");
+        let (last, full) = lengths.split_last().unwrap();
+        assert!(full.iter().all(|n| (POOLED - 64..=POOLED).contains(n)), "every chunk pooled: {lengths:?}");
+        assert!(*last <= POOLED, "{lengths:?}");
     }
 }

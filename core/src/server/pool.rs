@@ -1,13 +1,14 @@
-//! [`ChunkPool`]: the larger buffers a long streamed response continues in after its first
-//! chunk, shared by every connection of one server and kept for reuse.
+//! [`ChunkPool`]: the larger buffers streamed responses are encoded into, shared by every
+//! connection of one server and kept for reuse.
 //!
 //! Each chunk of a streamed body is one write to the socket, and on loopback each write also
 //! wakes the reader: the fewer writes, the faster the scrape. On the benchmarks' 2.3 MB
 //! exposition (`cargo bench -p diag-benches -- serve`, wrk with 4 connections, 2 cores)
-//! diag-tokio served 840–900 scrapes/s in 64 KiB chunks, and continuing in pooled chunks of
-//! 512 KiB 990, of 1 MiB 1,030, of 2 MiB 1,070–1,100 (prometheus-client's hyper example, which
-//! writes its whole body at once: 360–370). Giving every connection 2 MiB would put 2 GiB at
-//! risk with 1024 connections; the pool bounds the total instead
+//! diag-tokio served 840–920 scrapes/s in 64 KiB chunks; continuing in pooled chunks after a
+//! first 64 KiB one, 990 with 512 KiB chunks, 1,030 with 1 MiB and 1,070–1,100 with 2 MiB; all
+//! in pooled 2 MiB chunks, 1,110–1,130 (prometheus-client's hyper example, which writes its
+//! whole body at once: 340–370). Giving every connection 2 MiB would put 2 GiB at risk with
+//! 1024 connections; the pool bounds the total instead
 //! ([`Limits::chunk_pool_bytes`](crate::http::Limits::chunk_pool_bytes)), and a scrape that
 //! finds it empty goes on in its own `chunk_bytes` chunks. Pooled buffers are allocated zeroed
 //! once and then reused as they are (the encoder overwrites what it sends), so a chunk costs
