@@ -3,7 +3,7 @@
 //!
 //! Each chunk of a streamed body is one write to the socket, and on loopback each write also
 //! wakes the reader: the fewer writes, the faster the scrape. On the benchmarks' 2.3 MB
-//! exposition (`cargo bench -p diag-benches -- serve`, wrk with 4 connections, 2 cores)
+//! exposition (`cargo bench -p diag-benches -- serve_large`, wrk with 4 connections, 2 cores)
 //! diag-tokio served 840–920 scrapes/s in 64 KiB chunks; continuing in pooled chunks after a
 //! first 64 KiB one, 990 with 512 KiB chunks, 1,030 with 1 MiB and 1,070–1,100 with 2 MiB; all
 //! in pooled 2 MiB chunks, 1,110–1,130 (prometheus-client's hyper example, which writes its
