@@ -218,9 +218,10 @@ struct LeCache {
 }
 
 /// Whether the encoder trades code size and stack for speed: text caches ([`Head`],
-/// [`LeCache`]) and inlined short copies. Not on bare-metal targets, where the flash and stack
-/// that takes (about 1 KiB and 0.7 KiB) matter more, and every line is written piece by
-/// piece. Both ways write the same bytes (tested).
+/// [`LeCache`]) and inlined short copies. Not on bare-metal targets, where every line is
+/// written piece by piece: on the Cortex-M example this saves 2.4 KiB of flash and 0.6 KiB of
+/// stack (the forced inlining of `put` and friends, left out there by the same condition, would
+/// cost 7.8 KiB more). Both ways write the same bytes (tested).
 const FAST: bool = cfg!(not(target_os = "none"));
 
 /// Bounds and bytes the cache holds; longer bound lists are formatted on every line.
@@ -465,16 +466,13 @@ impl<'b> Encoder<'b> {
     /// The cached head, then the label values (and the names after the first), and the value.
     fn sample_after_head(&mut self, labels: &Labels<'_>, value: Value) -> Result<(), Full> {
         self.pos = put_at(self.buf, self.pos, &self.head.text[..self.head.len])?;
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                self.put(b"\",")?;
-                self.put_str(k)?;
-                self.put(b"=\"")?;
-            }
-            self.put_escaped(v, true)?;
-        }
-        if !labels.names.is_empty() {
-            self.put(b"\"} ")?;
+        let mut pairs = labels.iter();
+        // A head with labels ends in the first label's `name="`.
+        if let Some((_, first)) = pairs.next() {
+            self.put_escaped(first, true)?;
+            self.put(b"\"")?;
+            self.label_pairs(pairs, true)?;
+            self.put(b"} ")?;
         }
         self.put_value_line(value)
     }
@@ -529,8 +527,9 @@ impl<'b> Encoder<'b> {
         self.put(b"_bucket{")?;
         let labels_at = self.pos;
         self.labels_text(labels)?;
+        let labels_text = (labels_at, self.pos - labels_at);
         let prefix = (start, self.pos - start);
-        let labelled = self.pos > labels_at;
+        let labelled = labels_text.1 > 0;
         let mut cumulative = 0u64;
         for i in 0..=view.bounds.len() {
             if i > 0 {
@@ -545,7 +544,6 @@ impl<'b> Encoder<'b> {
         if !sum_lines {
             return Ok(());
         }
-        let labels_text = (labels_at, if labelled { prefix.1 - (labels_at - start) } else { 0 });
         for (suffix, value) in [("_sum", Value::F64(view.sum)), ("_count", Value::U64(cumulative))] {
             self.put_str(desc.name)?;
             self.put_str(suffix)?;
@@ -563,10 +561,21 @@ impl<'b> Encoder<'b> {
 
     /// `k1="v1",k2="v2"` (values escaped), without braces.
     fn labels_text(&mut self, labels: &Labels<'_>) -> Result<(), Full> {
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
+        self.label_pairs(labels.iter(), false)
+    }
+
+    /// `k="v"` for each pair (value escaped), separated by commas; one comma before the first
+    /// too if `comma`.
+    fn label_pairs<'l>(
+        &mut self,
+        pairs: impl Iterator<Item = (&'l str, &'l str)>,
+        mut comma: bool,
+    ) -> Result<(), Full> {
+        for (k, v) in pairs {
+            if comma {
                 self.put(b",")?;
             }
+            comma = true;
             self.put_str(k)?;
             self.put(b"=\"")?;
             self.put_escaped(v, true)?;

@@ -133,8 +133,9 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// Concurrent connections served; more wait in the listen backlog.
     pub max_connections: usize,
-    /// Size of the buffer `/metrics` is encoded into, chunk by chunk: the memory a scrape
-    /// holds, and the largest series it can send.
+    /// Size of the buffer `/metrics` is encoded into, chunk by chunk, when no larger pooled
+    /// chunk is free (see `chunk_pool_bytes`): the memory such a scrape holds, and the largest
+    /// series a scrape is sure to send.
     pub chunk_bytes: usize,
     /// Memory the std frontends keep for larger (2 MiB) chunks, shared by all connections and
     /// reused across scrapes: a streamed plain response is encoded into them, with fewer writes

@@ -5,14 +5,14 @@
 //! wakes the reader: the fewer writes, the faster the scrape. On the benchmarks' 2.3 MB
 //! exposition (`cargo bench -p diag-benches -- serve_large`, wrk with 4 connections, 2 cores)
 //! diag-tokio served 840–920 scrapes/s in 64 KiB chunks; continuing in pooled chunks after a
-//! first 64 KiB one, 990 with 512 KiB chunks, 1,030 with 1 MiB and 1,070–1,100 with 2 MiB; all
-//! in pooled 2 MiB chunks, 1,110–1,130 (prometheus-client's hyper example, which writes its
-//! whole body at once: 340–370). Giving every connection 2 MiB would put 2 GiB at risk with
+//! first 64 KiB one, 980–1,000 with 512 KiB chunks, 1,010–1,050 with 1 MiB and 1,070–1,100
+//! with 2 MiB; all in pooled 2 MiB chunks, 1,070–1,130 (prometheus-client's hyper example,
+//! which writes its whole body at once: 340–370). Giving every connection 2 MiB would put 2 GiB at risk with
 //! 1024 connections; the pool bounds the total instead
 //! ([`Limits::chunk_pool_bytes`](crate::http::Limits::chunk_pool_bytes)), and a scrape that
 //! finds it empty goes on in its own `chunk_bytes` chunks. Pooled buffers are allocated zeroed
 //! once and then reused as they are (the encoder overwrites what it sends), so a chunk costs
-//! no allocation and no clearing. Encoding a 2 MiB chunk takes about 0.6 ms, the longest a
+//! no allocation and no clearing. Encoding a 2 MiB chunk takes about 0.65 ms, the longest a
 //! scrape holds a runtime thread between yields (prometheus-client's handler holds it for the
 //! whole encode, 4 ms there).
 
