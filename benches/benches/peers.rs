@@ -10,6 +10,7 @@ use std::time::Duration;
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use diag_benches::alloc::CountingAlloc;
 use diag_benches::hot::{cpu_timed, run, value};
+use diag_benches::lookup;
 use diag_benches::report::{self, EncodeFacts, Group, Machine, Run};
 use diag_benches::workload::{self, LARGE, SMALL, Shape};
 use diag_core::{Counter, DEFAULT_BUCKETS, Family, Gauge, Histogram, ShardedCounter, ShardedHistogram};
@@ -43,9 +44,10 @@ fn counter_group(c: &mut Criterion, id: &str, threads: usize) {
     bench_op(&mut g, "atomic", threads, |_| {
         atomic.fetch_add(1, Ordering::Relaxed);
     });
-    let diag = leak(Family::<Counter, 1, 4>::new(["shard"], ())).get_or_create(["0"]).expect("capacity");
+    let diag = leak(Family::<Counter, (&str,), 4>::new(["shard"], ())).get_or_create(("0",)).expect("capacity");
     bench_op(&mut g, "diag", threads, |_| diag.inc());
-    let sharded = leak(Family::<ShardedCounter<8>, 1, 4>::new(["shard"], ())).get_or_create(["0"]).expect("capacity");
+    let sharded =
+        leak(Family::<ShardedCounter<8>, (&str,), 4>::new(["shard"], ())).get_or_create(("0",)).expect("capacity");
     bench_op(&mut g, "diag_sharded", threads, |_| sharded.inc());
     let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "c"), &["shard"])
         .expect("opts")
@@ -69,7 +71,7 @@ fn gauge_group(c: &mut Criterion, id: &str, threads: usize) {
     let mut g = c.benchmark_group(id);
     let atomic = leak(AtomicI64::new(0));
     bench_op(&mut g, "atomic", threads, |i| atomic.store(i as i64, Ordering::Relaxed));
-    let diag = leak(Family::<Gauge, 1, 4>::new(["shard"], ())).get_or_create(["0"]).expect("capacity");
+    let diag = leak(Family::<Gauge, (&str,), 4>::new(["shard"], ())).get_or_create(("0",)).expect("capacity");
     bench_op(&mut g, "diag", threads, |i| diag.set(i as i64));
     let prom = prometheus::IntGaugeVec::new(prometheus::Opts::new("g", "g"), &["shard"])
         .expect("opts")
@@ -91,11 +93,12 @@ fn gauge_group(c: &mut Criterion, id: &str, threads: usize) {
 
 fn histogram_group(c: &mut Criterion, id: &str, threads: usize) {
     let mut g = c.benchmark_group(id);
-    let diag =
-        leak(Family::<Histogram<11>, 1, 4>::new(["shard"], &DEFAULT_BUCKETS)).get_or_create(["0"]).expect("capacity");
+    let diag = leak(Family::<Histogram<11>, (&str,), 4>::new(["shard"], &DEFAULT_BUCKETS))
+        .get_or_create(("0",))
+        .expect("capacity");
     bench_op(&mut g, "diag", threads, |i| diag.observe(value(i)));
-    let sharded = leak(Family::<ShardedHistogram<11, 4>, 1, 4>::new(["shard"], &DEFAULT_BUCKETS))
-        .get_or_create(["0"])
+    let sharded = leak(Family::<ShardedHistogram<11, 4>, (&str,), 4>::new(["shard"], &DEFAULT_BUCKETS))
+        .get_or_create(("0",))
         .expect("capacity");
     bench_op(&mut g, "diag_sharded", threads, |i| sharded.observe(value(i)));
     let prom = prometheus::HistogramVec::new(prometheus::HistogramOpts::new("h", "h"), &["shard"])
@@ -119,6 +122,62 @@ fn histogram_group(c: &mut Criterion, id: &str, threads: usize) {
             handle.run_upkeep();
             t
         })
+    });
+    g.finish();
+}
+
+/// Lookup groups: `(criterion group id, table title, series present, threads)`.
+fn lookup_groups() -> Vec<(String, String, usize, usize)> {
+    let mut out = Vec::new();
+    for threads in [1, 2] {
+        for size in lookup::SIZES {
+            out.push((
+                format!("lookup_{size}_{threads}t"),
+                format!("get_or_create + inc, {size} series, {threads} thread{}", if threads > 1 { "s" } else { "" }),
+                size,
+                threads,
+            ));
+        }
+    }
+    out
+}
+
+/// `get_or_create(labels)` plus `inc()` per operation, with `size` series present and the
+/// keys cycling through them.
+fn lookup_group(c: &mut Criterion, id: &str, size: usize, threads: usize) {
+    let users = lookup::users(size);
+    // Sizes are powers of two: a mask, not a division, so the harness costs every peer little.
+    let key = |i: u64| (i as usize) & (size - 1);
+    let mut g = c.benchmark_group(id);
+
+    let diag = lookup::DiagRequests::new(["method", "user"], ());
+    users.iter().for_each(|u| drop(diag.get_or_create((lookup::METHOD, u.as_str())).expect("capacity")));
+    bench_op(&mut g, "diag", threads, |i| {
+        if let Ok(c) = diag.get_or_create((lookup::METHOD, &users[key(i)])) {
+            c.inc();
+        }
+    });
+
+    let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("requests_total", "r"), &["method", "user"])
+        .expect("opts");
+    users.iter().for_each(|u| drop(prom.with_label_values(&[lookup::METHOD, u.as_str()])));
+    bench_op(&mut g, "prometheus", threads, |i| prom.with_label_values(&[lookup::METHOD, &users[key(i)]]).inc());
+
+    let fam = prometheus_client::metrics::family::Family::<
+        lookup::PromClientLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let sets: Vec<lookup::PromClientLabels> =
+        users.iter().map(|u| vec![("method", lookup::METHOD.to_owned()), ("user", u.clone())]).collect();
+    sets.iter().for_each(|s| drop(fam.get_or_create(s)));
+    bench_op(&mut g, "prometheus_client", threads, |i| {
+        fam.get_or_create(&sets[key(i)]).inc();
+    });
+
+    let recorder = workload::metrics_recorder();
+    users.iter().for_each(|u| drop(recorder.register_counter(&lookup::metrics_key(u), &workload::METRICS_META)));
+    bench_op(&mut g, "metrics", threads, |i| {
+        recorder.register_counter(&lookup::metrics_key(&users[key(i)]), &workload::METRICS_META).increment(1);
     });
     g.finish();
 }
@@ -211,6 +270,9 @@ fn main() {
             "gauge" => gauge_group(&mut c, id, threads),
             _ => histogram_group(&mut c, id, threads),
         }
+    }
+    for (id, _, size, threads) in lookup_groups() {
+        lookup_group(&mut c, &id, size, threads);
     }
     let mut facts = encode_group(&mut c, SMALL);
     facts.extend(encode_group(&mut c, LARGE));

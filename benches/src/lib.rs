@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod hot;
+pub mod lookup;
 pub mod report;
 pub mod serve;
 pub mod workload;

@@ -38,11 +38,11 @@ pub const MAX_ENTRIES: usize = 1104;
 pub const OBSERVATIONS: [f64; 8] = [0.003, 0.008, 0.02, 0.07, 0.2, 0.7, 3.0, 12.0];
 
 /// A diag counter family sized for every shape.
-pub type DiagCounters = Family<Counter, 1, MAX_SERIES>;
+pub type DiagCounters = Family<Counter, (usize,), MAX_SERIES>;
 /// A diag gauge family sized for every shape.
-pub type DiagGauges = Family<Gauge, 1, MAX_SERIES>;
+pub type DiagGauges = Family<Gauge, (usize,), MAX_SERIES>;
 /// A diag histogram family sized for every shape.
-pub type DiagHistograms = Family<Histogram<11>, 1, MAX_SERIES>;
+pub type DiagHistograms = Family<Histogram<11>, (usize,), MAX_SERIES>;
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
@@ -98,21 +98,21 @@ impl Diag {
         for f in 0..shape.families {
             let fam: &'static DiagCounters = Box::leak(Box::new(Family::new(["shard"], ())));
             for s in 0..shape.series {
-                fam.get_or_create([shard(s)]).expect("capacity").inc_by(counter_value(f, s));
+                fam.get_or_create((s,)).expect("capacity").inc_by(counter_value(f, s));
             }
             registry.register(leak(counter_name(f)), leak(counter_help(f)), fam).expect("register");
         }
         for f in 0..shape.families {
             let fam: &'static DiagGauges = Box::leak(Box::new(Family::new(["shard"], ())));
             for s in 0..shape.series {
-                fam.get_or_create([shard(s)]).expect("capacity").set(gauge_value(f, s));
+                fam.get_or_create((s,)).expect("capacity").set(gauge_value(f, s));
             }
             registry.register(leak(gauge_name(f)), leak(gauge_help(f)), fam).expect("register");
         }
         for f in 0..shape.histograms {
             let fam: &'static DiagHistograms = Box::leak(Box::new(Family::new(["shard"], &DEFAULT_BUCKETS)));
             for s in 0..shape.series {
-                let h = fam.get_or_create([shard(s)]).expect("capacity");
+                let h = fam.get_or_create((s,)).expect("capacity");
                 OBSERVATIONS.iter().for_each(|v| h.observe(*v));
             }
             registry.register(leak(histogram_name(f)), leak(histogram_help(f)), fam).expect("register");

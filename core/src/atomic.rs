@@ -13,9 +13,9 @@
 //! Every other module imports atomics from here, never from `core::sync::atomic`.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicU128, AtomicUsize};
+pub(crate) use portable_atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicU128, AtomicUsize};
 
 /// loom has no 128-bit atomic; a word behind loom's mutex stands in for one so the core builds
 /// under loom. No histogram model runs on it: a cell is one atomic word, so a model would only

@@ -18,6 +18,46 @@ impl fmt::Display for CapacityError {
 
 impl core::error::Error for CapacityError {}
 
+/// Why a [`Family`](crate::Family) could not give a series for a label set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SeriesError {
+    /// The label set is new and the family holds its capacity of series already (only when the
+    /// family was built with [`Overflow::Error`](crate::Overflow::Error); otherwise the update
+    /// goes to the overflow series).
+    Full(CapacityError),
+    /// The label text (`name="value",…`, escaped) is longer than the family's text capacity
+    /// `B`; values are never truncated.
+    TooLong {
+        /// The family's label text capacity in bytes.
+        capacity: usize,
+    },
+    /// Every index position within the probe bound of this label set's hash is taken, a sign of
+    /// label values chosen to collide (the family's hash is seeded; see
+    /// [`seed_label_hashes`](crate::seed_label_hashes)).
+    Crowded,
+}
+
+impl fmt::Display for SeriesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(e) => write!(f, "family full: {e}"),
+            Self::TooLong { capacity } => {
+                write!(f, "label values too long: the escaped label text exceeds the family's {capacity} bytes")
+            }
+            Self::Crowded => f.write_str("too many label sets collide in the family's index (probe limit reached)"),
+        }
+    }
+}
+
+impl core::error::Error for SeriesError {}
+
+impl From<CapacityError> for SeriesError {
+    fn from(e: CapacityError) -> Self {
+        Self::Full(e)
+    }
+}
+
 /// Why a metric or collector could not be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

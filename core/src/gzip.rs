@@ -115,7 +115,7 @@ mod tests {
     use crate::{Collect, Counter, Family, Registry, StateTable};
 
     static STATES: StateTable<2> = StateTable::new();
-    static HITS: Family<Counter, 1, 512> = Family::new(["path"], ());
+    static HITS: Family<Counter, (&str,), 512> = Family::new(["path"], ());
     static REGISTRY: Registry<'static, 4> = Registry::new();
 
     fn service() -> Service<'static> {
@@ -124,7 +124,7 @@ mod tests {
             REGISTRY.register("hits_total", "Hits by path.", &HITS).unwrap();
             for i in 0..500 {
                 let path = std::format!("/some/longish/path/number/{i}");
-                HITS.get_or_create([std::boxed::Box::leak(path.into_boxed_str())]).unwrap().inc();
+                HITS.get_or_create((&path,)).unwrap().inc();
             }
         });
         static SOURCES: [&dyn Collect; 1] = [&REGISTRY];

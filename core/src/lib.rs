@@ -17,6 +17,7 @@ mod gauge;
 pub mod gzip;
 pub mod histogram;
 pub mod http;
+pub mod labels;
 #[cfg(feature = "std")]
 pub mod process;
 mod registry;
@@ -28,10 +29,11 @@ pub mod state;
 
 pub use counter::Counter;
 pub use encoding::{Desc, Encoder, Format, Labels, MetricType, Stop, Value};
-pub use error::{CapacityError, EncodeError, RegisterError};
-pub use family::{Family, Series};
+pub use error::{CapacityError, EncodeError, RegisterError, SeriesError};
+pub use family::{Family, Overflow, Series, SeriesLabels, SeriesRef};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};
+pub use labels::{LabelSet, LabelValue, seed_label_hashes};
 pub use registry::{Collect, Metric, Registry, Scrape, Sources};
 pub use sharded::{ShardedCounter, ShardedHistogram};
 pub use state::{State, StateTable};

@@ -22,8 +22,13 @@ pub trait Metric: Sync {
         &[]
     }
 
-    /// Label sets refused because a family was full.
+    /// New label sets that found a family full.
     fn overflow(&self) -> u64 {
+        0
+    }
+
+    /// Label sets refused for their text (too long, or the probe limit).
+    fn refused(&self) -> u64 {
         0
     }
 
@@ -150,30 +155,40 @@ impl<const N: usize> Collect for Registry<'_, N> {
                 None => {}
             }
         }
-        let overflow =
-            self.entries.iter().any(|(_, e)| matches!(e, Entry::Metric { metric, .. } if metric.overflow() > 0));
-        if overflow {
-            enc.entry(N, |enc| {
-                enc.header(&OVERFLOW)?;
-                for (_, entry) in self.entries.iter() {
-                    if let Entry::Metric { name, metric, .. } = entry {
-                        let n = metric.overflow();
-                        if n > 0 {
-                            enc.sample(&OVERFLOW, &Labels::new(&["family"], &[name]), Value::U64(n))?;
+        let counts: [(&Desc<'_>, fn(&dyn Metric) -> u64); 2] =
+            [(&OVERFLOW, |m| m.overflow()), (&REFUSED, |m| m.refused())];
+        for (k, (desc, count)) in counts.into_iter().enumerate() {
+            let any = self.entries.iter().any(|(_, e)| matches!(e, Entry::Metric { metric, .. } if count(*metric) > 0));
+            if any {
+                enc.entry(N + k, |enc| {
+                    enc.header(desc)?;
+                    for (_, entry) in self.entries.iter() {
+                        if let Entry::Metric { name, metric, .. } = entry {
+                            let n = count(*metric);
+                            if n > 0 {
+                                enc.sample(desc, &Labels::new(&["family"], &[name]), Value::U64(n))?;
+                            }
                         }
                     }
-                }
-                Ok(())
-            })?;
+                    Ok(())
+                })?;
+            }
         }
         Ok(())
     }
 }
 
-/// The family reporting label sets refused by full families.
+/// The family reporting new label sets that found their family full.
 const OVERFLOW: Desc<'static> = Desc {
     name: "diag_series_overflow_total",
-    help: "New label sets refused because their family was full.",
+    help: "New label sets that found their family full (sent to its otel_metric_overflow series, or refused).",
+    metric_type: MetricType::Counter,
+};
+
+/// The family reporting label sets refused for their text.
+const REFUSED: Desc<'static> = Desc {
+    name: "diag_label_sets_refused_total",
+    help: "Label sets refused: label text longer than the family allows, or too many colliding sets.",
     metric_type: MetricType::Counter,
 };
 

@@ -69,7 +69,7 @@ fn state_table_concurrent_registration() {
 #[test]
 fn family_insertion() {
     loom::model(|| {
-        let f: Arc<Family<Counter, 1, 2>> = Arc::new(Family::new(["k"], ()));
+        let f: Arc<Family<Counter, [&'static str; 1], 2>> = Arc::new(Family::new(["k"], ()));
         let threads: Vec<_> = (0..2)
             .map(|_| {
                 let f = f.clone();
@@ -82,6 +82,6 @@ fn family_insertion() {
             t.join().unwrap();
         }
         assert_eq!(f.iter().count(), 1);
-        assert_eq!(f.get(&["v"]).unwrap().get(), 2);
+        assert_eq!(f.get(["v"]).unwrap().get(), 2);
     });
 }

@@ -46,8 +46,8 @@ static GLOBAL: Counting = Counting;
 static STATES: StateTable<8> = StateTable::new();
 static HITS: Counter = Counter::new();
 static TEMPERATURE: GaugeF64 = GaugeF64::new();
-static REQUESTS: Family<Counter, 2, 64> = Family::new(["method", "code"], ());
-static LATENCY: Family<Histogram<11>, 1, 8> = Family::new(["route"], &DEFAULT_BUCKETS);
+static REQUESTS: Family<Counter, [&'static str; 2], 64> = Family::new(["method", "code"], ());
+static LATENCY: Family<Histogram<11>, [&'static str; 1], 8> = Family::new(["route"], &DEFAULT_BUCKETS);
 static REGISTRY: Registry<'static, 8> = Registry::new();
 
 /// Runs `f` with the counter armed and returns how many allocations it made.

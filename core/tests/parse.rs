@@ -65,7 +65,7 @@ fn hostile_registry_round_trips_in_both_formats() {
     static JOBS: Counter = Counter::new();
     static TEMP: GaugeF64 = GaugeF64::new();
     static DEPTH: Gauge = Gauge::new();
-    static BY_PATH: Family<Counter, 2, 8> = Family::new(["path", "code"], ());
+    static BY_PATH: Family<Counter, [&'static str; 2], 8> = Family::new(["path", "code"], ());
     static LATENCY: Histogram<3> = Histogram::new(&[0.005, 0.5, 1e21]);
     let registry: Registry<'_, 16> = Registry::new();
     registry.register("jobs_total", "Jobs \"done\" \\ so far\nsecond line", &JOBS).unwrap();
@@ -121,7 +121,7 @@ fn hostile_registry_round_trips_in_both_formats() {
 
 #[test]
 fn chunked_scrape_is_valid_chunk_by_chunk_concatenated() {
-    static FAMILY: Family<Gauge, 1, 32> = Family::new(["id"], ());
+    static FAMILY: Family<Gauge, [&'static str; 1], 32> = Family::new(["id"], ());
     let registry: Registry<'_, 16> = Registry::new();
     registry.register("items", "Items.", &FAMILY).unwrap();
     const IDS: [&str; 32] = [

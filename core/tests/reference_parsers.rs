@@ -27,12 +27,12 @@ const FLOATS: [(&str, f64); 12] = [
 ];
 static BOUNDS: [f64; 5] = [1e-9, 0.005, 0.5, 1.0, 1e10];
 
-static REQUESTS: Family<Counter, 2, 16> = Family::new(["path", "method"], ());
-static TEMPERATURES: Family<GaugeF64, 1, 16> = Family::new(["case"], ());
-static EXTREMES: Family<Gauge, 1, 4> = Family::new(["case"], ());
+static REQUESTS: Family<Counter, [&'static str; 2], 16> = Family::new(["path", "method"], ());
+static TEMPERATURES: Family<GaugeF64, [&'static str; 1], 16> = Family::new(["case"], ());
+static EXTREMES: Family<Gauge, [&'static str; 1], 4> = Family::new(["case"], ());
 static BIG_COUNTER: Counter = Counter::new();
 static NO_HELP: Gauge = Gauge::new();
-static LATENCY: Family<Histogram<5>, 1, 16> = Family::new(["path"], &BOUNDS);
+static LATENCY: Family<Histogram<5>, [&'static str; 1], 16> = Family::new(["path"], &BOUNDS);
 static PLAIN_HISTOGRAM: Histogram<5> = Histogram::new(&BOUNDS);
 static REGISTRY: Registry<'static, 16> = Registry::new();
 

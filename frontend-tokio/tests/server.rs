@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 static STATES: StateTable<4> = StateTable::new();
-static PATHS: Family<Counter, 1, 2048> = Family::new(["path"], ());
+static PATHS: Family<Counter, [&'static str; 1], 2048> = Family::new(["path"], ());
 static REGISTRY: Registry<'static, 4> = Registry::new();
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
@@ -56,8 +56,8 @@ async fn start_with(limits: Limits) -> Running {
         STATES.heartbeat_ok("app", 0).unwrap();
         REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
         for i in 0..2000 {
-            let path: &'static str = Box::leak(format!("/a/fairly/long/request/path/{i}").into_boxed_str());
-            PATHS.get_or_create([path]).unwrap().inc();
+            let path = format!("/a/fairly/long/request/path/{i}");
+            PATHS.get_or_create([&path]).unwrap().inc();
         }
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -65,20 +65,28 @@ pub struct Desc<'a> {
     pub metric_type: MetricType,
 }
 
-/// The label names and values of one series, as two parallel slices.
+/// The labels of one series: label names and values as two parallel slices (escaped as they
+/// are written), or a family's label text rendered and escaped once, at series creation
+/// (copied as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Labels<'a> {
     names: &'a [&'a str],
     values: &'a [&'a str],
+    rendered: &'a [u8],
 }
 
 impl<'a> Labels<'a> {
     /// No labels.
-    pub const EMPTY: Labels<'static> = Labels { names: &[], values: &[] };
+    pub const EMPTY: Labels<'static> = Labels { names: &[], values: &[], rendered: &[] };
 
     /// Pairs `names[i]` with `values[i]`; extra entries of the longer slice are ignored.
     pub const fn new(names: &'a [&'a str], values: &'a [&'a str]) -> Self {
-        Self { names, values }
+        Self { names, values, rendered: &[] }
+    }
+
+    /// Label text already rendered and escaped, `name="value",…` (a family's stored text).
+    pub(crate) const fn rendered(text: &'a [u8]) -> Self {
+        Self { names: &[], values: &[], rendered: text }
     }
 
     /// The `(name, value)` pairs.
@@ -164,44 +172,6 @@ pub struct Encoder<'b> {
     /// Entries open (nesting level of the next [`entry`](Self::entry)).
     depth: usize,
     le: LeCache,
-    head: Head,
-}
-
-/// The text every sample line of one family starts with, `name{first_label="` (or `name `
-/// without labels), built at the family's first sample and reused by the others.
-///
-/// Only valid inside [`Encoder::family`], which keeps the family's name and label names
-/// borrowed: while they live, no other string can have their addresses, so comparing
-/// addresses and lengths identifies them.
-#[derive(Debug)]
-struct Head {
-    /// Addresses and lengths of the family's name and label-name slice; `None` outside
-    /// [`Encoder::family`].
-    key: Option<[usize; 4]>,
-    /// Bytes of `text` in use; 0 until built, [`HEAD_NONE`] if the head does not fit.
-    len: usize,
-    text: [u8; HEAD_TEXT],
-}
-
-/// Longest head cached; longer ones are written piece by piece.
-const HEAD_TEXT: usize = if FAST { 96 } else { 0 };
-const HEAD_NONE: usize = usize::MAX;
-
-impl Head {
-    const EMPTY: Self = Self { key: None, len: 0, text: [0; HEAD_TEXT] };
-
-    fn key(name: &str, label_names: &[&str]) -> [usize; 4] {
-        [name.as_ptr() as usize, name.len(), label_names.as_ptr() as usize, label_names.len()]
-    }
-
-    /// Whether the head is that of `name` over `label_names` (compared word by word: an array
-    /// compare built on the stack would stall on store forwarding).
-    #[cfg_attr(not(target_os = "none"), inline(always))]
-    fn is(&self, name: &str, label_names: &[&str]) -> bool {
-        let Some(key) = &self.key else { return false };
-        let want = Self::key(name, label_names);
-        key[0] == want[0] && key[1] == want[1] && key[2] == want[2] && key[3] == want[3]
-    }
 }
 
 /// The `le` label text of the last histogram bounds written, so that every series of a
@@ -217,8 +187,7 @@ struct LeCache {
     ends: [u16; LE_CACHE_BOUNDS + 1],
 }
 
-/// Whether the encoder trades code size and stack for speed: text caches ([`Head`],
-/// [`LeCache`]) and inlined short copies. Not on bare-metal targets, where every line is
+/// Whether the encoder trades code size and stack for speed: a text cache ([`LeCache`]) and inlined short copies. Not on bare-metal targets, where every line is
 /// written piece by piece: on the Cortex-M example this saves 2.4 KiB of flash and 0.6 KiB of
 /// stack (the forced inlining of `put` and friends, left out there by the same condition, would
 /// cost 7.8 KiB more). Both ways write the same bytes (tested).
@@ -299,7 +268,6 @@ impl<'b> Encoder<'b> {
             past: resume == Position::default(),
             depth: 0,
             le: LeCache::EMPTY,
-            head: Head::EMPTY,
         }
     }
 
@@ -422,59 +390,18 @@ impl<'b> Encoder<'b> {
     /// [`Stop`] when the buffer is full.
     pub fn sample(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Stop> {
         self.item(|e| {
-            // Every label name has a value: the cached head's first label is the line's.
-            let whole = labels.values.len() >= labels.names.len();
-            if FAST && whole && e.head.is(desc.name, labels.names) && e.load_head(desc, labels) {
-                return e.sample_after_head(labels, value);
+            if !labels.rendered.is_empty() {
+                let (family, suffix) = e.sample_name(desc);
+                e.put_str(family)?;
+                e.put_str(suffix)?;
+                e.put(b"{")?;
+                e.put(labels.rendered)?;
+                e.put(b"} ")?;
+                return e.put_value_line(value);
             }
             let (family, suffix) = e.sample_name(desc);
             e.line(family, suffix, labels, None, value)
         })
-    }
-
-    /// Runs `f` with the sample lines of `desc` over `label_names` sharing one cached head.
-    pub(crate) fn family<R>(&mut self, desc: &Desc<'_>, label_names: &[&str], f: impl FnOnce(&mut Self) -> R) -> R {
-        self.head.key = Some(Head::key(desc.name, label_names));
-        self.head.len = 0;
-        let result = f(self);
-        self.head.key = None;
-        result
-    }
-
-    /// Builds the head of `desc`'s sample lines if not built yet; `false` if it does not fit.
-    fn load_head(&mut self, desc: &Desc<'_>, labels: &Labels<'_>) -> bool {
-        if self.head.len == 0 {
-            let (family, suffix) = self.sample_name(desc);
-            let first: &[&[u8]] = match labels.names.first() {
-                Some(k) => &[family.as_bytes(), suffix.as_bytes(), b"{", k.as_bytes(), b"=\""],
-                None => &[family.as_bytes(), suffix.as_bytes(), b" "],
-            };
-            let mut len = 0;
-            for piece in first {
-                let Some(dst) = self.head.text.get_mut(len..len + piece.len()) else {
-                    self.head.len = HEAD_NONE;
-                    return false;
-                };
-                dst.copy_from_slice(piece);
-                len += piece.len();
-            }
-            self.head.len = len;
-        }
-        self.head.len != HEAD_NONE
-    }
-
-    /// The cached head, then the label values (and the names after the first), and the value.
-    fn sample_after_head(&mut self, labels: &Labels<'_>, value: Value) -> Result<(), Full> {
-        self.pos = put_at(self.buf, self.pos, &self.head.text[..self.head.len])?;
-        let mut pairs = labels.iter();
-        // A head with labels ends in the first label's `name="`.
-        if let Some((_, first)) = pairs.next() {
-            self.put_escaped(first, true)?;
-            self.put(b"\"")?;
-            self.label_pairs(pairs, true)?;
-            self.put(b"} ")?;
-        }
-        self.put_value_line(value)
     }
 
     /// Writes a histogram series from a snapshot taken only if the item is not skipped.
@@ -561,6 +488,9 @@ impl<'b> Encoder<'b> {
 
     /// `k1="v1",k2="v2"` (values escaped), without braces.
     fn labels_text(&mut self, labels: &Labels<'_>) -> Result<(), Full> {
+        if !labels.rendered.is_empty() {
+            return self.put(labels.rendered);
+        }
         self.label_pairs(labels.iter(), false)
     }
 
@@ -635,7 +565,7 @@ impl<'b> Encoder<'b> {
     ) -> Result<(), Full> {
         self.put_str(name)?;
         self.put_str(suffix)?;
-        let labelled = labels.iter().next().is_some();
+        let labelled = !labels.rendered.is_empty() || labels.iter().next().is_some();
         if labelled || le.is_some() {
             self.put(b"{")?;
         }
@@ -706,7 +636,7 @@ impl<'b> Encoder<'b> {
 
 /// Whether `bytes` holds `\\`, a newline, or (if `quote`) `"`: eight bytes at a time.
 #[inline]
-fn needs_escape(bytes: &[u8], quote: bool) -> bool {
+pub(crate) fn needs_escape(bytes: &[u8], quote: bool) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Exact test for a zero byte in `w ^ (c * ONES)`, i.e. for a byte equal to `c`.
@@ -738,7 +668,7 @@ fn put_at(buf: &mut [u8], pos: usize, bytes: &[u8]) -> Result<usize, Full> {
 /// `dst.copy_from_slice(src)` without a call to `memcpy` for the short pieces (names, label
 /// values, numbers) that make up an exposition: two overlapping fixed-size copies.
 #[cfg_attr(not(target_os = "none"), inline(always))]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if !FAST || dst.len() != n {
         return dst.copy_from_slice(src); // panics like copy_from_slice; callers size `dst` exactly
@@ -805,19 +735,20 @@ mod tests {
         String::from_utf8(buf[..n].to_vec()).unwrap()
     }
 
-    /// A family's sample lines written after its cached head are exactly what the
-    /// line-by-line path writes: with several labels, escapes, no labels, OpenMetrics counter
-    /// names, and a head too long to cache.
+    /// A family's sample lines, written from the label text rendered at series creation, are
+    /// exactly what the line-by-line path writes from the raw values: several labels, escapes,
+    /// no labels, OpenMetrics counter names, a long name.
     #[test]
-    fn family_heads_match_line_by_line() {
+    fn family_label_text_matches_line_by_line() {
         use crate::{Counter, Family, Gauge, Metric};
         let long = "n".repeat(120);
-        let two: Family<Counter, 2, 4> = Family::new(["a", "b"], ());
-        for (i, values) in [["x", "y"], ["q\"uote", "back\\slash"], ["new\nline", ""]].into_iter().enumerate() {
+        let raw = [["x", "y"], ["q\"uote", "back\\slash"], ["new\nline", ""]];
+        let two: Family<Counter, [&str; 2], 4> = Family::new(["a", "b"], ());
+        for (i, values) in raw.into_iter().enumerate() {
             two.get_or_create(values).unwrap().inc_by(i as u64 * 1000 + 7);
         }
-        let none: Family<Gauge, 0, 1> = Family::new([], ());
-        none.get_or_create([]).unwrap().set(-42);
+        let none: Family<Gauge, (), 1> = Family::new([], ());
+        none.get_or_create(()).unwrap().set(-42);
         let families: [(&str, MetricType, &dyn Metric); 4] = [
             ("two_total", MetricType::Counter, &two),
             ("two", MetricType::Counter, &two),
@@ -827,23 +758,24 @@ mod tests {
         for format in [Format::Prometheus, Format::OpenMetrics] {
             for (name, metric_type, metric) in families {
                 let desc = Desc { name, help: "h", metric_type };
-                let mut cached = [0u8; 2048];
-                let mut enc = Encoder::new(format, &mut cached, Position::default());
+                let mut rendered = [0u8; 2048];
+                let mut enc = Encoder::new(format, &mut rendered, Position::default());
                 metric.encode(&desc, &mut enc).unwrap();
                 let n = enc.written();
-                // The reference: the same samples outside `Encoder::family`, line by line.
+                // The reference: the same samples from the raw values, line by line.
                 let mut reference = [0u8; 2048];
                 let mut enc = Encoder::new(format, &mut reference, Position::default());
                 enc.header(&desc).unwrap();
                 if metric_type == MetricType::Gauge {
                     enc.sample(&desc, &Labels::EMPTY, Value::I64(-42)).unwrap();
                 } else {
-                    for (values, c) in two.iter() {
-                        enc.sample(&desc, &Labels::new(&["a", "b"], values), Value::U64(c.get())).unwrap();
+                    for values in &raw {
+                        let c = two.get(*values).unwrap().get();
+                        enc.sample(&desc, &Labels::new(&["a", "b"], values), Value::U64(c)).unwrap();
                     }
                 }
                 let m = enc.written();
-                assert_eq!(core::str::from_utf8(&cached[..n]), core::str::from_utf8(&reference[..m]), "{name}");
+                assert_eq!(core::str::from_utf8(&rendered[..n]), core::str::from_utf8(&reference[..m]), "{name}");
                 assert!(m > 0);
             }
         }
@@ -882,18 +814,18 @@ mod tests {
     fn chunked_registry_scrape_equals_whole() {
         use crate::{Counter, Family, Histogram, Registry, Scrape};
         static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
-        let requests: Family<Counter, 1, 2> = Family::new(["code"], ());
-        let latency: Family<Histogram<3>, 1, 4> = Family::new(["route"], &BOUNDS);
+        let requests: Family<Counter, (&str,), 2> = Family::new(["code"], ()).with_overflow(crate::Overflow::Error);
+        let latency: Family<Histogram<3>, (&str,), 4> = Family::new(["route"], &BOUNDS);
         let up = Counter::new();
         let registry: Registry<'_, 8> = Registry::new();
         registry.register("requests_total", "Requests.", &requests).unwrap();
         registry.register("latency_seconds", "Latency.", &latency).unwrap();
         registry.register("up_total", "", &up).unwrap();
         for code in ["200", "404", "500"] {
-            let _ = requests.get_or_create([code]).map(|c| c.inc_by(3));
+            let _ = requests.get_or_create((code,)).map(|c| c.inc_by(3));
         }
         for (i, route) in ["/a", "/b", "/c"].into_iter().enumerate() {
-            latency.get_or_create([route]).unwrap().observe(i as f64 * 0.7);
+            latency.get_or_create((route,)).unwrap().observe(i as f64 * 0.7);
         }
         up.inc();
         for format in [Format::Prometheus, Format::OpenMetrics] {

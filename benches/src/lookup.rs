@@ -1,0 +1,30 @@
+//! The per-request pattern: look a series up by label values known only at run time (a method
+//! and a user name taken from the request) and increment it, on diag and on each peer.
+
+use diag_core::{Counter, Family};
+
+/// Series present in the lookup groups.
+pub const SIZES: [usize; 4] = [4, 32, 256, 1024];
+
+/// The method label of every series.
+pub const METHOD: &str = "GET";
+
+/// `size` user names, `user-0000`…: what a service cuts from request paths.
+pub fn users(size: usize) -> Vec<String> {
+    (0..size).map(|i| format!("user-{i:04}")).collect()
+}
+
+/// A diag family large enough for every size, keyed by (method, user).
+pub type DiagRequests = Family<Counter, (&'static str, &'static str), 1024>;
+
+/// prometheus-client's label set for the same family: it looks series up by an owned set.
+pub type PromClientLabels = Vec<(&'static str, String)>;
+
+/// The key of one request in the `metrics` crate, as `counter!("…", "method" => …, "user" => …)`
+/// builds it on every call.
+pub fn metrics_key(user: &str) -> metrics::Key {
+    metrics::Key::from_parts(
+        "requests_total",
+        vec![metrics::Label::new("method", METHOD), metrics::Label::new("user", user.to_owned())],
+    )
+}

@@ -1,0 +1,522 @@
+//! The storage under a [`Family`](super::Family): `N` series slots, each holding its label text
+//! and its series, found through an open-addressed index of `2N` entries.
+//!
+//! * **Lookups** hash the label text (seeded, see [`hash`]), walk at most [`MAX_PROBE`] index
+//!   entries from the hash's home position, and *pin* the slot an entry names before reading
+//!   its text: one atomic add on the slot's state word, undone when the caller's
+//!   [`SeriesRef`](super::SeriesRef) drops. Lookups, updates and scrapes never wait.
+//! * **Creation and removal** of series change the index, and serialise on one writer flag per
+//!   family, held for one bounded walk of the index (at most [`MAX_PROBE`] entries) and never
+//!   by lookups, updates or scrapes. This is what lets an entry freed by a removal be reused
+//!   by the next creation without two threads ever publishing the same label set twice.
+//! * **Reuse.** A removed slot is unlinked from the index at once, but reused only when its
+//!   pin count has dropped to zero: whoever drops the last pin (a lookup that found it just
+//!   before it was removed, a scrape, a held `SeriesRef`) returns it to the free list, so no
+//!   reader can see a slot change under it.
+//!
+//! Index entries are `0` (empty), `1` (tombstone: a series was removed; lookups walk past it,
+//! creations reuse it) or a slot number plus 2 with 7 bits of the hash above it, so that most
+//! collisions are told apart without touching the slot.
+
+use core::mem::MaybeUninit;
+
+use crate::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell, array_of, loom_const_fn, spin_loop};
+use crate::labels::eq_short;
+
+/// Longest walk through the index, for lookups and creations alike. With at most `N` live
+/// series in `2N` entries and a seeded hash, a walk this long happens only to label values
+/// chosen to collide: creation then fails with [`SeriesError::Crowded`](crate::SeriesError).
+pub(crate) const MAX_PROBE: usize = 32;
+
+const EMPTY: u32 = 0;
+const TOMBSTONE: u32 = 1;
+const SLOT_BITS: u32 = 25;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+
+/// Largest capacity: slot numbers plus 2 fit in 25 bits.
+pub(crate) const MAX_SERIES: usize = (SLOT_MASK - 2) as usize;
+
+/// Slot states, in the top 4 bits of the state word; the low 28 bits count pins.
+const PINS: u32 = (1 << 28) - 1;
+const STATE: u32 = 1 << 28;
+/// Never used, or reclaimed: on the free list (or not yet handed out).
+const FREE: u32 = 0;
+/// Being written by the creating thread: no reader reads its text or series.
+const CLAIMED: u32 = 1;
+/// Published.
+const LIVE: u32 = 2;
+/// [`Table::pin`]'s answer for a published slot.
+pub(crate) const LIVE_STATE: u32 = LIVE;
+/// Unlinked from the index; reclaimed when the last pin goes.
+const REMOVED: u32 = 3;
+
+fn state(word: u32) -> u32 {
+    word / STATE
+}
+
+/// Drops one pin from a slot's state word; `true` if it was the last pin of a removed slot,
+/// which the caller must then [`reclaim`](Table::reclaim).
+#[inline]
+pub(crate) fn release_pin(word: &AtomicU32) -> bool {
+    // Release: this pin's reads of the slot happen before a reclaim that acquires the word.
+    let old = word.fetch_sub(1, Ordering::Release);
+    state(old) == REMOVED && old & PINS == 1
+}
+
+/// One series: state word, free-list link, label text and the series. In this order (`C`
+/// layout), so that a lookup's pin, hash compare, the start of the text and a small series
+/// share the slot's first cache line.
+#[repr(C)]
+struct Slot<V, const B: usize> {
+    state: AtomicU32,
+    /// Next free slot plus 1 (0: none), while on the free list.
+    next_free: AtomicU32,
+    /// The label text's hash, its low bit replaced by whether the text holds a backslash;
+    /// written while `CLAIMED`, read while pinned and `LIVE`.
+    hash: UnsafeCell<u64>,
+    series: UnsafeCell<MaybeUninit<V>>,
+    text: UnsafeCell<heapless::Vec<u8, B, u16>>,
+}
+
+impl<V, const B: usize> Slot<V, B> {
+    loom_const_fn! {
+        fn new() -> Self {
+            Self {
+                state: AtomicU32::new(FREE),
+                next_free: AtomicU32::new(0),
+                hash: UnsafeCell::new(0),
+                text: UnsafeCell::new(heapless::Vec::new()),
+                series: UnsafeCell::new(MaybeUninit::uninit()),
+            }
+        }
+    }
+}
+
+/// See the module documentation.
+pub(crate) struct Table<V, const N: usize, const B: usize> {
+    slots: [Slot<V, B>; N],
+    index: [[AtomicU32; N]; 2],
+    /// Slots ever handed out (`0..bump` have held a series), at most `N`.
+    bump: AtomicUsize,
+    /// Head of the free list: slot number plus 1, 0 when empty. Anyone pushes (the thread that
+    /// drops a removed slot's last pin); only the writer-flag holder pops, so a pop's
+    /// compare-and-swap cannot succeed on a head that was popped and pushed back (no ABA).
+    free: AtomicU32,
+    /// Live series.
+    len: AtomicUsize,
+    /// The writer flag: held while the index changes.
+    writer: AtomicBool,
+}
+
+// SAFETY: slots' text, hash and series are written only by the writer-flag holder while the
+// slot is `CLAIMED` (no reader reads them then), and read only while `LIVE` and pinned, which
+// keeps the slot from being reclaimed; the state word's release/acquire orders both. Series
+// are shared by `&V` (needs `V: Sync`) and may be dropped by another thread (needs `V: Send`).
+unsafe impl<V: Send + Sync, const N: usize, const B: usize> Sync for Table<V, N, B> {}
+// SAFETY: as above; moving the table moves owned `V`s.
+unsafe impl<V: Send, const N: usize, const B: usize> Send for Table<V, N, B> {}
+
+/// Where a lookup's walk ended.
+pub(crate) enum Found {
+    /// The slot holding the label set, pinned.
+    Live(usize),
+    /// Not present.
+    Absent,
+}
+
+impl<V, const N: usize, const B: usize> Table<V, N, B> {
+    loom_const_fn! {
+        pub(crate) fn new() -> Self {
+            const { assert!(N <= MAX_SERIES, "a family holds at most 2^25 - 3 series") };
+            Self {
+                slots: array_of![Slot::new(); N],
+                index: array_of![array_of![AtomicU32::new(EMPTY); N]; 2],
+                bump: AtomicUsize::new(0),
+                free: AtomicU32::new(0),
+                len: AtomicUsize::new(0),
+                writer: AtomicBool::new(false),
+            }
+        }
+    }
+
+    fn entry(&self, i: usize) -> &AtomicU32 {
+        &self.index[i / N.max(1)][i % N.max(1)]
+    }
+
+    /// The index position a hash starts at: `hash` scaled onto `0..2N` (multiply-shift, so
+    /// `2N` need not be a power of two).
+    #[inline]
+    fn home(hash: u64) -> usize {
+        (((hash >> 32) * (2 * N as u64)) >> 32) as usize
+    }
+
+    #[inline]
+    fn tag(hash: u64) -> u32 {
+        (hash as u32) >> SLOT_BITS << SLOT_BITS
+    }
+
+    /// Slots that have ever held a series: a scrape walks `0..high_water()`.
+    pub(crate) fn high_water(&self) -> usize {
+        // Relaxed: only bounds the walk; each slot's state is acquired before it is read.
+        self.bump.load(Ordering::Relaxed).min(N)
+    }
+
+    /// Live series (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        // Relaxed: a count for reports, ordering nothing.
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Pins slot `i` and returns its state.
+    #[inline]
+    pub(crate) fn pin(&self, i: usize) -> u32 {
+        // Acquire: pairs with the release that made the slot LIVE, so its text and series
+        // (written while CLAIMED) are visible; the pin keeps it from being reclaimed.
+        state(self.slots[i].state.fetch_add(1, Ordering::Acquire))
+    }
+
+    /// Drops a pin taken by [`pin`](Self::pin) (or by a lookup).
+    #[inline]
+    pub(crate) fn unpin(&self, i: usize) {
+        if release_pin(&self.slots[i].state) {
+            self.reclaim(i);
+        }
+    }
+
+    /// Slot `i`'s state word, for a [`SeriesRef`](super::SeriesRef) to drop its pin with
+    /// [`release_pin`].
+    pub(crate) fn state_word(&self, i: usize) -> &AtomicU32 {
+        &self.slots[i].state
+    }
+
+    /// Puts a removed slot whose pins are gone on the free list (once: the compare-and-swap
+    /// decides between threads racing here).
+    #[cold]
+    fn reclaim(&self, i: usize) {
+        let slot = &self.slots[i];
+        // Acquire: every pin's reads (released by its unpin) happen before the slot is reused.
+        if slot.state.compare_exchange(REMOVED * STATE, FREE * STATE, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            return; // pinned again (a reader passing by; it reclaims on unpin) or done already
+        }
+        let mut head = self.free.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the release compare-and-swap of the head below.
+            slot.next_free.store(head, Ordering::Relaxed);
+            // Release: the link and the reclaim above happen before a pop that acquires the head.
+            match self.free.compare_exchange_weak(head, i as u32 + 1, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// The text of a slot pinned in the `LIVE` state.
+    ///
+    /// # Safety
+    /// The caller pinned slot `i` and saw it `LIVE`.
+    #[inline]
+    pub(crate) unsafe fn text(&self, i: usize) -> &[u8] {
+        // SAFETY: written while CLAIMED, before the release that made it LIVE, which the pin
+        // acquired; not written again while pinned (reclaim needs zero pins).
+        self.slots[i].text.with(|p| unsafe { (*p).as_slice() })
+    }
+
+    /// The series of a slot pinned in the `LIVE` state (or of a slot the caller holds a pin
+    /// on, for as long as it does).
+    ///
+    /// # Safety
+    /// As for [`text`](Self::text).
+    #[inline]
+    pub(crate) unsafe fn series(&self, i: usize) -> &V {
+        // SAFETY: initialised while CLAIMED (as `text`) and only ever read through `&V` after.
+        self.slots[i].series.with(|p| unsafe { (*p).assume_init_ref() })
+    }
+
+    /// Whether a slot pinned by the caller is still `LIVE` (not removed since).
+    pub(crate) fn is_live(&self, i: usize) -> bool {
+        // Relaxed: advisory (a removed series' updates are kept but no longer exported).
+        state(self.slots[i].state.load(Ordering::Relaxed)) == LIVE
+    }
+
+    /// Finds the series whose text `matches` (hashed to `hash`), pinning its slot. Never
+    /// waits.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    ///
+    /// `matches` gets the stored text and whether it holds a backslash (an escaped value).
+    pub(crate) fn find(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Found {
+        let tag = Self::tag(hash);
+        let mut at = Self::home(hash);
+        for _ in 0..MAX_PROBE.min(2 * N) {
+            // Acquire: pairs with the release store that linked the entry.
+            let e = self.entry(at).load(Ordering::Acquire);
+            if e == EMPTY {
+                return Found::Absent;
+            }
+            if e != TOMBSTONE && e & !SLOT_MASK == tag {
+                let i = (e & SLOT_MASK) as usize - 2;
+                if self.pin(i) == LIVE {
+                    // SAFETY: pinned and LIVE.
+                    let stored = unsafe { self.slots[i].hash.with(|h| *h) };
+                    if stored | 1 == hash | 1 && matches(unsafe { self.text(i) }, stored & 1 == 1) {
+                        return Found::Live(i);
+                    }
+                }
+                self.unpin(i);
+            }
+            at = if at + 1 == 2 * N { 0 } else { at + 1 };
+        }
+        Found::Absent
+    }
+
+    fn lock(&self) -> WriterGuard<'_> {
+        // Acquire: the previous holder's index changes happen before ours.
+        while self.writer.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            spin_loop();
+        }
+        WriterGuard(&self.writer)
+    }
+
+    /// Finds `text`, or creates its series with `make`: the slot comes back pinned.
+    ///
+    /// # Errors
+    /// [`Insert::Full`] when all `N` slots hold series (live, or removed but still pinned);
+    /// [`Insert::Crowded`] when no index entry within [`MAX_PROBE`] of the home is free.
+    pub(crate) fn find_or_insert(&self, text: &[u8], hash: u64, make: impl FnOnce() -> V) -> Result<usize, Insert> {
+        if N == 0 {
+            return Err(Insert::Full);
+        }
+        let _writer = self.lock();
+        // Another creator may have linked it while this thread waited; tombstones before the
+        // first empty entry may be reused.
+        let mut reuse = None;
+        let mut at = Self::home(hash);
+        let tag = Self::tag(hash);
+        for _ in 0..MAX_PROBE.min(2 * N) {
+            // Relaxed: only the flag holder stores entries, and the flag's acquire ordered them.
+            let e = self.entry(at).load(Ordering::Relaxed);
+            if e == EMPTY {
+                reuse.get_or_insert(at);
+                break;
+            }
+            if e == TOMBSTONE {
+                reuse.get_or_insert(at);
+            } else if e & !SLOT_MASK == tag {
+                let i = (e & SLOT_MASK) as usize - 2;
+                if self.pin(i) == LIVE {
+                    // SAFETY: pinned and LIVE.
+                    if unsafe { self.slots[i].hash.with(|h| *h) } | 1 == hash | 1
+                        && eq_short(unsafe { self.text(i) }, text)
+                    {
+                        return Ok(i);
+                    }
+                }
+                self.unpin(i);
+            }
+            at = if at + 1 == 2 * N { 0 } else { at + 1 };
+        }
+        let Some(entry) = reuse else { return Err(Insert::Crowded) };
+        let Some((i, reused)) = self.take_slot() else { return Err(Insert::Full) };
+        let slot = &self.slots[i];
+        // Relaxed: FREE -> CLAIMED keeps any passing reader's pin; readers never read a
+        // CLAIMED slot's contents, and the release below publishes them.
+        slot.state.fetch_add((CLAIMED - FREE) * STATE, Ordering::Relaxed);
+        slot.hash.with_mut(|h| {
+            // SAFETY: CLAIMED by the flag holder; no reader reads it in this state, and no pin
+            // of an earlier life remains (reclaim needed zero pins).
+            // The low bit says whether the text holds a backslash (see `find`).
+            unsafe { *h = (hash & !1) | u64::from(text.contains(&b'\\')) };
+        });
+        slot.text.with_mut(|t| {
+            // SAFETY: as above.
+            let t = unsafe { &mut *t };
+            t.clear();
+            // Cannot fail: the caller rendered `text` into a buffer of `B` bytes.
+            let _ = t.extend_from_slice(text);
+        });
+        let fresh = make();
+        slot.series.with_mut(|s| {
+            // SAFETY: as above; a slot from the free list holds the series of its earlier
+            // life, dropped here before it is replaced.
+            unsafe {
+                if reused {
+                    (*s).assume_init_drop();
+                }
+                (*s).write(fresh);
+            }
+        });
+        // Pin for the caller, and publish: Release makes the text and series visible to
+        // lookups and scrapes that acquire the state word.
+        slot.state.fetch_add((LIVE - CLAIMED) * STATE + 1, Ordering::Release);
+        // Release: a lookup acquiring the entry then pins a LIVE slot.
+        self.entry(entry).store((i as u32 + 2) | tag, Ordering::Release);
+        // Relaxed: a count.
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Ok(i)
+    }
+
+    /// A slot for a new series, and whether it held one before (from the free list). Only the
+    /// writer-flag holder calls this.
+    fn take_slot(&self) -> Option<(usize, bool)> {
+        // Relaxed: only the flag holder moves `bump`.
+        let bump = self.bump.load(Ordering::Relaxed);
+        if bump < N {
+            // Relaxed: scrapes read it as a bound and acquire each slot's state.
+            self.bump.store(bump + 1, Ordering::Relaxed);
+            return Some((bump, false));
+        }
+        // Acquire: pairs with the release push, so the reclaim (and every pin's reads before
+        // it) happen before this slot is rewritten.
+        let mut head = self.free.load(Ordering::Acquire);
+        loop {
+            let i = head.checked_sub(1)? as usize;
+            // Relaxed: the link was written before the push this thread acquired, and only
+            // this thread pops, so it cannot change before the compare-and-swap.
+            let next = self.slots[i].next_free.load(Ordering::Relaxed);
+            // Acquire: as the load above, for a head pushed meanwhile.
+            match self.free.compare_exchange_weak(head, next, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return Some((i, true)),
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Removes the series with `text`, if present. Returns whether it was.
+    pub(crate) fn remove(&self, text: &[u8], hash: u64) -> bool {
+        let _writer = self.lock();
+        let mut at = Self::home(hash);
+        let tag = Self::tag(hash);
+        for _ in 0..MAX_PROBE.min(2 * N) {
+            // Relaxed: only the flag holder stores entries.
+            let e = self.entry(at).load(Ordering::Relaxed);
+            if e == EMPTY {
+                return false;
+            }
+            if e != TOMBSTONE && e & !SLOT_MASK == tag {
+                let i = (e & SLOT_MASK) as usize - 2;
+                // SAFETY (both reads): pinned and LIVE.
+                let hit = self.pin(i) == LIVE
+                    && unsafe { self.slots[i].hash.with(|h| *h) } | 1 == hash | 1
+                    && eq_short(unsafe { self.text(i) }, text);
+                if hit {
+                    self.unlink(at, i);
+                }
+                self.unpin(i);
+                if hit {
+                    return true;
+                }
+            }
+            at = if at + 1 == 2 * N { 0 } else { at + 1 };
+        }
+        false
+    }
+
+    /// Removes every live series for which `keep` is false; returns how many. `keep` sees each
+    /// series' label text and series.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&[u8], &V) -> bool) -> usize {
+        let _writer = self.lock();
+        let mut removed = 0;
+        for i in 0..self.high_water() {
+            if self.pin(i) == LIVE {
+                // SAFETY: pinned and LIVE.
+                let (text, series) = unsafe { (self.text(i), self.series(i)) };
+                if !keep(text, series) {
+                    // SAFETY: as above.
+                    let hash = unsafe { self.slots[i].hash.with(|h| *h) };
+                    if let Some(at) = self.position_of(i, hash) {
+                        self.unlink(at, i);
+                        removed += 1;
+                    }
+                }
+            }
+            self.unpin(i);
+        }
+        removed
+    }
+
+    /// The index position linking slot `i` (whose hash is `hash`). Flag holder only.
+    fn position_of(&self, i: usize, hash: u64) -> Option<usize> {
+        let want = (i as u32 + 2) | Self::tag(hash);
+        let mut at = Self::home(hash);
+        for _ in 0..MAX_PROBE.min(2 * N) {
+            // Relaxed: only the flag holder stores entries.
+            match self.entry(at).load(Ordering::Relaxed) {
+                EMPTY => return None,
+                e if e == want => return Some(at),
+                _ => at = if at + 1 == 2 * N { 0 } else { at + 1 },
+            }
+        }
+        None
+    }
+
+    /// Unlinks the live slot `i` at index position `at` (the caller holds the flag and a pin).
+    fn unlink(&self, at: usize, i: usize) {
+        let next = if at + 1 == 2 * N { 0 } else { at + 1 };
+        // Relaxed (loads): only the flag holder stores entries.
+        if self.entry(next).load(Ordering::Relaxed) == EMPTY {
+            // The end of a cluster: this entry and the tombstones before it are on no walk
+            // that goes further, so they can be empty again (a walk stops one step earlier).
+            let mut at = at;
+            loop {
+                // Release: as in `find_or_insert`; a walk that reads EMPTY stops, correctly.
+                self.entry(at).store(EMPTY, Ordering::Release);
+                at = if at == 0 { 2 * N - 1 } else { at - 1 };
+                if self.entry(at).load(Ordering::Relaxed) != TOMBSTONE {
+                    break;
+                }
+            }
+        } else {
+            // Release: as above.
+            self.entry(at).store(TOMBSTONE, Ordering::Release);
+        }
+        // Relaxed: LIVE -> REMOVED; the caller's pin keeps the slot until its unpin, whose
+        // release and the reclaim's acquire order everything after.
+        self.slots[i].state.fetch_add((REMOVED - LIVE) * STATE, Ordering::Relaxed);
+        // Relaxed: a count.
+        self.len.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<V, const N: usize, const B: usize> Drop for Table<V, N, B> {
+    fn drop(&mut self) {
+        let bump = self.bump.load(Ordering::Relaxed).min(N);
+        for slot in &mut self.slots[..bump] {
+            // SAFETY: every slot below `bump` was initialised when first handed out and holds
+            // a series until dropped here; `&mut self` means no other thread touches it.
+            slot.series.with_mut(|s| unsafe { (*s).assume_init_drop() });
+        }
+    }
+}
+
+/// What a [`SeriesRef`](super::SeriesRef) needs of its table, without naming its capacities.
+pub(crate) trait Pins: Sync {
+    /// Reclaims `slot` after its last pin went (see [`Table::unpin`]).
+    fn reclaim(&self, slot: usize);
+    /// Whether `slot` is still live.
+    fn is_live(&self, slot: usize) -> bool;
+}
+
+impl<V: Send + Sync, const N: usize, const B: usize> Pins for Table<V, N, B> {
+    fn reclaim(&self, slot: usize) {
+        Table::reclaim(self, slot);
+    }
+
+    fn is_live(&self, slot: usize) -> bool {
+        Table::is_live(self, slot)
+    }
+}
+
+/// Why a series could not be created.
+pub(crate) enum Insert {
+    Full,
+    Crowded,
+}
+
+/// Releases the writer flag when dropped.
+struct WriterGuard<'a>(&'a AtomicBool);
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        // Release: this holder's index changes happen before the next holder's.
+        self.0.store(false, Ordering::Release);
+    }
+}
