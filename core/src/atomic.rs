@@ -58,6 +58,10 @@ impl AtomicU128 {
 
 pub(crate) use core::sync::atomic::Ordering;
 
+/// An atomic for process-wide statics (the label hash seed): loom's atomics cannot be built in
+/// a `static`, so this one is portable-atomic's under loom too (no model depends on it).
+pub(crate) type StaticAtomicUsize = portable_atomic::AtomicUsize;
+
 /// Busy-wait hint used by the rare paths that wait for another *writer* (never a reader).
 #[inline]
 pub(crate) fn spin_loop() {

@@ -13,12 +13,12 @@
 
 use core::fmt;
 
-use crate::atomic::{AtomicUsize, Ordering};
+use crate::atomic::{Ordering, StaticAtomicUsize};
 use crate::decimal;
 use crate::error::SeriesError;
 
 /// The seed new families take for hashing label text, 0 until set or first drawn.
-static SEED: AtomicUsize = AtomicUsize::new(0);
+static SEED: StaticAtomicUsize = StaticAtomicUsize::new(0);
 
 /// Sets the seed that families not yet used take for hashing their label text.
 ///
