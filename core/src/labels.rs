@@ -283,18 +283,51 @@ impl LabelWriter for Render<'_> {
 /// Hashes label values, from the caller's bytes (reading back bytes just copied, with other
 /// widths than they were written, would stall on store forwarding). Each piece is its own
 /// write: `("ab", "c")` and `("a", "bc")` may hash alike, and the text compare tells them apart.
-pub(crate) struct Hash(foldhash::fast::FoldHasher<'static>);
+///
+/// foldhash on servers; on bare-metal targets a small seeded multiply-rotate hash written here
+/// instead, because foldhash's code for long inputs costs 1.5 KiB of flash there (the probe
+/// bound keeps lookups short whatever the hash's quality).
+pub(crate) struct Hash(
+    #[cfg(not(target_os = "none"))] foldhash::fast::FoldHasher<'static>,
+    #[cfg(target_os = "none")] u32,
+);
 
 impl Hash {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     pub(crate) fn new(seed: usize) -> Self {
-        use core::hash::BuildHasher;
-        Self(foldhash::fast::FixedState::with_seed(seed as u64).build_hasher())
+        #[cfg(not(target_os = "none"))]
+        {
+            use core::hash::BuildHasher;
+            Self(foldhash::fast::FixedState::with_seed(seed as u64).build_hasher())
+        }
+        #[cfg(target_os = "none")]
+        Self(seed as u32)
     }
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     pub(crate) fn finish(&self) -> u64 {
-        core::hash::Hasher::finish(&self.0)
+        #[cfg(not(target_os = "none"))]
+        return core::hash::Hasher::finish(&self.0);
+        #[cfg(target_os = "none")]
+        {
+            // Spread the 32 bits over the 64 the index takes (home from the high half, tag
+            // from the low).
+            let h = u64::from(self.0.wrapping_mul(0x9e37_79b9));
+            h << 32 | u64::from(self.0.rotate_left(15).wrapping_mul(0x85eb_ca6b))
+        }
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        #[cfg(not(target_os = "none"))]
+        core::hash::Hasher::write(&mut self.0, bytes);
+        #[cfg(target_os = "none")]
+        {
+            let mut h = self.0 ^ bytes.len() as u32;
+            for &b in bytes {
+                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193).rotate_left(5);
+            }
+            self.0 = h;
+        }
     }
 }
 
@@ -303,13 +336,13 @@ impl sealed::Sealed for Hash {}
 impl ValueWriter for Hash {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn push_str(&mut self, s: &str) -> Result<(), SeriesError> {
-        core::hash::Hasher::write(&mut self.0, s.as_bytes());
+        self.write(s.as_bytes());
         Ok(())
     }
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn push_u64(&mut self, v: u64) -> Result<(), SeriesError> {
-        core::hash::Hasher::write_u64(&mut self.0, v);
+        self.write(&v.to_ne_bytes());
         Ok(())
     }
 }
@@ -395,6 +428,9 @@ impl LabelWriter for Compare<'_> {
 /// `a == b`, word by word for the short texts labels are (no call to `memcmp`).
 #[cfg_attr(not(target_os = "none"), inline(always))]
 pub(crate) fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    if cfg!(target_os = "none") {
+        return a == b; // smaller code on bare metal
+    }
     let n = a.len();
     if n != b.len() {
         return false;

@@ -68,7 +68,17 @@ def histogram(name, bounds, observations):
     return out
 
 
-def expected_samples(scrapes):
+def sensor_of(found):
+    """The run-time sensor name the firmware labelled its readings with (`cpu-` + its CPUID)."""
+    names = {dict(labels).get("sensor") for (name, labels) in found if name == "fw_sensor_readings_total"}
+    names.discard(None)
+    check(len(names) == 1, f"one sensor name in the readings: {names}")
+    name = names.pop() if names else ""
+    check(re.fullmatch(r"cpu-[0-9a-f]{8}", name) is not None, f"sensor name made at run time: {name!r}")
+    return name
+
+
+def expected_samples(scrapes, sensor):
     """Every sample the exposition must hold, after `scrapes` scrapes (this one included)."""
     out = {
         ("process_state", ()): 0.0,
@@ -84,6 +94,8 @@ def expected_samples(scrapes):
         out[(name + "_total", ())] = float((i + 1) * 3)
     out.update(histogram("fw_loop_seconds", *LOOP))
     out.update(histogram("fw_payload_bytes", *PAYLOAD))
+    for channel in (0, 1):
+        out[("fw_sensor_readings_total", (("channel", str(channel)), ("sensor", sensor)))] = 5.0 + channel
     return out
 
 
@@ -190,14 +202,15 @@ def main():
     except Exception as e:
         check(False, f"OpenMetrics parser rejected the exposition: {e}")
         om_samples = {}
-    want_text, want_om = expected_samples(1), expected_samples(2)
+    sensor = sensor_of(text_samples)
+    want_text, want_om = expected_samples(1, sensor), expected_samples(2, sensor)
     check(same(text_samples, want_text), f"0.0.4 samples: {sorted(set(text_samples.items()) ^ set(want_text.items()))}")
     check(same(om_samples, want_om), f"OpenMetrics samples: {sorted(set(om_samples.items()) ^ set(want_om.items()))}")
     # The two formats agree on everything but the scrape counter.
     key = ("promhttp_metric_handler_requests_total", (("code", "200"),))
     check(same({k: v for k, v in text_samples.items() if k != key}, {k: v for k, v in om_samples.items() if k != key}),
           "0.0.4 and OpenMetrics values agree")
-    check(len(text_samples) == len(want_text) == 37, f"{len(text_samples)} samples")
+    check(len(text_samples) == len(want_text) == 39, f"{len(text_samples)} samples")
 
     print(f"cortex-m firmware output: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

@@ -637,6 +637,9 @@ impl<'b> Encoder<'b> {
 /// Whether `bytes` holds `\\`, a newline, or (if `quote`) `"`: eight bytes at a time.
 #[inline]
 pub(crate) fn needs_escape(bytes: &[u8], quote: bool) -> bool {
+    if !FAST {
+        return bytes.iter().any(|&b| b == b'\\' || b == b'\n' || (quote && b == b'"'));
+    }
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Exact test for a zero byte in `w ^ (c * ONES)`, i.e. for a byte equal to `c`.

@@ -324,7 +324,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             // SAFETY: CLAIMED by the flag holder; no reader reads it in this state, and no pin
             // of an earlier life remains (reclaim needed zero pins).
             // The low bit says whether the text holds a backslash (see `find`).
-            unsafe { *h = (hash & !1) | u64::from(text.contains(&b'\\')) };
+            unsafe { *h = (hash & !1) | u64::from(text.iter().any(|&b| b == b'\\')) };
         });
         slot.text.with_mut(|t| {
             // SAFETY: as above.

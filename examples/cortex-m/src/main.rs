@@ -28,7 +28,7 @@ use diag_core::http::Request;
 use diag_core::http::Service;
 #[cfg(feature = "http")]
 use diag_core::http::{Closed, Connection};
-use diag_core::{Collect, Counter, Histogram, Registry, StateTable};
+use diag_core::{Collect, Counter, Family, Histogram, Registry, StateTable};
 use panic_halt as _;
 
 /// The pid the readiness bodies report (a microcontroller has no processes).
@@ -63,7 +63,11 @@ static LOOP_SECONDS: Histogram<6> = Histogram::new(&LOOP_BOUNDS);
 static PAYLOAD_BOUNDS: [f64; 5] = [16.0, 32.0, 64.0, 128.0, 256.0];
 static PAYLOAD_BYTES: Histogram<5> = Histogram::new(&PAYLOAD_BOUNDS);
 
-static REGISTRY: Registry<'static, 12> = Registry::new();
+/// Readings per sensor and channel: the sensor's name is known only at run time (made from the
+/// CPU's id here; a probe's serial number on a real board), copied into the family.
+static READINGS: Family<Counter, (&'static str, u8), 4, 40> = Family::new(["sensor", "channel"], ());
+
+static REGISTRY: Registry<'static, 13> = Registry::new();
 
 #[cfg(feature = "http")]
 /// Requests before any heartbeat.
@@ -108,6 +112,7 @@ fn run() -> Result<(), &'static str> {
     }
     REGISTRY.register("fw_loop_seconds", "Main loop iteration time.", &LOOP_SECONDS).map_err(|_| "register")?;
     REGISTRY.register("fw_payload_bytes", "Radio payload sizes.", &PAYLOAD_BYTES).map_err(|_| "register")?;
+    REGISTRY.register("fw_sensor_readings_total", "Sensor readings taken.", &READINGS).map_err(|_| "register")?;
 
     let sources: [&dyn Collect; 1] = [&REGISTRY];
     let service = Service::new(&STATES, &sources, PID);
@@ -125,6 +130,11 @@ fn run() -> Result<(), &'static str> {
     }
     for bytes in [12.0, 40.0, 64.0, 200.0, 512.0] {
         PAYLOAD_BYTES.observe(bytes);
+    }
+    let mut name = [0u8; 12];
+    let sensor = sensor_name(&mut name, cpuid());
+    for channel in 0..2u8 {
+        READINGS.get_or_create((sensor, channel)).map_err(|_| "sensor series")?.inc_by(5 + u64::from(channel));
     }
     for name in COMPONENTS {
         STATES.heartbeat_ok(name, 100).map_err(|_| "heartbeat")?;
@@ -277,6 +287,22 @@ fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
             return &buf[i..];
         }
     }
+}
+
+/// The CPU's id register (CPUID), read at run time.
+fn cpuid() -> u32 {
+    // SAFETY: a read of the read-only CPUID base register, which every
+    // Cortex-M has; nothing else accesses the SCB here.
+    unsafe { (*cortex_m::peripheral::CPUID::PTR).base.read() }
+}
+
+/// `cpu-` and `id` in 8 hex digits, in `buf`.
+fn sensor_name(buf: &mut [u8; 12], id: u32) -> &str {
+    buf[..4].copy_from_slice(b"cpu-");
+    for (i, b) in buf[4..].iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[(id >> (28 - 4 * i) & 0xf) as usize];
+    }
+    core::str::from_utf8(buf).unwrap_or("cpu-?")
 }
 
 /// Stack high-water mark: the free RAM between the end of the statics and the stack is filled
