@@ -155,8 +155,8 @@ impl<const N: usize> Collect for Registry<'_, N> {
                 None => {}
             }
         }
-        let counts: [(&Desc<'_>, fn(&dyn Metric) -> u64); 2] =
-            [(&OVERFLOW, |m| m.overflow()), (&REFUSED, |m| m.refused())];
+        type Count = fn(&dyn Metric) -> u64;
+        let counts: [(&Desc<'_>, Count); 2] = [(&OVERFLOW, |m| m.overflow()), (&REFUSED, |m| m.refused())];
         for (k, (desc, count)) in counts.into_iter().enumerate() {
             let any = self.entries.iter().any(|(_, e)| matches!(e, Entry::Metric { metric, .. } if count(*metric) > 0));
             if any {

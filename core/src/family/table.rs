@@ -1,5 +1,5 @@
 //! The storage under a [`Family`](super::Family): `N` series slots, each holding its label text
-//! and its series, found through an open-addressed index of `2N` entries.
+//! and its series, found through an open-addressed index of `4N` entries (linear probing).
 //!
 //! * **Lookups** hash the label text (seeded, see [`hash`]), walk at most [`MAX_PROBE`] index
 //!   entries from the hash's home position, and *pin* the slot an entry names before reading
@@ -23,10 +23,16 @@ use core::mem::MaybeUninit;
 use crate::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell, array_of, loom_const_fn, spin_loop};
 use crate::labels::eq_short;
 
+/// Index entries per series slot. At most a quarter of the index is live, where linear
+/// probing's runs stay short: the chance that a random hash starts a run of [`MAX_PROBE`] is
+/// about `e^(-64 (α - 1 - ln α))` = `e^(-40)` at load `α = 1/4` (at 1/2 with 32 entries it was
+/// `e^(-6)`, which a family of 512 hit in tests). 16 bytes of index per series.
+const SIZE: usize = 4;
+
 /// Longest walk through the index, for lookups and creations alike. With at most `N` live
-/// series in `2N` entries and a seeded hash, a walk this long happens only to label values
+/// series in `4N` entries and a seeded hash, a walk this long happens only to label values
 /// chosen to collide: creation then fails with [`SeriesError::Crowded`](crate::SeriesError).
-pub(crate) const MAX_PROBE: usize = 32;
+pub(crate) const MAX_PROBE: usize = 64;
 
 const EMPTY: u32 = 0;
 const TOMBSTONE: u32 = 1;
@@ -95,7 +101,7 @@ impl<V, const B: usize> Slot<V, B> {
 /// See the module documentation.
 pub(crate) struct Table<V, const N: usize, const B: usize> {
     slots: [Slot<V, B>; N],
-    index: [[AtomicU32; N]; 2],
+    index: [[AtomicU32; N]; SIZE],
     /// Slots ever handed out (`0..bump` have held a series), at most `N`.
     bump: AtomicUsize,
     /// Head of the free list: slot number plus 1, 0 when empty. Anyone pushes (the thread that
@@ -130,7 +136,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             const { assert!(N <= MAX_SERIES, "a family holds at most 2^25 - 3 series") };
             Self {
                 slots: array_of![Slot::new(); N],
-                index: array_of![array_of![AtomicU32::new(EMPTY); N]; 2],
+                index: array_of![array_of![AtomicU32::new(EMPTY); N]; SIZE],
                 bump: AtomicUsize::new(0),
                 free: AtomicU32::new(0),
                 len: AtomicUsize::new(0),
@@ -147,7 +153,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     /// `2N` need not be a power of two).
     #[inline]
     fn home(hash: u64) -> usize {
-        (((hash >> 32) * (2 * N as u64)) >> 32) as usize
+        (((hash >> 32) * ((SIZE * N) as u64)) >> 32) as usize
     }
 
     #[inline]
@@ -210,6 +216,17 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         }
     }
 
+    /// The stored hash of a slot pinned in the `LIVE` state (its low bit: whether the text
+    /// holds a backslash).
+    ///
+    /// # Safety
+    /// The caller pinned slot `i` and saw it `LIVE`.
+    #[inline]
+    unsafe fn hash_of(&self, i: usize) -> u64 {
+        // SAFETY: as for `text`.
+        self.slots[i].hash.with(|h| unsafe { *h })
+    }
+
     /// The text of a slot pinned in the `LIVE` state.
     ///
     /// # Safety
@@ -246,7 +263,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     pub(crate) fn find(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Found {
         let tag = Self::tag(hash);
         let mut at = Self::home(hash);
-        for _ in 0..MAX_PROBE.min(2 * N) {
+        for _ in 0..MAX_PROBE.min(SIZE * N) {
             // Acquire: pairs with the release store that linked the entry.
             let e = self.entry(at).load(Ordering::Acquire);
             if e == EMPTY {
@@ -256,14 +273,14 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                 let i = (e & SLOT_MASK) as usize - 2;
                 if self.pin(i) == LIVE {
                     // SAFETY: pinned and LIVE.
-                    let stored = unsafe { self.slots[i].hash.with(|h| *h) };
-                    if stored | 1 == hash | 1 && matches(unsafe { self.text(i) }, stored & 1 == 1) {
+                    let (stored, text) = unsafe { (self.hash_of(i), self.text(i)) };
+                    if stored | 1 == hash | 1 && matches(text, stored & 1 == 1) {
                         return Found::Live(i);
                     }
                 }
                 self.unpin(i);
             }
-            at = if at + 1 == 2 * N { 0 } else { at + 1 };
+            at = if at + 1 == SIZE * N { 0 } else { at + 1 };
         }
         Found::Absent
     }
@@ -291,7 +308,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         let mut reuse = None;
         let mut at = Self::home(hash);
         let tag = Self::tag(hash);
-        for _ in 0..MAX_PROBE.min(2 * N) {
+        for _ in 0..MAX_PROBE.min(SIZE * N) {
             // Relaxed: only the flag holder stores entries, and the flag's acquire ordered them.
             let e = self.entry(at).load(Ordering::Relaxed);
             if e == EMPTY {
@@ -304,15 +321,14 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                 let i = (e & SLOT_MASK) as usize - 2;
                 if self.pin(i) == LIVE {
                     // SAFETY: pinned and LIVE.
-                    if unsafe { self.slots[i].hash.with(|h| *h) } | 1 == hash | 1
-                        && eq_short(unsafe { self.text(i) }, text)
-                    {
+                    let (stored, stored_text) = unsafe { (self.hash_of(i), self.text(i)) };
+                    if stored | 1 == hash | 1 && eq_short(stored_text, text) {
                         return Ok(i);
                     }
                 }
                 self.unpin(i);
             }
-            at = if at + 1 == 2 * N { 0 } else { at + 1 };
+            at = if at + 1 == SIZE * N { 0 } else { at + 1 };
         }
         let Some(entry) = reuse else { return Err(Insert::Crowded) };
         let Some((i, reused)) = self.take_slot() else { return Err(Insert::Full) };
@@ -324,7 +340,10 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             // SAFETY: CLAIMED by the flag holder; no reader reads it in this state, and no pin
             // of an earlier life remains (reclaim needed zero pins).
             // The low bit says whether the text holds a backslash (see `find`).
-            unsafe { *h = (hash & !1) | u64::from(text.iter().any(|&b| b == b'\\')) };
+            #[allow(clippy::manual_contains, reason = "`contains` pulls memchr into bare-metal builds")]
+            let escaped = text.iter().any(|&b| b == b'\\');
+            // SAFETY: as above.
+            unsafe { *h = (hash & !1) | u64::from(escaped) };
         });
         slot.text.with_mut(|t| {
             // SAFETY: as above.
@@ -385,7 +404,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         let _writer = self.lock();
         let mut at = Self::home(hash);
         let tag = Self::tag(hash);
-        for _ in 0..MAX_PROBE.min(2 * N) {
+        for _ in 0..MAX_PROBE.min(SIZE * N) {
             // Relaxed: only the flag holder stores entries.
             let e = self.entry(at).load(Ordering::Relaxed);
             if e == EMPTY {
@@ -393,10 +412,11 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             }
             if e != TOMBSTONE && e & !SLOT_MASK == tag {
                 let i = (e & SLOT_MASK) as usize - 2;
-                // SAFETY (both reads): pinned and LIVE.
-                let hit = self.pin(i) == LIVE
-                    && unsafe { self.slots[i].hash.with(|h| *h) } | 1 == hash | 1
-                    && eq_short(unsafe { self.text(i) }, text);
+                let hit = self.pin(i) == LIVE && {
+                    // SAFETY: pinned and LIVE.
+                    let (stored, stored_text) = unsafe { (self.hash_of(i), self.text(i)) };
+                    stored | 1 == hash | 1 && eq_short(stored_text, text)
+                };
                 if hit {
                     self.unlink(at, i);
                 }
@@ -405,7 +425,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                     return true;
                 }
             }
-            at = if at + 1 == 2 * N { 0 } else { at + 1 };
+            at = if at + 1 == SIZE * N { 0 } else { at + 1 };
         }
         false
     }
@@ -437,12 +457,12 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     fn position_of(&self, i: usize, hash: u64) -> Option<usize> {
         let want = (i as u32 + 2) | Self::tag(hash);
         let mut at = Self::home(hash);
-        for _ in 0..MAX_PROBE.min(2 * N) {
+        for _ in 0..MAX_PROBE.min(SIZE * N) {
             // Relaxed: only the flag holder stores entries.
             match self.entry(at).load(Ordering::Relaxed) {
                 EMPTY => return None,
                 e if e == want => return Some(at),
-                _ => at = if at + 1 == 2 * N { 0 } else { at + 1 },
+                _ => at = if at + 1 == SIZE * N { 0 } else { at + 1 },
             }
         }
         None
@@ -450,7 +470,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
 
     /// Unlinks the live slot `i` at index position `at` (the caller holds the flag and a pin).
     fn unlink(&self, at: usize, i: usize) {
-        let next = if at + 1 == 2 * N { 0 } else { at + 1 };
+        let next = if at + 1 == SIZE * N { 0 } else { at + 1 };
         // Relaxed (loads): only the flag holder stores entries.
         if self.entry(next).load(Ordering::Relaxed) == EMPTY {
             // The end of a cluster: this entry and the tombstones before it are on no walk
@@ -459,7 +479,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             loop {
                 // Release: as in `find_or_insert`; a walk that reads EMPTY stops, correctly.
                 self.entry(at).store(EMPTY, Ordering::Release);
-                at = if at == 0 { 2 * N - 1 } else { at - 1 };
+                at = if at == 0 { SIZE * N - 1 } else { at - 1 };
                 if self.entry(at).load(Ordering::Relaxed) != TOMBSTONE {
                     break;
                 }
