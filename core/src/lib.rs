@@ -28,7 +28,7 @@ pub mod state;
 
 pub use counter::Counter;
 pub use encoding::{Desc, Encoder, Format, Labels, MetricType, Stop, Value};
-pub use error::{CapacityError, EncodeError, RegisterError};
+pub use error::{CapacityError, ComponentError, EncodeError, NameError, RegisterError};
 pub use family::{Family, Series};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};
