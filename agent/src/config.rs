@@ -265,7 +265,7 @@ impl Config {
         let mut names = HashSet::new();
         for (i, c) in self.components.iter().enumerate() {
             let key = format!("components[{i}]");
-            if let Err(e) = crate::heartbeat::States::check_name(&c.name) {
+            if let Err(e) = diag_core::StateTable::<MAX_COMPONENTS, MAX_COMPONENT_NAME>::check_name(&c.name) {
                 bail!("{key}.name: {:?} is refused: {e}", c.name);
             }
             if !names.insert(c.name.as_str()) {

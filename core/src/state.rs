@@ -243,8 +243,8 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     fn entry(&self, name: &str, window_ms: u64) -> Result<&Component<NAME>, ComponentError> {
         Self::check_name(name)?;
         // Checked above to fit, so this never fails; the error path keeps it panic-free.
-        let stored = heapless::String::try_from(name)
-            .map_err(|_| NameError::TooLong { len: name.len(), capacity: NAME })?;
+        let stored =
+            heapless::String::try_from(name).map_err(|_| NameError::TooLong { len: name.len(), capacity: NAME })?;
         self.components
             .get_or_insert_with(
                 |c| c.name.as_str() == name,
@@ -656,7 +656,10 @@ mod tests {
     fn a_bad_name_is_reported_before_a_full_table() {
         let t: StateTable<1> = StateTable::new();
         t.expect("a").unwrap();
-        assert_eq!(t.expect("b\n"), Err(ComponentError::InvalidName(NameError::ControlCharacter { at: 1, character: '\n' })));
+        assert_eq!(
+            t.expect("b\n"),
+            Err(ComponentError::InvalidName(NameError::ControlCharacter { at: 1, character: '\n' }))
+        );
         assert_eq!(t.expect("b"), Err(ComponentError::Full(CapacityError { capacity: 1 })));
     }
 
@@ -713,7 +716,10 @@ mod tests {
         }
         let mut names: Vec<&str> = t.components().map(|(n, _)| n).collect();
         names.sort_unstable();
-        assert_eq!(names, ["shared", "worker 0/é0", "worker 0/é1", "worker 0/é2", "worker 1/é0", "worker 1/é1", "worker 1/é2"]);
+        assert_eq!(
+            names,
+            ["shared", "worker 0/é0", "worker 0/é1", "worker 0/é2", "worker 1/é0", "worker 1/é1", "worker 1/é2"]
+        );
     }
 
     #[test]

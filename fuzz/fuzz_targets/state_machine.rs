@@ -90,7 +90,10 @@ struct Model {
 impl Model {
     fn find_or_register(&mut self, name: &'static str, window: u64) -> Result<usize, Refused> {
         // The documented charset: 1 to NAME bytes of UTF-8 without control characters.
-        if name.is_empty() || name.len() > NAME || name.chars().any(|c| c <= '\u{1f}' || ('\u{7f}'..='\u{9f}').contains(&c)) {
+        if name.is_empty()
+            || name.len() > NAME
+            || name.chars().any(|c| c <= '\u{1f}' || ('\u{7f}'..='\u{9f}').contains(&c))
+        {
             return Err(Refused::Name);
         }
         if let Some(i) = self.components.iter().position(|c| c.name == name) {

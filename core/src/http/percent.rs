@@ -230,7 +230,8 @@ mod tests {
 
     #[test]
     fn malformed_escapes_are_refused_with_their_offset() {
-        for (encoded, at) in [("%", 0), ("a%", 1), ("a%2", 1), ("%2G", 0), ("%G2", 0), ("ok%20then%zz", 9), ("%%41", 0)] {
+        for (encoded, at) in [("%", 0), ("a%", 1), ("a%2", 1), ("%2G", 0), ("%G2", 0), ("ok%20then%zz", 9), ("%%41", 0)]
+        {
             assert_eq!(PercentDecoded::new(encoded), Err(PercentError::BadEscape { at }), "{encoded}");
         }
     }

@@ -372,7 +372,8 @@ mod tests {
         for target in ["/readyz/a", "/readyz/a%2F", "/readyz/b", "/readyz/my+db", "/readyz/cafe", "/readyz/100%2525"] {
             assert_eq!(get(&service, target), unknown, "{target}");
         }
-        let bad_escape = "400 malformed percent-encoding in the component name: every '%' must be followed by two hex digits\n";
+        let bad_escape =
+            "400 malformed percent-encoding in the component name: every '%' must be followed by two hex digits\n";
         for target in ["/readyz/100%", "/readyz/my%g0db", "/readyz/%zz?verbose"] {
             assert_eq!(get(&service, target), (400, bad_escape.into()), "{target}");
         }
