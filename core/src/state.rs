@@ -231,10 +231,20 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
         if name.len() > NAME {
             return Err(NameError::TooLong { len: name.len(), capacity: NAME });
         }
-        match name.char_indices().find(|(_, c)| c.is_control()) {
-            Some((at, character)) => Err(NameError::ControlCharacter { at, character }),
-            None => Ok(()),
+        // Byte by byte (cheaper in flash than decoding characters): in UTF-8, U+0000–U+001F
+        // and U+007F are those bytes, and U+0080–U+009F are 0xC2 followed by 0x80–0x9F; 0xC2
+        // is only ever a lead byte, so nothing else matches.
+        let bytes = name.as_bytes();
+        for (at, &byte) in bytes.iter().enumerate() {
+            let c1 = match (byte, bytes.get(at + 1)) {
+                (0xc2, Some(&next @ 0x80..=0x9f)) => Some(next),
+                _ => None,
+            };
+            if byte < 0x20 || byte == 0x7f || c1.is_some() {
+                return Err(NameError::ControlCharacter { at, character: char::from(c1.unwrap_or(byte)) });
+            }
         }
+        Ok(())
     }
 
     /// The component named `name`, registered with `window_ms` if it is not known yet. The

@@ -93,13 +93,7 @@ struct StatusBody<'s> {
 
 /// The state of the component `name` names once decoded, comparing as it decodes (no buffer).
 fn component(readiness: &dyn Readiness, name: PercentDecoded<'_>) -> Option<State> {
-    match name.as_plain() {
-        Some(plain) => readiness.component(plain),
-        None => (0..readiness.slots())
-            .filter_map(|i| readiness.component_at(i))
-            .find(|(stored, _)| name == *stored)
-            .map(|(_, state)| state),
-    }
+    (0..readiness.slots()).filter_map(|i| readiness.component_at(i)).find(|(stored, _)| name == *stored).map(|(_, s)| s)
 }
 
 /// Codes `promhttp_metric_handler_requests_total` is pre-created with, as in client_golang.
@@ -168,11 +162,12 @@ impl<'a> Service<'a> {
     /// Answers a request already routed.
     pub fn respond_route(&self, route: Route<'_>, req: &Request<'_>) -> Response<'_> {
         let early = match route {
-            Route::NotFound | Route::Debug(_) => Some(Response::plain(404, "page not found")),
-            Route::BadComponent(e) => Some(Response::plain(400, e.message())),
+            Route::NotFound | Route::Debug(_) => Some((404, "page not found")),
+            Route::BadComponent(e) => Some((400, e.message())),
             _ => None,
         };
-        if let Some(response) = early {
+        if let Some((code, message)) = early {
+            let response = Response::plain(code, message);
             return if req.is_head() { response.head() } else { response };
         }
         if !matches!(req.method, "GET" | "HEAD") {
@@ -202,8 +197,8 @@ impl<'a> Service<'a> {
                 Response::new(200, format.content_type(), Body::metrics(scrape, &self.builtin.in_flight))
                     .with_metrics_headers(accepts_gzip(req.accept_encoding))
             }
-            Route::BadComponent(e) => Response::plain(400, e.message()),
-            Route::NotFound | Route::Debug(_) => Response::plain(404, "page not found"),
+            // Answered above.
+            Route::NotFound | Route::Debug(_) | Route::BadComponent(_) => Response::plain(404, "page not found"),
         };
         if req.is_head() { response.head() } else { response }
     }
