@@ -14,6 +14,9 @@ use serde::de::{self, Deserializer};
 /// Most components one agent watches (the capacity of its state table).
 pub(crate) const MAX_COMPONENTS: usize = 64;
 
+/// Most bytes of a component name (the name capacity of its state table).
+pub(crate) const MAX_COMPONENT_NAME: usize = 64;
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,8 +265,8 @@ impl Config {
         let mut names = HashSet::new();
         for (i, c) in self.components.iter().enumerate() {
             let key = format!("components[{i}]");
-            if c.name.is_empty() {
-                bail!("{key}.name: must not be empty");
+            if let Err(e) = diag_core::StateTable::<MAX_COMPONENTS, MAX_COMPONENT_NAME>::check_name(&c.name) {
+                bail!("{key}.name: {:?} is refused: {e}", c.name);
             }
             if !names.insert(c.name.as_str()) {
                 bail!("{key}.name: duplicate component name {:?}", c.name);
@@ -354,6 +357,13 @@ mod tests {
         assert!(e.contains("components[0].http"), "{e}");
         let e = err("components:\n  - {name: a, tcp: 'nocolon'}\n");
         assert!(e.contains("components[0].tcp"), "{e}");
+        let e = err("components:\n  - {name: \"db\\n[+]x ok\", tcp: 'x:1'}\n");
+        assert!(e.contains("components[0].name") && e.contains("control character U+000A at byte 2"), "{e}");
+        let e = err("components:\n  - {name: a, tcp: 'x:1'}\n  - {name: '', tcp: 'x:1'}\n");
+        assert!(e.contains("components[1].name") && e.contains("empty"), "{e}");
+        let long = "x".repeat(MAX_COMPONENT_NAME + 1);
+        let e = err(&format!("components:\n  - {{name: {long}, tcp: 'x:1'}}\n"));
+        assert!(e.contains("components[0].name") && e.contains("65 bytes long, more than the 64"), "{e}");
         let e = err("tracing_service: {enabled: true}\n");
         assert!(e.contains("tracing_service.exporter_url"), "{e}");
         let e = err("components: [\n");

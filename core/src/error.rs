@@ -18,6 +18,85 @@ impl fmt::Display for CapacityError {
 
 impl core::error::Error for CapacityError {}
 
+/// Why a component name was refused by [`StateTable`](crate::StateTable).
+///
+/// Accepted names are 1 to `NAME` bytes (the table's name capacity) of UTF-8 without control
+/// characters: anything else, `/`, space, quotes and non-ASCII such as `é` included, is kept
+/// exactly as given. A name is never truncated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The name is empty.
+    Empty,
+    /// The name is longer than the table stores.
+    TooLong {
+        /// Length of the name, in bytes.
+        len: usize,
+        /// Most bytes a name may have in this table.
+        capacity: usize,
+    },
+    /// The name contains a control character: U+0000–U+001F or U+007F–U+009F (Unicode's
+    /// `Cc` category, [`char::is_control`]), such as a newline or a tab.
+    ControlCharacter {
+        /// Byte offset of the character in the name.
+        at: usize,
+        /// The character.
+        character: char,
+    },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("component name is empty"),
+            Self::TooLong { len, capacity } => {
+                write!(f, "component name is {len} bytes long, more than the {capacity} bytes allowed")
+            }
+            Self::ControlCharacter { at, character } => write!(
+                f,
+                "component name contains the control character U+{:04X} at byte {at} (control characters are not allowed)",
+                u32::from(*character)
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NameError {}
+
+/// Why a component could not be registered (by `expect`, or by the first heartbeat of a
+/// component not yet known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ComponentError {
+    /// The table is full.
+    Full(CapacityError),
+    /// The name is refused; see [`NameError`].
+    InvalidName(NameError),
+}
+
+impl fmt::Display for ComponentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(e) => write!(f, "state table full: {e}"),
+            Self::InvalidName(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl core::error::Error for ComponentError {}
+
+impl From<CapacityError> for ComponentError {
+    fn from(e: CapacityError) -> Self {
+        Self::Full(e)
+    }
+}
+
+impl From<NameError> for ComponentError {
+    fn from(e: NameError) -> Self {
+        Self::InvalidName(e)
+    }
+}
+
 /// Why a [`Family`](crate::Family) could not give a series for a label set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

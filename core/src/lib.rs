@@ -29,7 +29,7 @@ pub mod state;
 
 pub use counter::Counter;
 pub use encoding::{Desc, Encoder, Format, Labels, MetricType, Stop, Value};
-pub use error::{CapacityError, EncodeError, RegisterError, SeriesError};
+pub use error::{CapacityError, ComponentError, EncodeError, NameError, RegisterError, SeriesError};
 pub use family::{Family, Overflow, Series, SeriesLabels, SeriesRef};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};

@@ -4,11 +4,16 @@
 use core::fmt;
 
 use crate::atomic::{AtomicBool, AtomicU64, Ordering, loom_const_fn};
-use crate::error::CapacityError;
+use crate::error::{CapacityError, ComponentError, NameError};
 use crate::slots::Slots;
 
 /// Default recovery window: a degraded component must keep succeeding for longer than this.
 pub const DEFAULT_RECOVERY_WINDOW_MS: u64 = 10_000;
+
+/// Default name capacity of a [`StateTable`]: the most bytes of UTF-8 a component name may
+/// have. 32 bytes holds names such as `upstream-db` or `auth/primary` many times over and costs
+/// 32 bytes of RAM per component slot; pick another with the table's second parameter.
+pub const DEFAULT_NAME_CAPACITY: usize = 32;
 
 /// The state of a component, or of the whole process; the discriminant is the value of the
 /// `process_state` gauge.
@@ -100,25 +105,40 @@ const fn pack(state: State, since_ms: u64) -> u64 {
     (if since_ms > MAX_MS { MAX_MS } else { since_ms }) << 2 | state as u64
 }
 
-struct Component {
-    name: &'static str,
+struct Component<const NAME: usize> {
+    /// A copy of the name, written before the slot is published and never changed after.
+    name: heapless::String<NAME>,
     window_ms: u64,
     /// `recovery_start_ms << 2 | state`, so that one compare-and-swap moves both.
     word: AtomicU64,
 }
 
-impl Component {
+impl<const NAME: usize> Component<NAME> {
     fn state(&self) -> State {
         // Relaxed: the word is self-contained; no other memory is published through it.
         State::from_bits(self.word.load(Ordering::Relaxed))
     }
 }
 
-/// Per-component states in a fixed-capacity, lock-free table.
+/// Per-component states in a fixed-capacity, lock-free table of at most `N` components whose
+/// names have at most `NAME` bytes (default [`DEFAULT_NAME_CAPACITY`], 32).
 ///
 /// Heartbeat writers and readers never take a lock and never wait for each other; the only
 /// wait is between two writers registering components at the same instant. The caller
 /// supplies a monotonic time in milliseconds (the core has no clock).
+///
+/// # Component names
+/// Every method takes the name as a `&str` of any lifetime: the table copies it into its own
+/// fixed storage (no allocator) when the component is registered, and hands out names borrowed
+/// from itself. A name is accepted when it is
+/// - not empty, and at most `NAME` bytes long (a longer name is refused, never truncated);
+/// - free of control characters: U+0000–U+001F and U+007F–U+009F ([`char::is_control`]), so a
+///   name can never add a line to `/readyz?verbose` or a log.
+///
+/// Any other UTF-8 is kept exactly: `/`, space, quotes, `%`, `é`, emoji. Every accepted name is
+/// reachable at `/readyz/<name>` percent-encoded (see [`http::Route`](crate::http::Route)).
+/// A refused name is a [`ComponentError::InvalidName`]; [`check_name`](Self::check_name) tells
+/// in advance (for example while reading a configuration file).
 ///
 /// # Examples
 /// ```
@@ -131,15 +151,36 @@ impl Component {
 /// assert_eq!(STATES.state(), State::Ok);
 /// STATES.heartbeat_failed("auth", 1_000).unwrap();
 /// assert_eq!(STATES.state(), State::Degraded);
+///
+/// // Names computed at run time are copied in; nothing needs to live for `'static`.
+/// let name = format!("db/{}", 7);
+/// STATES.heartbeat_ok(&name, 2_000).unwrap();
+/// drop(name);
+/// assert_eq!(STATES.component("db/7"), Some(State::Ok));
 /// ```
-pub struct StateTable<const N: usize> {
-    components: Slots<Component, N>,
+///
+/// A name with a newline is refused, and so is one longer than the table's name capacity:
+/// ```
+/// use diag_core::{ComponentError, NameError, StateTable};
+/// let states: StateTable<4, 12> = StateTable::new();
+/// assert_eq!(
+///     states.expect("db\n[+]x ok"),
+///     Err(ComponentError::InvalidName(NameError::ControlCharacter { at: 2, character: '\n' }))
+/// );
+/// assert_eq!(
+///     states.expect("much-too-long"),
+///     Err(ComponentError::InvalidName(NameError::TooLong { len: 13, capacity: 12 }))
+/// );
+/// assert_eq!(states.components().count(), 0);
+/// ```
+pub struct StateTable<const N: usize, const NAME: usize = DEFAULT_NAME_CAPACITY> {
+    components: Slots<Component<NAME>, N>,
     window_ms: u64,
     transitions: AtomicU64,
     shutting_down: AtomicBool,
 }
 
-impl<const N: usize> StateTable<N> {
+impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     loom_const_fn! {
         /// An empty table with the default 10 s recovery window.
         pub fn new() -> Self {
@@ -164,22 +205,73 @@ impl<const N: usize> StateTable<N> {
         N
     }
 
-    fn entry(&self, name: &'static str, window_ms: u64) -> Result<&Component, CapacityError> {
+    /// The most bytes a component name may have in this table, `NAME`.
+    pub const fn name_capacity(&self) -> usize {
+        NAME
+    }
+
+    /// Whether this table accepts `name` (see [Component names](Self#component-names)).
+    ///
+    /// # Errors
+    /// [`NameError::Empty`], [`NameError::TooLong`] (more than `NAME` bytes) or
+    /// [`NameError::ControlCharacter`].
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::{NameError, StateTable};
+    /// type States = StateTable<4, 16>;
+    /// assert_eq!(States::check_name("café/my db"), Ok(()));
+    /// assert_eq!(States::check_name(""), Err(NameError::Empty));
+    /// assert_eq!(States::check_name("a\tb"), Err(NameError::ControlCharacter { at: 1, character: '\t' }));
+    /// ```
+    pub fn check_name(name: &str) -> Result<(), NameError> {
+        if name.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if name.len() > NAME {
+            return Err(NameError::TooLong { len: name.len(), capacity: NAME });
+        }
+        // Byte by byte (cheaper in flash than decoding characters): in UTF-8, U+0000–U+001F
+        // and U+007F are those bytes, and U+0080–U+009F are 0xC2 followed by 0x80–0x9F; 0xC2
+        // is only ever a lead byte, so nothing else matches.
+        let bytes = name.as_bytes();
+        for (at, &byte) in bytes.iter().enumerate() {
+            let c1 = match (byte, bytes.get(at + 1)) {
+                (0xc2, Some(&next @ 0x80..=0x9f)) => Some(next),
+                _ => None,
+            };
+            if byte < 0x20 || byte == 0x7f || c1.is_some() {
+                return Err(NameError::ControlCharacter { at, character: char::from(c1.unwrap_or(byte)) });
+            }
+        }
+        Ok(())
+    }
+
+    /// The component named `name`, registered with `window_ms` if it is not known yet. The
+    /// name is copied into the slot before the slot is published, so readers that see the
+    /// slot see the whole name.
+    fn entry(&self, name: &str, window_ms: u64) -> Result<&Component<NAME>, ComponentError> {
+        Self::check_name(name)?;
+        // Checked above to fit, so this never fails; the error path keeps it panic-free.
+        let stored =
+            heapless::String::try_from(name).map_err(|_| NameError::TooLong { len: name.len(), capacity: NAME })?;
         self.components
             .get_or_insert_with(
-                |c| c.name == name,
-                || Component { name, window_ms, word: AtomicU64::new(pack(State::Starting, 0)) },
+                |c| c.name.as_str() == name,
+                || Component { name: stored, window_ms, word: AtomicU64::new(pack(State::Starting, 0)) },
             )
             .map(|(_, c)| c)
-            .map_err(|_| CapacityError { capacity: N })
+            .map_err(|_| ComponentError::Full(CapacityError { capacity: N }))
     }
 
     /// Registers `name` as [`State::Starting`] (if it is not known yet), so the process is not
-    /// ready before it reports.
+    /// ready before it reports. The table keeps its own copy of the name.
     ///
     /// # Errors
-    /// [`CapacityError`] when `N` components are already registered.
-    pub fn expect(&self, name: &'static str) -> Result<(), CapacityError> {
+    /// [`ComponentError::InvalidName`] when the name is refused (see
+    /// [Component names](Self#component-names)); [`ComponentError::Full`] when `N` components
+    /// are already registered.
+    pub fn expect(&self, name: &str) -> Result<(), ComponentError> {
         self.entry(name, self.window_ms).map(|_| ())
     }
 
@@ -187,8 +279,8 @@ impl<const N: usize> StateTable<N> {
     /// a component that is already known is not changed.
     ///
     /// # Errors
-    /// [`CapacityError`] when the table is full.
-    pub fn expect_with_window(&self, name: &'static str, window_ms: u64) -> Result<(), CapacityError> {
+    /// As [`expect`](Self::expect).
+    pub fn expect_with_window(&self, name: &str, window_ms: u64) -> Result<(), ComponentError> {
         self.entry(name, window_ms).map(|_| ())
     }
 
@@ -197,8 +289,9 @@ impl<const N: usize> StateTable<N> {
     /// the most the table stores.
     ///
     /// # Errors
-    /// [`CapacityError`] when the component is unknown and the table is full.
-    pub fn heartbeat(&self, name: &'static str, event: Event, now_ms: u64) -> Result<State, CapacityError> {
+    /// [`ComponentError::InvalidName`] when the name is refused; [`ComponentError::Full`] when
+    /// the component is unknown and the table is full.
+    pub fn heartbeat(&self, name: &str, event: Event, now_ms: u64) -> Result<State, ComponentError> {
         // Saturate like the stored recovery start, so a huge `now_ms` never ends a recovery early.
         let now_ms = now_ms.min(MAX_MS);
         let c = self.entry(name, self.window_ms)?;
@@ -227,16 +320,16 @@ impl<const N: usize> StateTable<N> {
     /// A successful heartbeat; see [`heartbeat`](Self::heartbeat).
     ///
     /// # Errors
-    /// [`CapacityError`] when the component is unknown and the table is full.
-    pub fn heartbeat_ok(&self, name: &'static str, now_ms: u64) -> Result<State, CapacityError> {
+    /// As [`heartbeat`](Self::heartbeat).
+    pub fn heartbeat_ok(&self, name: &str, now_ms: u64) -> Result<State, ComponentError> {
         self.heartbeat(name, Event::Ok, now_ms)
     }
 
     /// A failed heartbeat; see [`heartbeat`](Self::heartbeat).
     ///
     /// # Errors
-    /// [`CapacityError`] when the component is unknown and the table is full.
-    pub fn heartbeat_failed(&self, name: &'static str, now_ms: u64) -> Result<State, CapacityError> {
+    /// As [`heartbeat`](Self::heartbeat).
+    pub fn heartbeat_failed(&self, name: &str, now_ms: u64) -> Result<State, ComponentError> {
         self.heartbeat(name, Event::Failed, now_ms)
     }
 
@@ -251,9 +344,10 @@ impl<const N: usize> StateTable<N> {
         self.components().find(|(n, _)| *n == name).map(|(_, s)| s)
     }
 
-    /// Every registered component with its state, in registration order.
-    pub fn components(&self) -> impl Iterator<Item = (&'static str, State)> + '_ {
-        self.components.iter().map(|(_, c)| (c.name, c.state()))
+    /// Every registered component with its state, in registration order; the names are
+    /// borrowed from the table.
+    pub fn components(&self) -> impl Iterator<Item = (&str, State)> + '_ {
+        self.components.iter().map(|(_, c)| (c.name.as_str(), c.state()))
     }
 
     /// Number of component slots in use, an upper bound for [`component_at`](Self::component_at).
@@ -262,8 +356,8 @@ impl<const N: usize> StateTable<N> {
     }
 
     /// The component in slot `index` (registration order), if that slot holds one.
-    pub fn component_at(&self, index: usize) -> Option<(&'static str, State)> {
-        self.components.get(index).map(|c| (c.name, c.state()))
+    pub fn component_at(&self, index: usize) -> Option<(&str, State)> {
+        self.components.get(index).map(|c| (c.name.as_str(), c.state()))
     }
 
     /// Number of state changes of any component since start.
@@ -286,13 +380,13 @@ impl<const N: usize> StateTable<N> {
 }
 
 #[cfg(not(loom))]
-impl<const N: usize> Default for StateTable<N> {
+impl<const N: usize, const NAME: usize> Default for StateTable<N, NAME> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> fmt::Debug for StateTable<N> {
+impl<const N: usize, const NAME: usize> fmt::Debug for StateTable<N, NAME> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateTable")
             .field("state", &self.state())
@@ -302,9 +396,9 @@ impl<const N: usize> fmt::Debug for StateTable<N> {
     }
 }
 
-struct DebugComponents<'a, const N: usize>(&'a StateTable<N>);
+struct DebugComponents<'a, const N: usize, const NAME: usize>(&'a StateTable<N, NAME>);
 
-impl<const N: usize> fmt::Debug for DebugComponents<'_, N> {
+impl<const N: usize, const NAME: usize> fmt::Debug for DebugComponents<'_, N, NAME> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.0.components()).finish()
     }
@@ -333,6 +427,7 @@ pub fn aggregate<'a>(states: impl IntoIterator<Item = (&'a str, State)>) -> Stat
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    extern crate std;
     use super::*;
 
     const W: u64 = DEFAULT_RECOVERY_WINDOW_MS;
@@ -470,8 +565,9 @@ mod tests {
         let t: StateTable<2> = StateTable::new();
         t.expect("a").unwrap();
         t.expect("b").unwrap();
-        assert_eq!(t.expect("c"), Err(CapacityError { capacity: 2 }));
-        assert_eq!(t.heartbeat_ok("c", 0), Err(CapacityError { capacity: 2 }));
+        let full = Err(ComponentError::Full(CapacityError { capacity: 2 }));
+        assert_eq!(t.expect("c"), full);
+        assert_eq!(t.heartbeat_ok("c", 0), full.map(|()| State::Ok));
         assert_eq!(t.heartbeat_ok("a", 0), Ok(State::Ok), "known components still work");
     }
 
@@ -482,6 +578,158 @@ mod tests {
         t.begin_shutdown();
         assert!(t.is_shutting_down());
         assert_eq!(t.state(), State::Ok);
+    }
+
+    #[test]
+    fn names_are_copied_into_the_table() {
+        let t: StateTable<2> = StateTable::new();
+        let name = std::string::String::from("db/primary");
+        t.heartbeat_ok(&name, 0).unwrap();
+        let mut reused = name;
+        reused.clear();
+        reused.push_str("overwritten");
+        assert_eq!(t.component("db/primary"), Some(State::Ok));
+        assert_eq!(t.components().collect::<std::vec::Vec<_>>(), [("db/primary", State::Ok)]);
+        assert_eq!(t.component_at(0), Some(("db/primary", State::Ok)));
+        assert_eq!(t.heartbeat_failed(&std::format!("db/{}", "primary"), 1), Ok(State::Degraded), "same slot");
+        assert_eq!(t.component_slots(), 1);
+    }
+
+    #[test]
+    fn accepted_names_are_kept_exactly() {
+        let t: StateTable<12> = StateTable::new();
+        let names = [
+            "a/b",
+            "my db",
+            "café",
+            "%2F",
+            "quote\"back\\slash",
+            "[+]x ok",
+            "\u{a0}nbsp\u{2028}sep",
+            "🦀",
+            "x",
+            "exactly-thirty-two-bytes-long-ab",
+        ];
+        for name in names {
+            assert_eq!(t.expect(name), Ok(()), "{name:?}");
+        }
+        let got: std::vec::Vec<&str> = t.components().map(|(n, _)| n).collect();
+        assert_eq!(got, names);
+        assert_eq!(t.name_capacity(), DEFAULT_NAME_CAPACITY);
+    }
+
+    #[test]
+    fn refused_names_are_errors_and_register_nothing() {
+        let t: StateTable<4> = StateTable::new();
+        let too_long = "thirty-three-bytes-is-one-too-man";
+        assert_eq!(too_long.len(), 33);
+        let accented = "éééééééééééééééé_"; // 16 two-byte characters and one: 33 bytes
+        let cases: [(&str, NameError); 10] = [
+            ("", NameError::Empty),
+            (too_long, NameError::TooLong { len: 33, capacity: 32 }),
+            (accented, NameError::TooLong { len: 33, capacity: 32 }),
+            ("db\n[+]fake ok", NameError::ControlCharacter { at: 2, character: '\n' }),
+            ("\r", NameError::ControlCharacter { at: 0, character: '\r' }),
+            ("tab\t", NameError::ControlCharacter { at: 3, character: '\t' }),
+            ("nul\0", NameError::ControlCharacter { at: 3, character: '\0' }),
+            ("del\x7f", NameError::ControlCharacter { at: 3, character: '\x7f' }),
+            ("é\u{80}", NameError::ControlCharacter { at: 2, character: '\u{80}' }),
+            ("\u{9f}", NameError::ControlCharacter { at: 0, character: '\u{9f}' }),
+        ];
+        for (name, error) in cases {
+            let want = Err(ComponentError::InvalidName(error));
+            assert_eq!(StateTable::<4>::check_name(name), Err(error), "{name:?}");
+            assert_eq!(t.expect(name), want, "{name:?}");
+            assert_eq!(t.expect_with_window(name, 1), want, "{name:?}");
+            assert_eq!(t.heartbeat_ok(name, 0), want.map(|()| State::Ok), "{name:?}");
+            assert_eq!(t.heartbeat_failed(name, 0), want.map(|()| State::Ok), "{name:?}");
+            assert_eq!(t.component(name), None);
+        }
+        assert_eq!(t.component_slots(), 0, "nothing registered, no slot used");
+        assert_eq!(t.state(), State::Starting);
+        assert_eq!(t.transitions(), 0);
+    }
+
+    #[test]
+    fn name_capacity_is_a_parameter() {
+        let t: StateTable<2, 4> = StateTable::new();
+        assert_eq!(t.expect("abcd"), Ok(()));
+        assert_eq!(t.expect("café"), Err(ComponentError::InvalidName(NameError::TooLong { len: 5, capacity: 4 })));
+        let wide: StateTable<1, 64> = StateTable::new();
+        let long = "a-name-of-sixty-four-bytes-for-a-table-whose-names-hold-64-bytes";
+        assert_eq!(long.len(), 64);
+        assert_eq!(wide.heartbeat_ok(long, 0), Ok(State::Ok));
+        assert_eq!(wide.component(long), Some(State::Ok));
+    }
+
+    #[test]
+    fn a_bad_name_is_reported_before_a_full_table() {
+        let t: StateTable<1> = StateTable::new();
+        t.expect("a").unwrap();
+        assert_eq!(
+            t.expect("b\n"),
+            Err(ComponentError::InvalidName(NameError::ControlCharacter { at: 1, character: '\n' }))
+        );
+        assert_eq!(t.expect("b"), Err(ComponentError::Full(CapacityError { capacity: 1 })));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        use std::string::ToString;
+        let cases = [
+            (ComponentError::InvalidName(NameError::Empty), "component name is empty"),
+            (
+                ComponentError::InvalidName(NameError::TooLong { len: 40, capacity: 32 }),
+                "component name is 40 bytes long, more than the 32 bytes allowed",
+            ),
+            (
+                ComponentError::InvalidName(NameError::ControlCharacter { at: 2, character: '\n' }),
+                "component name contains the control character U+000A at byte 2 (control characters are not allowed)",
+            ),
+            (
+                ComponentError::Full(CapacityError { capacity: 64 }),
+                "state table full: fixed capacity of 64 entries exhausted",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn concurrent_registration_with_runtime_names_and_readers() {
+        use std::string::String;
+        use std::sync::Arc;
+        use std::vec::Vec;
+        let t: Arc<StateTable<10>> = Arc::new(StateTable::new());
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 0..3 {
+                        let name = std::format!("worker {w}/é{i}");
+                        t.heartbeat_ok(&name, i).unwrap();
+                        // Both writers also race on one shared name.
+                        t.heartbeat_ok(&String::from("shared"), i).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..20 {
+            for (name, state) in t.components() {
+                assert!(name == "shared" || name.starts_with("worker "), "torn or foreign name {name:?}");
+                assert_eq!(state, State::Ok);
+            }
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        let mut names: Vec<&str> = t.components().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["shared", "worker 0/é0", "worker 0/é1", "worker 0/é2", "worker 1/é0", "worker 1/é1", "worker 1/é2"]
+        );
     }
 
     #[test]

@@ -64,6 +64,44 @@ fn state_table_concurrent_registration() {
     });
 }
 
+/// Registration copies names into the table: one thread registers a name it built at run time
+/// (and drops right after) while another heartbeats a second one and a reader walks the table.
+/// The reader sees each name whole or not at all, never a slot whose name is still being
+/// written, and both names end up exactly as given.
+#[test]
+fn state_table_names_copied_at_registration() {
+    loom::model(|| {
+        let t: Arc<StateTable<2, 8>> = Arc::new(StateTable::new());
+        let a = {
+            let t = t.clone();
+            thread::spawn(move || {
+                let name = String::from("caf") + "é/x";
+                t.expect(&name).unwrap();
+            })
+        };
+        let b = {
+            let t = t.clone();
+            thread::spawn(move || {
+                let name = ["my", "db"].join(" ");
+                assert_eq!(t.heartbeat_ok(&name, 0), Ok(State::Ok));
+            })
+        };
+        for (name, state) in t.components() {
+            match name {
+                "café/x" => assert_eq!(state, State::Starting),
+                "my db" => assert_eq!(state, State::Ok),
+                torn => panic!("reader saw a name being written: {torn:?}"),
+            }
+        }
+        a.join().unwrap();
+        b.join().unwrap();
+        let mut names: Vec<_> = t.components().collect();
+        names.sort_unstable();
+        assert_eq!(names, [("café/x", State::Starting), ("my db", State::Ok)]);
+        assert_eq!(t.state(), State::Starting);
+    });
+}
+
 /// Series insertion: two threads create the same label set and count on it while a reader
 /// scrapes the family; no increment is lost and one series exists.
 #[test]

@@ -72,6 +72,10 @@ fn main() {
         "state updates",
         allocations(|| {
             STATES.expect("auth").unwrap();
+            // Names that are not literals and not `'static` are copied in, without allocating.
+            let stack = *b"caf\xc3\xa9/my db";
+            STATES.heartbeat_ok(core::str::from_utf8(&stack).unwrap(), 0).unwrap();
+            assert!(STATES.expect("bad\nname").is_err());
             for t in 0..1000 {
                 STATES.heartbeat_ok("auth", t).unwrap();
                 STATES.heartbeat_failed("db", t).unwrap();
@@ -116,7 +120,16 @@ fn main() {
     }
     let sources: [&dyn Collect; 1] = [&REGISTRY];
     let service = Service::new(&STATES, &sources, 7);
-    for target in ["/healthz", "/readyz", "/readyz?verbose", "/readyz/auth", "/metrics", "/nope"] {
+    for target in [
+        "/healthz",
+        "/readyz",
+        "/readyz?verbose",
+        "/readyz/auth",
+        "/readyz/caf%C3%A9%2Fmy%20db",
+        "/readyz/caf%C3",
+        "/metrics",
+        "/nope",
+    ] {
         check(
             target,
             allocations(|| {
@@ -125,6 +138,10 @@ fn main() {
             }),
         );
     }
+
+    // The decoded name was found (200), the malformed one refused (400).
+    assert_eq!(service.respond(&Request::get("/readyz/caf%C3%A9%2Fmy%20db")).status(), 200);
+    assert_eq!(service.respond(&Request::get("/readyz/caf%C3")).status(), 400);
 
     if failures.is_empty() {
         println!("no_alloc: 1 passed, 0 failed");

@@ -17,12 +17,18 @@ use diag_core::{Collect, State, StateTable};
 use diag_fuzz::{FamilyDesc, Source, drain};
 use libfuzzer_sys::fuzz_target;
 
-const TARGETS: [&str; 10] = [
+const TARGETS: [&str; 16] = [
     "/healthz",
     "/livez",
     "/readyz",
     "/readyz?verbose",
     "/readyz/",
+    "/readyz/a%2Fb",
+    "/readyz/a/b",
+    "/readyz/my%20db",
+    "/readyz/caf%C3%A9",
+    "/readyz/caf%C3",
+    "/readyz/%zz",
     "/metrics",
     "/debug/pprof",
     "/readyz?verbose=false&x",
@@ -37,7 +43,7 @@ const ACCEPTS: [&str; 5] = [
     "*/*",
     "gzip;q=0, *",
 ];
-const COMPONENTS: [&str; 3] = ["auth", "db", "a\"b"];
+const COMPONENTS: [&str; 6] = ["auth", "db", "a\"b", "a/b", "my db", "café"];
 
 fn pick(u: &mut Unstructured<'_>, known: &[&'static str]) -> arbitrary::Result<String> {
     Ok(match u.int_in_range(0..=2u8)? {
@@ -135,7 +141,7 @@ impl embedded_io_async::Write for Pipe<'_> {
     }
 }
 
-fn check_respond(case: &Case, service: &Service<'_>, table: &StateTable<4>) {
+fn check_respond(case: &Case, service: &Service<'_>, table: &StateTable<8>) {
     let route = Route::parse(&case.target);
     let format = negotiate_format(case.accept.as_deref());
     let gzip = accepts_gzip(case.accept_encoding.as_deref());
@@ -163,10 +169,15 @@ fn check_respond(case: &Case, service: &Service<'_>, table: &StateTable<4>) {
     };
     let want = match route {
         _ if !known => 404,
+        Route::BadComponent(_) => 400,
         _ if !method_ok => 405,
         Route::Healthz | Route::Metrics => 200,
         Route::Readyz { .. } => readiness_code(table.state()),
-        Route::Component(name) => table.component(name).map_or(404, readiness_code),
+        Route::Component(name) => {
+            let mut buf = [0u8; 64];
+            let decoded = name.decode_into(&mut buf);
+            decoded.and_then(|n| table.component(n)).map_or(404, readiness_code)
+        }
         _ => unreachable!("every known route is listed"),
     };
     assert_eq!(status, want, "{req:?}");
@@ -288,7 +299,7 @@ fn check_connection(case: &Case, service: &Service<'_>) {
 }
 
 fuzz_target!(|case: Case| {
-    let table: StateTable<4> = StateTable::new();
+    let table: StateTable<8> = StateTable::new();
     for (i, (c, ok)) in case.heartbeats.iter().take(16).enumerate() {
         let name = COMPONENTS[usize::from(*c) % COMPONENTS.len()];
         let now = i as u64 * 7_000;

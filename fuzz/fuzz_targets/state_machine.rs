@@ -1,21 +1,36 @@
 //! The lock-free `StateTable` on arbitrary event sequences, against a plain reference model
-//! (a Vec of components) written from DESIGN.md §2. After every step: the returned state or
-//! capacity error, every component's state, registration order, the aggregate, the
-//! transitions counter and the shutdown flag must agree.
+//! (a Vec of components) written from DESIGN.md §2. After every step: the returned state,
+//! capacity error or refused name, every component's state, registration order, the
+//! aggregate, the transitions counter and the shutdown flag must agree.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use diag_core::{CapacityError, State, StateTable};
-
-/// The capacity a full table reports.
-fn capacity(e: CapacityError) -> usize {
-    e.capacity
-}
+use diag_core::{ComponentError, State, StateTable};
 use libfuzzer_sys::fuzz_target;
 
+/// Why the table or the model refused an event.
+#[derive(Debug, PartialEq)]
+enum Refused {
+    /// The table is full (its capacity).
+    Full(usize),
+    /// The name is not accepted.
+    Name,
+}
+
+fn refused(e: ComponentError) -> Refused {
+    match e {
+        ComponentError::Full(e) => Refused::Full(e.capacity),
+        ComponentError::InvalidName(_) => Refused::Name,
+        other => panic!("an error the model does not know: {other:?}"),
+    }
+}
+
 const CAPACITY: usize = 4;
-/// More names than slots, so capacity overflow is exercised.
-const NAMES: [&str; 6] = ["auth", "node", "db", "proxy", "", "ü"];
+/// The table's name capacity, in bytes.
+const NAME: usize = 8;
+/// More names than slots, so capacity overflow is exercised; names the table refuses
+/// (empty, control characters, longer than `NAME` bytes), and some it keeps as they are.
+const NAMES: [&str; 11] = ["auth", "node", "db", "proxy", "", "ü", "a/b c", "bad\nname", "\u{85}", "ninebytes", "éééé"];
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -73,18 +88,25 @@ struct Model {
 }
 
 impl Model {
-    fn find_or_register(&mut self, name: &'static str, window: u64) -> Result<usize, usize> {
+    fn find_or_register(&mut self, name: &'static str, window: u64) -> Result<usize, Refused> {
+        // The documented charset: 1 to NAME bytes of UTF-8 without control characters.
+        if name.is_empty()
+            || name.len() > NAME
+            || name.chars().any(|c| c <= '\u{1f}' || ('\u{7f}'..='\u{9f}').contains(&c))
+        {
+            return Err(Refused::Name);
+        }
         if let Some(i) = self.components.iter().position(|c| c.name == name) {
             return Ok(i);
         }
         if self.components.len() == CAPACITY {
-            return Err(CAPACITY);
+            return Err(Refused::Full(CAPACITY));
         }
         self.components.push(Component { name, state: State::Starting, recovery_start: 0, window });
         Ok(self.components.len() - 1)
     }
 
-    fn heartbeat(&mut self, name: &'static str, ok: bool, now: u64, default_window: u64) -> Result<State, usize> {
+    fn heartbeat(&mut self, name: &'static str, ok: bool, now: u64, default_window: u64) -> Result<State, Refused> {
         // The table's documented limit: timestamps saturate at 2^62 - 1 ms.
         let now = now.min(u64::MAX >> 2);
         let i = self.find_or_register(name, default_window)?;
@@ -130,7 +152,7 @@ impl Model {
     }
 }
 
-fn compare(table: &StateTable<CAPACITY>, model: &Model, step: usize) {
+fn compare(table: &StateTable<CAPACITY, NAME>, model: &Model, step: usize) {
     let got: Vec<(&str, State)> = table.components().collect();
     let want: Vec<(&str, State)> = model.components.iter().map(|c| (c.name, c.state)).collect();
     assert_eq!(got, want, "components after step {step}");
@@ -153,7 +175,7 @@ fn compare(table: &StateTable<CAPACITY>, model: &Model, step: usize) {
 
 fuzz_target!(|case: Case| {
     let default_window = window(&case.default_window);
-    let table: StateTable<CAPACITY> = StateTable::with_recovery_window_ms(default_window);
+    let table: StateTable<CAPACITY, NAME> = StateTable::with_recovery_window_ms(default_window);
     let mut model = Model::default();
     let mut now = u64::from(case.start);
     for (step, op) in case.ops.iter().enumerate().take(256) {
@@ -168,26 +190,28 @@ fuzz_target!(|case: Case| {
             now
         };
         let name = |i: &u8| NAMES[usize::from(*i) % NAMES.len()];
+        // The table gets a copy that dies after the call: it must keep its own.
+        let owned = |i: &u8| name(i).to_owned();
         match op {
             Op::Expect(i) => {
-                let got = table.expect(name(i)).map_err(capacity);
+                let got = table.expect(&owned(i)).map_err(refused);
                 let want = model.find_or_register(name(i), default_window).map(|_| ());
                 assert_eq!(got, want, "expect at step {step}");
             }
             Op::ExpectWithWindow(i, w) => {
-                let got = table.expect_with_window(name(i), window(w)).map_err(capacity);
+                let got = table.expect_with_window(&owned(i), window(w)).map_err(refused);
                 let want = model.find_or_register(name(i), window(w)).map(|_| ());
                 assert_eq!(got, want, "expect_with_window at step {step}");
             }
             Op::Ok(i, s) => {
                 let t = advance(s);
-                let got = table.heartbeat_ok(name(i), t).map_err(capacity);
+                let got = table.heartbeat_ok(&owned(i), t).map_err(refused);
                 let want = model.heartbeat(name(i), true, t, default_window);
                 assert_eq!(got, want, "heartbeat_ok({}, {t}) at step {step}", name(i));
             }
             Op::Failed(i, s) => {
                 let t = advance(s);
-                let got = table.heartbeat_failed(name(i), t).map_err(capacity);
+                let got = table.heartbeat_failed(&owned(i), t).map_err(refused);
                 let want = model.heartbeat(name(i), false, t, default_window);
                 assert_eq!(got, want, "heartbeat_failed({}, {t}) at step {step}", name(i));
             }

@@ -6,7 +6,7 @@
 //! | `GET /healthz`, `/livez` | 200 `{"status":"ok"}` |
 //! | `GET /readyz` | 200/400/503 `{"status":…,"pid":N}` by process state; 503 when shutting down |
 //! | `GET /readyz?verbose` | same code, one `[+]name ok` / `[-]name degraded` line per component |
-//! | `GET /readyz/<component>` | that component's state alone; 404 if unknown |
+//! | `GET /readyz/<component>` | that component's state alone; 404 if unknown; the name percent-decoded (400 if malformed) |
 //! | `GET /metrics` | 0.0.4 or OpenMetrics by `Accept`; gzip allowed by `Accept-Encoding` |
 //! | `/debug/pprof/…` | [`Route::Debug`]: 404 here; a frontend may serve it |
 //! | anything else | 404; a method other than GET/HEAD on a known route: 405 with `Allow` |
@@ -14,6 +14,7 @@
 #[cfg(feature = "async")]
 mod connection;
 mod negotiate;
+mod percent;
 mod response;
 mod service;
 
@@ -21,6 +22,7 @@ mod service;
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use connection::{Closed, Connection, ConnectionError, MAX_HEADERS, NoTimeouts, Timer};
 pub use negotiate::{accepts_gzip, negotiate_format};
+pub use percent::{DecodedBytes, PercentDecoded, PercentError};
 pub use response::{Body, Response};
 pub use service::{BuildInfo, Readiness, Service};
 
@@ -70,8 +72,15 @@ pub enum Route<'a> {
         /// Kubernetes-style per-component text.
         verbose: bool,
     },
-    /// `/readyz/<component>`.
-    Component(&'a str),
+    /// `/readyz/<component>`: everything after `/readyz/`, percent-decoded. A `/` in a name
+    /// may be sent as is or as `%2F` (nothing else lives under `/readyz/`, so `/readyz/a/b`
+    /// can only mean the component `a/b`); a space, `%`, `?`, `#` or non-ASCII must be
+    /// percent-encoded, as in any URL. No other normalisation happens: `.` and `..` segments
+    /// are names like any other (send them encoded, e.g. `%2E%2E`, to clients that rewrite
+    /// dot segments).
+    Component(PercentDecoded<'a>),
+    /// `/readyz/<component>` whose percent-encoding is malformed: answered with 400.
+    BadComponent(PercentError),
     /// `/metrics`.
     Metrics,
     /// `/debug/pprof` and below; the rest of the path after `/debug/pprof`.
@@ -85,9 +94,11 @@ impl<'a> Route<'a> {
     ///
     /// # Examples
     /// ```
-    /// use diag_core::http::Route;
+    /// use diag_core::http::{PercentError, Route};
     /// assert_eq!(Route::parse("/readyz?verbose"), Route::Readyz { verbose: true });
-    /// assert_eq!(Route::parse("/readyz/auth"), Route::Component("auth"));
+    /// assert!(matches!(Route::parse("/readyz/auth"), Route::Component(name) if name == "auth"));
+    /// assert!(matches!(Route::parse("/readyz/caf%C3%A9"), Route::Component(name) if name == "café"));
+    /// assert_eq!(Route::parse("/readyz/50%"), Route::BadComponent(PercentError::BadEscape { at: 2 }));
     /// assert_eq!(Route::parse("/debug/pprof/heap"), Route::Debug("/heap"));
     /// assert_eq!(Route::parse("/nope"), Route::NotFound);
     /// ```
@@ -104,8 +115,11 @@ impl<'a> Route<'a> {
                     }
                 }
                 match path.strip_prefix("/readyz/") {
-                    Some(name) if !name.is_empty() && !name.contains('/') => Self::Component(name),
-                    _ => Self::NotFound,
+                    None | Some("") => Self::NotFound,
+                    Some(name) => match PercentDecoded::new(name) {
+                        Ok(name) => Self::Component(name),
+                        Err(e) => Self::BadComponent(e),
+                    },
                 }
             }
         }
@@ -177,12 +191,49 @@ mod tests {
         assert_eq!(Route::parse("/readyz?a=b&verbose"), Route::Readyz { verbose: true });
         assert_eq!(Route::parse("/readyz?verbose=false"), Route::Readyz { verbose: false });
         assert_eq!(Route::parse("/readyz/"), Route::NotFound);
-        assert_eq!(Route::parse("/readyz/a/b"), Route::NotFound);
+        assert_eq!(Route::parse("/readyz?x/y"), Route::Readyz { verbose: false });
         assert_eq!(Route::parse("/metrics"), Route::Metrics);
         assert_eq!(Route::parse("/metrics/"), Route::NotFound);
         assert_eq!(Route::parse("/debug/pprof"), Route::Debug(""));
         assert_eq!(Route::parse("/debug/pprofx"), Route::NotFound);
         assert_eq!(Route::parse(""), Route::NotFound);
         assert_eq!(Route::parse("*"), Route::NotFound);
+    }
+
+    fn component(target: &str) -> Option<PercentDecoded<'_>> {
+        match Route::parse(target) {
+            Route::Component(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn component_names_are_percent_decoded() {
+        for (target, name) in [
+            ("/readyz/auth", "auth"),
+            ("/readyz/a%2Fb", "a/b"),
+            ("/readyz/a%2fb", "a/b"),
+            ("/readyz/a/b", "a/b"),
+            ("/readyz/my%20db", "my db"),
+            ("/readyz/caf%C3%A9", "café"),
+            ("/readyz/a%2Fb?verbose", "a/b"),
+            ("/readyz/100%25", "100%"),
+            ("/readyz/%3F%23", "?#"),
+            ("/readyz/a+b", "a+b"),
+            ("/readyz//", "/"),
+            ("/readyz/readyz", "readyz"),
+        ] {
+            let got = component(target);
+            assert!(got.is_some_and(|n| n == name), "{target}: {got:?}, want {name:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_component_names_are_bad_requests() {
+        assert_eq!(Route::parse("/readyz/%"), Route::BadComponent(PercentError::BadEscape { at: 0 }));
+        assert_eq!(Route::parse("/readyz/a%2"), Route::BadComponent(PercentError::BadEscape { at: 1 }));
+        assert_eq!(Route::parse("/readyz/a%zzb?verbose"), Route::BadComponent(PercentError::BadEscape { at: 1 }));
+        assert_eq!(Route::parse("/readyz/caf%C3"), Route::BadComponent(PercentError::NotUtf8));
+        assert_eq!(Route::parse("/readyz/%FF"), Route::BadComponent(PercentError::NotUtf8));
     }
 }

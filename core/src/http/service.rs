@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop, Value};
 use crate::http::response::{Body, Inline, JSON, Response, TEXT};
-use crate::http::{Request, Route, accepts_gzip, negotiate_format};
+use crate::http::{PercentDecoded, Request, Route, accepts_gzip, negotiate_format};
 use crate::registry::{Collect, Scrape, Sources};
 use crate::state::{State, StateTable};
 use crate::{Counter, Gauge};
@@ -28,7 +28,7 @@ pub trait Readiness: Sync {
     fn transitions(&self) -> u64;
 }
 
-impl<const N: usize> Readiness for StateTable<N> {
+impl<const N: usize, const NAME: usize> Readiness for StateTable<N, NAME> {
     fn state(&self) -> State {
         StateTable::state(self)
     }
@@ -89,6 +89,11 @@ fn readiness(state: State, shutting_down: bool) -> (u16, &'static str) {
 struct StatusBody<'s> {
     status: &'s str,
     pid: u32,
+}
+
+/// The state of the component `name` names once decoded, comparing as it decodes (no buffer).
+fn component(readiness: &dyn Readiness, name: PercentDecoded<'_>) -> Option<State> {
+    (0..readiness.slots()).filter_map(|i| readiness.component_at(i)).find(|(stored, _)| name == *stored).map(|(_, s)| s)
 }
 
 /// Codes `promhttp_metric_handler_requests_total` is pre-created with, as in client_golang.
@@ -156,8 +161,13 @@ impl<'a> Service<'a> {
 
     /// Answers a request already routed.
     pub fn respond_route(&self, route: Route<'_>, req: &Request<'_>) -> Response<'_> {
-        if matches!(route, Route::NotFound | Route::Debug(_)) {
-            let response = Response::plain(404, "page not found");
+        let early = match route {
+            Route::NotFound | Route::Debug(_) => Some((404, "page not found")),
+            Route::BadComponent(e) => Some((400, e.message())),
+            _ => None,
+        };
+        if let Some((code, message)) = early {
+            let response = Response::plain(code, message);
             return if req.is_head() { response.head() } else { response };
         }
         if !matches!(req.method, "GET" | "HEAD") {
@@ -173,7 +183,7 @@ impl<'a> Service<'a> {
                 let (code, _) = readiness(self.readiness().state(), self.readiness().is_shutting_down());
                 Response::new(code, TEXT, Body::verbose(self.readiness()))
             }
-            Route::Component(name) => match self.readiness().component(name) {
+            Route::Component(name) => match component(self.readiness(), name) {
                 Some(state) => {
                     let (code, message) = readiness(state, self.readiness().is_shutting_down());
                     self.status_response(code, message)
@@ -187,7 +197,8 @@ impl<'a> Service<'a> {
                 Response::new(200, format.content_type(), Body::metrics(scrape, &self.builtin.in_flight))
                     .with_metrics_headers(accepts_gzip(req.accept_encoding))
             }
-            Route::NotFound | Route::Debug(_) => Response::plain(404, "page not found"),
+            // Answered above.
+            Route::NotFound | Route::Debug(_) | Route::BadComponent(_) => Response::plain(404, "page not found"),
         };
         if req.is_head() { response.head() } else { response }
     }
@@ -294,5 +305,111 @@ impl Collect for Builtin<'_> {
             enc.header(&IN_FLIGHT)?;
             enc.sample(&IN_FLIGHT, &Labels::EMPTY, Value::I64(s.in_flight.get()))
         })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn get(service: &Service<'_>, target: &str) -> (u16, String) {
+        respond(service, &Request::get(target))
+    }
+
+    fn respond(service: &Service<'_>, req: &Request<'_>) -> (u16, String) {
+        let response = service.respond(req);
+        let status = response.status();
+        let mut body = response.into_body();
+        let (mut out, mut buf) = (Vec::new(), [0u8; 256]);
+        while let Ok(n @ 1..) = body.fill(&mut buf) {
+            out.extend_from_slice(&buf[..n]);
+        }
+        (status, String::from_utf8(out).unwrap())
+    }
+
+    fn table() -> StateTable<8> {
+        let states = StateTable::new();
+        states.heartbeat_ok("a/b", 0).unwrap();
+        states.heartbeat_failed("my db", 0).unwrap();
+        states.expect("café").unwrap();
+        states.heartbeat_ok("100%", 0).unwrap();
+        states
+    }
+
+    #[test]
+    fn every_accepted_name_is_reachable_percent_decoded() {
+        let states = table();
+        let service = Service::new(&states, &[], 7);
+        const OK: &str = r#"{"status":"ok","pid":7}"#;
+        const DEGRADED: &str = r#"{"status":"process is in a degraded state, check logs for details","pid":7}"#;
+        const STARTING: &str = r#"{"status":"process is starting and hasn't joined the cluster yet","pid":7}"#;
+        for (target, status, body) in [
+            ("/readyz/a%2Fb", 200, OK),
+            ("/readyz/a%2fb", 200, OK),
+            ("/readyz/a/b", 200, OK),
+            ("/readyz/my%20db", 503, DEGRADED),
+            ("/readyz/caf%C3%A9", 400, STARTING),
+            ("/readyz/caf%c3%a9?verbose", 400, STARTING),
+            ("/readyz/100%25", 200, OK),
+        ] {
+            assert_eq!(get(&service, target), (status, body.into()), "{target}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_malformed_names() {
+        let states = table();
+        let service = Service::new(&states, &[], 7);
+        let unknown = (404, String::from(r#"{"status":"unknown component","pid":7}"#));
+        for target in ["/readyz/a", "/readyz/a%2F", "/readyz/b", "/readyz/my+db", "/readyz/cafe", "/readyz/100%2525"] {
+            assert_eq!(get(&service, target), unknown, "{target}");
+        }
+        let bad_escape =
+            "400 malformed percent-encoding in the component name: every '%' must be followed by two hex digits\n";
+        for target in ["/readyz/100%", "/readyz/my%g0db", "/readyz/%zz?verbose"] {
+            assert_eq!(get(&service, target), (400, bad_escape.into()), "{target}");
+        }
+        let not_utf8 = "400 the percent-decoded component name is not UTF-8\n";
+        for target in ["/readyz/caf%C3", "/readyz/%FF"] {
+            assert_eq!(get(&service, target), (400, not_utf8.into()), "{target}");
+        }
+        // HEAD: the same status and length, no body; other methods get the same 400.
+        let head = Request { method: "HEAD", ..Request::get("/readyz/%") };
+        let response = service.respond(&head);
+        assert_eq!((response.status(), response.content_length()), (400, Some(bad_escape.len())));
+        assert_eq!(respond(&service, &head), (400, String::new()));
+        let post = Request { method: "POST", ..Request::get("/readyz/%") };
+        assert_eq!(respond(&service, &post).0, 400);
+    }
+
+    #[test]
+    fn verbose_has_one_line_per_component_whatever_the_names() {
+        let states = table();
+        for name in ["evil\n[+]fake ok", "cr\r[+]x ok", "nel\u{85}x"] {
+            assert!(matches!(states.expect(name), Err(crate::ComponentError::InvalidName(_))), "{name:?}");
+        }
+        let service = Service::new(&states, &[], 7);
+        let (status, body) = get(&service, "/readyz?verbose");
+        assert_eq!(status, 503);
+        assert_eq!(body, "[+]a/b ok\n[-]my db degraded\n[-]café starting\n[+]100% ok\nreadyz check failed\n");
+    }
+
+    #[test]
+    fn component_state_metric_carries_the_names() {
+        let states = table();
+        let service = Service::new(&states, &[], 7);
+        let (status, body) = get(&service, "/metrics");
+        assert_eq!(status, 200);
+        for line in [
+            "diag_component_state{component=\"a/b\"} 0\n",
+            "diag_component_state{component=\"my db\"} 2\n",
+            "diag_component_state{component=\"café\"} 3\n",
+            "diag_component_state{component=\"100%\"} 0\n",
+        ] {
+            assert!(body.contains(line), "{line} missing from\n{body}");
+        }
     }
 }
