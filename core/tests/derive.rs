@@ -28,6 +28,14 @@ fn scrape(registry: &Registry<'_, 8>) -> String {
     String::from_utf8(buf[..n].to_vec()).unwrap()
 }
 
+/// Every live series of `family`: label text and count, sorted.
+fn series<S: LabelSet, const N: usize, const B: usize>(family: &Family<Counter, S, N, B>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    family.for_each(|labels, c| out.push((labels.text().to_owned(), c.get())));
+    out.sort();
+    out
+}
+
 /// The service's handler: counts one request; a runtime `&str` goes straight into the key.
 fn handle(family: &Family<Counter, Request<'static>, 16>, method: Method, status: u16, user: &str) {
     family.get_or_create(Request { method, status, user }).unwrap().inc();
@@ -87,14 +95,8 @@ fn typed_lookup_finds_removes_and_matches_the_positional_form() {
         typed.get_or_create(Request { method, status, user: &user }).unwrap().inc();
         positional.get_or_create((method, status, user.as_str())).unwrap().inc();
     }
-    let texts = |f: &dyn Fn(&mut dyn FnMut(String, u64))| {
-        let mut out = Vec::new();
-        f(&mut |text, value| out.push((text, value)));
-        out.sort();
-        out
-    };
-    let from_typed = texts(&|push| typed.for_each(|l, c| push(l.text().to_owned(), c.get())));
-    let from_positional = texts(&|push| positional.for_each(|l, c| push(l.text().to_owned(), c.get())));
+    let from_typed = series(&typed);
+    let from_positional = series(&positional);
     assert_eq!(from_typed, from_positional);
     assert_eq!(from_typed[0], (r#"method="GET",code="200",user="a\"b""#.to_owned(), 2));
 
@@ -124,7 +126,7 @@ fn a_label_text_beyond_the_family_capacity_is_an_error_never_truncated() {
 
 /// What a facade that re-exports the core looks like to the derives.
 mod facade {
-    pub use diag_core::*;
+    pub(crate) use diag_core::*;
 }
 
 #[derive(Clone, Copy, LabelValue)]
@@ -156,11 +158,8 @@ fn several_lifetimes_raw_names_a_facade_path_and_no_labels() {
         .unwrap()
         .inc_by(3);
     jobs.get_or_create(Job { queue: Queue::Bulk, r#type: "x", tenant: "y", retried: true }).unwrap().inc();
-    let mut seen = Vec::new();
-    jobs.for_each(|labels, c| seen.push((labels.text().to_owned(), c.get())));
-    seen.sort();
     assert_eq!(
-        seen,
+        series(&jobs),
         [
             (r#"queue="bulk",type="x",tenant="y",retried="true""#.to_owned(), 1),
             (r#"queue="high-priority",type="resize",tenant="acme",retried="false""#.to_owned(), 3),
