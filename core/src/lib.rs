@@ -28,6 +28,9 @@ mod slots;
 pub mod state;
 
 pub use counter::Counter;
+#[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
+pub use diag_derive::{LabelSet, LabelValue};
 pub use encoding::{Desc, Encoder, Format, Labels, MetricType, Stop, Value};
 pub use error::{CapacityError, ComponentError, EncodeError, NameError, RegisterError, SeriesError};
 pub use family::{Family, Overflow, Series, SeriesLabels, SeriesRef};
