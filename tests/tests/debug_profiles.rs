@@ -136,7 +136,10 @@ fn cpu_samples_cover_the_cpu_time_of_every_thread_and_name_the_busy_function() {
     let comments = go_tool_pprof(&["-comments"], &file);
     let used = number_after(&comments, "process CPU time over the window: ", " ms");
     assert!(used > 0, "{comments}");
-    assert!(sampled * 10 >= used * 9, "samples cover {sampled} ms of {used} ms of CPU time (< 90%):\n{comments}\n{top}");
+    assert!(
+        sampled * 10 >= used * 9,
+        "samples cover {sampled} ms of {used} ms of CPU time (< 90%):\n{comments}\n{top}"
+    );
     assert!(sampled <= used + 100, "no more samples than CPU time (+ one period per thread): {sampled} > {used}");
     // Seen from outside, the request's window holds the sampling window.
     let outside_ms = (after - before) * 10;

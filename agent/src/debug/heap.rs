@@ -295,9 +295,9 @@ mod tests {
     fn scaling_follows_jeprof() {
         assert_eq!(scale(0.0, 0.0, 512.0), (0, 0));
         // One 16 KiB sample at a 16 KiB rate stands for 1/(1-e^-1) ≈ 1.58 of them.
-        assert_eq!(scale(1.0, 16384.0, 16384.0), (2, 25920));
+        assert_eq!(scale(1.0, 16384.0, 16384.0), (2, 25919));
         // Large allocations are (nearly) always sampled: no scaling.
-        assert_eq!(scale(1.0, 1 << 30, 16384.0), (1, 1 << 30));
+        assert_eq!(scale(1.0, f64::from(1u32 << 30), 16384.0), (1, 1 << 30));
     }
 
     #[test]

@@ -84,7 +84,10 @@ pub(crate) fn supported() -> String {
 pub(crate) fn unknown(name: &str) -> String {
     match GO_ONLY.iter().find(|(n, _)| *n == name) {
         Some((_, what)) => {
-            format!("profile {name:?} is {what}, which diag has no counterpart for; supported profiles: {}", supported())
+            format!(
+                "profile {name:?} is {what}, which diag has no counterpart for; supported profiles: {}",
+                supported()
+            )
         }
         None => format!("unknown profile {name:?}; supported profiles: {}", supported()),
     }

@@ -150,7 +150,8 @@ fn profile() -> Result<Vec<u8>, String> {
     let answered = threads.iter().filter(|t| t.3.is_some()).count();
     builder.comment(&format!("{} threads, {answered} with a stack", threads.len()));
     for (tid, name, state, stack) in threads {
-        let mut labels = vec![Label::Str("thread", name), Label::Num("tid", i64::from(tid)), Label::Str("state", state)];
+        let mut labels =
+            vec![Label::Str("thread", name), Label::Num("tid", i64::from(tid)), Label::Str("state", state)];
         let frames: Vec<(u64, usize)> = match &stack {
             Some(stack) => stack.addresses().iter().map(|&a| (a, 0)).collect(),
             None => {

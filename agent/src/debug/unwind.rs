@@ -23,8 +23,8 @@ use std::ffi::{CStr, c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use framehop::{
-    CacheNative, ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateDuringUnwind, Unwinder as _,
-    UnwindRegsNative, UnwinderNative,
+    CacheNative, ExplicitModuleSectionInfo, FrameAddress, Module, MustNotAllocateDuringUnwind, UnwindRegsNative,
+    Unwinder as _, UnwinderNative,
 };
 
 /// Deepest stack recorded; deeper ones keep their innermost frames.
@@ -203,10 +203,9 @@ unsafe extern "C" fn each_object(info: *mut libc::dl_phdr_info, _size: usize, da
     let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
     let bias = info.dlpi_addr;
     let loads: Vec<&libc::Elf64_Phdr> = headers.iter().filter(|h| h.p_type == libc::PT_LOAD).collect();
-    let (Some(start), Some(end)) = (
-        loads.iter().map(|h| bias + h.p_vaddr).min(),
-        loads.iter().map(|h| bias + h.p_vaddr + h.p_memsz).max(),
-    ) else {
+    let (Some(start), Some(end)) =
+        (loads.iter().map(|h| bias + h.p_vaddr).min(), loads.iter().map(|h| bias + h.p_vaddr + h.p_memsz).max())
+    else {
         return 0;
     };
     let name = object_name(info);
@@ -247,8 +246,8 @@ fn eh_frame_address(hdr: &[u8], hdr_address: u64) -> Option<u64> {
     match encoding {
         0x1b => Some((hdr_address + 4).wrapping_add_signed(sdata4)), // pcrel | sdata4
         0x3b => Some(hdr_address.wrapping_add_signed(sdata4)),       // datarel | sdata4
-        0x03 => Some(udata4),                                         // udata4
-        0x0b => Some(sdata4 as u64),                                  // sdata4
+        0x03 => Some(udata4),                                        // udata4
+        0x0b => Some(sdata4 as u64),                                 // sdata4
         _ => None,
     }
 }
@@ -283,7 +282,7 @@ mod tests {
     #[test]
     fn the_executable_and_libc_are_known_and_unmapped_reads_fail() {
         let unwinder = Unwinder::new();
-        let here = the_executable_and_libc_are_known_and_unmapped_reads_fail as usize as u64;
+        let here = the_executable_and_libc_are_known_and_unmapped_reads_fail as fn() as usize as u64;
         assert!(unwinder.objects().iter().any(|o| o.start <= here && here < o.end), "{:?}", unwinder.objects());
         assert!(unwinder.objects().iter().any(|o| o.name.contains("libc")), "{:?}", unwinder.objects());
         assert_eq!(read_word(0), Err(()));
