@@ -100,9 +100,11 @@ fn profile_tarball_holds_cpu_and_heap_profiles_go_tool_pprof_reads() {
     std::fs::write(&tarball, &out).unwrap();
     let listing = untar(&tarball, dir.path());
     let entries: Vec<&str> = listing.lines().collect();
-    assert_eq!(entries.len(), 2, "{listing}");
-    assert!(entries[0].starts_with("-rw-------") && entries[0].ends_with(" profile.pprof"), "{listing}");
+    // Teleport's default set, in its order.
+    assert_eq!(entries.len(), 3, "{listing}");
+    assert!(entries[0].starts_with("-rw-------") && entries[0].ends_with(" goroutine.pprof"), "{listing}");
     assert!(entries[1].starts_with("-rw-------") && entries[1].ends_with(" heap.pprof"), "{listing}");
+    assert!(entries[2].starts_with("-rw-------") && entries[2].ends_with(" profile.pprof"), "{listing}");
 
     let cpu = go_tool_pprof(&["-top"], &dir.path().join("profile.pprof"));
     assert!(cpu.contains("Type: cpu"), "{cpu}");
@@ -127,14 +129,14 @@ fn profile_tarball_holds_cpu_and_heap_profiles_go_tool_pprof_reads() {
 #[test]
 fn unknown_profiles_and_unreachable_services_are_clear_errors() {
     let agent = DebugAgent::start("tokio", "", &[]);
-    for list in ["goroutine", "heap,trace", ""] {
+    for list in ["nope", "heap,trace", ""] {
         let (status, out, err) = agent.debug(&["profile", list]);
         assert_eq!(status.code(), Some(1), "{list:?}: {err}");
         assert!(out.is_empty(), "{list:?}: nothing on stdout");
-        assert!(err.contains("supported profiles: profile, heap"), "{list:?}: {err}");
+        assert!(err.contains("supported profiles: goroutine, heap, profile, allocs"), "{list:?}: {err}");
     }
-    let (status, _, err) = agent.debug(&["profile", "goroutine"]);
-    assert!(err.contains("unknown profile \"goroutine\""), "{status}: {err}");
+    let (status, _, err) = agent.debug(&["profile", "nope"]);
+    assert!(err.contains("unknown profile \"nope\""), "{status}: {err}");
     let (status, _, err) = agent.debug(&["profile", "-s", "601"]);
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("invalid seconds") && err.contains("0 to 600"), "{err}");

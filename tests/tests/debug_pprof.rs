@@ -1,6 +1,6 @@
 //! `/debug/pprof/` on the diagnostic address: 404 without `--debug`; with it, the index and
-//! CPU and heap profiles `go tool pprof` reads, under every runtime; a CPU profile longer than
-//! the server's timeouts completes, and a second one meanwhile gets 409.
+//! every profile (goroutine, heap, allocs, CPU) `go tool pprof` reads, under every runtime; a
+//! CPU profile longer than the server's timeouts completes, and a second one meanwhile gets 409.
 
 use std::time::Duration;
 
@@ -27,12 +27,17 @@ fn with_debug_index_cpu_and_heap_profiles_under_every_runtime() {
         let agent = DebugAgent::start(runtime, "", &["--debug"]);
         let index = agent.diagd.get("/debug/pprof/");
         assert_eq!(index.status, 200, "{runtime}");
-        assert!(index.text().contains("/debug/pprof/profile") && index.text().contains("/debug/pprof/heap"));
+        for name in ["goroutine", "heap", "profile", "allocs"] {
+            assert!(index.text().contains(&format!("/debug/pprof/{name}")), "{runtime} {name}");
+        }
         assert_eq!(agent.diagd.get("/debug/pprof").status, 200, "{runtime}");
 
-        for (path, kind) in
-            [("/debug/pprof/heap", "Type: inuse_space"), ("/debug/pprof/profile?seconds=1", "Type: cpu")]
-        {
+        for (path, kind) in [
+            ("/debug/pprof/heap", "Type: inuse_space"),
+            ("/debug/pprof/allocs", "Type: alloc_space"),
+            ("/debug/pprof/goroutine", "Type: threads"),
+            ("/debug/pprof/profile?seconds=1", "Type: cpu"),
+        ] {
             let response = agent.diagd.get(path);
             assert_eq!(response.status, 200, "{runtime} {path}: {}", String::from_utf8_lossy(&response.body));
             assert_eq!(response.header("content-type"), Some("application/octet-stream"));
@@ -43,9 +48,13 @@ fn with_debug_index_cpu_and_heap_profiles_under_every_runtime() {
             assert!(top.contains(kind), "{runtime} {path}:\n{top}");
         }
 
-        let unknown = agent.diagd.get("/debug/pprof/goroutine");
+        let unknown = agent.diagd.get("/debug/pprof/mutex");
         assert_eq!(unknown.status, 404, "{runtime}");
-        assert!(unknown.text().contains("unknown profile \"goroutine\"; supported profiles: profile, heap"));
+        assert!(
+            unknown.text().contains("supported profiles: goroutine, heap, profile, allocs"),
+            "{runtime}: {}",
+            unknown.text()
+        );
         let bad = agent.diagd.get("/debug/pprof/profile?seconds=many");
         assert_eq!(bad.status, 400, "{runtime}");
         assert!(bad.text().contains("invalid seconds"), "{}", bad.text());

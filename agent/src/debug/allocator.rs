@@ -7,7 +7,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's startup options, in the `malloc_conf` symbol it reads before `main` runs (it
 /// declares a weak default; this strong definition replaces it): profiling on and active from
-/// the first allocation, one sample per 16 KiB allocated on average (`lg_prof_sample:14`);
+/// the first allocation, one sample per 16 KiB allocated on average (`lg_prof_sample:14`),
+/// and every sample also counted for good (`prof_accum:true`, the `allocs` profile);
 /// diagd allocates little, so sampling costs little and a profile still holds enough samples to
 /// show where memory is. `MALLOC_CONF` in the environment overrides these (jemalloc reads it
 /// after this symbol).
@@ -17,4 +18,4 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 // program and is never written. Nothing else in the program defines `malloc_conf`.
 #[unsafe(export_name = "malloc_conf")]
 #[used]
-static MALLOC_CONF: Option<&u8> = Some(&b"prof:true,prof_active:true,lg_prof_sample:14\0"[0]);
+static MALLOC_CONF: Option<&u8> = Some(&b"prof:true,prof_active:true,lg_prof_sample:14,prof_accum:true\0"[0]);

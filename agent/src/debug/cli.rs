@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 
 use super::client::{self, Reply};
-use super::profiles::{self, DEFAULT_SECONDS, Profile};
+use super::profiles::{self, DEFAULT_SECONDS};
 use super::{log_level, socket, tarball};
 use crate::config::Config;
 
@@ -37,8 +37,8 @@ enum DebugCommand {
     Metrics,
     /// Collect profiles: a gzip tarball with one <name>.pprof per profile on stdout.
     Profile {
-        /// Comma-separated profiles: profile (CPU), heap.
-        #[arg(value_name = "PROFILES", default_value = "profile,heap")]
+        /// Comma-separated profiles: goroutine (thread stacks), heap, profile (CPU), allocs.
+        #[arg(value_name = "PROFILES", default_value = profiles::DEFAULT_LIST)]
         profiles: String,
         /// CPU profile length in seconds (0: 10 seconds).
         #[arg(short = 's', long = "seconds", value_name = "SECONDS", default_value_t = 0)]
@@ -92,10 +92,7 @@ pub(crate) fn run(args: DebugArgs) -> anyhow::Result<ExitCode> {
             let seconds = if seconds == 0 { DEFAULT_SECONDS } else { seconds };
             let mut files = Vec::new();
             for profile in wanted {
-                let path = match profile {
-                    Profile::Cpu => format!("/debug/pprof/profile?seconds={seconds}"),
-                    Profile::Heap => "/debug/pprof/heap".to_owned(),
-                };
+                let path = profile.path(seconds);
                 let reply =
                     ok(call("GET", &path, "")?).with_context(|| format!("cannot collect {:?}", profile.name()))?;
                 files.push((format!("{}.pprof", profile.name()), reply.body));

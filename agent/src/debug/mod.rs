@@ -14,9 +14,12 @@ mod cpu;
 mod heap;
 pub(crate) mod log_level;
 mod profiles;
+mod proto;
 mod routes;
 mod socket;
 mod tarball;
+mod threads;
+mod unwind;
 
 pub(crate) use routes::DebugRoutes;
 pub(crate) use socket::start;

@@ -11,7 +11,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::cpu::{self, CpuError};
 use super::profiles::{self, DEFAULT_SECONDS, MAX_SECONDS, Profile};
-use super::{heap, log_level};
+use super::{heap, log_level, threads};
 
 /// Largest `PUT /log-level` body accepted.
 const MAX_LEVEL_BODY: usize = 1024;
@@ -171,7 +171,9 @@ async fn pprof(request: Request<Incoming>) -> Response<DiagBody> {
                 Err(CpuError::Failed(e)) => Err(e),
             }
         }
-        Some(Profile::Heap) => heap::collect().await,
+        Some(Profile::Heap) => heap::collect(heap::View::InUse).await,
+        Some(Profile::Allocs) => heap::collect(heap::View::Allocs).await,
+        Some(Profile::Goroutine) => threads::collect().await,
     };
     match collected {
         Ok(profile) => {
