@@ -182,6 +182,71 @@ fn lookup_group(c: &mut Criterion, id: &str, size: usize, threads: usize) {
     g.finish();
 }
 
+/// Creating a series: each operation removes the series made `SIZE` operations before and
+/// creates a new one (label values never seen), with 1,024 series present. `metrics` has no
+/// removal, so it is not in this group.
+fn create_group(c: &mut Criterion) {
+    const SIZE: usize = 1024;
+    let users = lookup::users(4 * SIZE);
+    let key = |i: u64| (i as usize) & (4 * SIZE - 1);
+    let mut g = c.benchmark_group("create_1t");
+    let diag = lookup::DiagRequests::new(["method", "user"], ());
+    bench_op(&mut g, "diag", 1, |i| {
+        diag.remove((lookup::METHOD, &users[key(i.wrapping_sub(SIZE as u64))]));
+        if let Ok(c) = diag.get_or_create((lookup::METHOD, &users[key(i)])) {
+            c.inc();
+        }
+    });
+    let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("requests_total", "r"), &["method", "user"])
+        .expect("opts");
+    bench_op(&mut g, "prometheus", 1, |i| {
+        let _ = prom.remove_label_values(&[lookup::METHOD, &users[key(i.wrapping_sub(SIZE as u64))]]);
+        prom.with_label_values(&[lookup::METHOD, &users[key(i)]]).inc();
+    });
+    let fam = prometheus_client::metrics::family::Family::<
+        lookup::PromClientLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let sets: Vec<lookup::PromClientLabels> =
+        users.iter().map(|u| vec![("method", lookup::METHOD.to_owned()), ("user", u.clone())]).collect();
+    bench_op(&mut g, "prometheus_client", 1, |i| {
+        fam.remove(&sets[key(i.wrapping_sub(SIZE as u64))]);
+        fam.get_or_create(&sets[key(i)]).inc();
+    });
+    g.finish();
+}
+
+/// Memory per series with 1,024 series of `requests_total{method, user}`: diag's is its
+/// fixed storage (the family's size over its capacity); the peers' is what their allocations
+/// grew by, measured by the counting allocator.
+fn memory_per_series() -> Vec<(&'static str, f64)> {
+    const SIZE: usize = 1024;
+    let users = lookup::users(SIZE);
+    let grown = |f: &mut dyn FnMut()| {
+        let before = ALLOC.live_bytes();
+        f();
+        (ALLOC.live_bytes() - before) as f64 / SIZE as f64
+    };
+    let diag = std::mem::size_of::<lookup::DiagRequests>() as f64 / 1024.0;
+    let prom = prometheus::IntCounterVec::new(prometheus::Opts::new("requests_total", "r"), &["method", "user"])
+        .expect("opts");
+    let prom_bytes = grown(&mut || users.iter().for_each(|u| drop(prom.with_label_values(&[lookup::METHOD, u]))));
+    let fam = prometheus_client::metrics::family::Family::<
+        lookup::PromClientLabels,
+        prometheus_client::metrics::counter::Counter,
+    >::default();
+    let pc_bytes = grown(&mut || {
+        users
+            .iter()
+            .for_each(|u| drop(fam.get_or_create(&vec![("method", lookup::METHOD.to_owned()), ("user", u.clone())])))
+    });
+    let recorder = workload::metrics_recorder();
+    let m_bytes = grown(&mut || {
+        users.iter().for_each(|u| drop(recorder.register_counter(&lookup::metrics_key(u), &workload::METRICS_META)))
+    });
+    vec![("diag", diag), ("prometheus", prom_bytes), ("prometheus_client", pc_bytes), ("metrics", m_bytes)]
+}
+
 fn encode_group(c: &mut Criterion, shape: Shape) -> Vec<EncodeFacts> {
     let mut diag = workload::Diag::new(shape);
     let mut prom = workload::Prometheus::new(shape);
@@ -274,6 +339,8 @@ fn main() {
     for (id, _, size, threads) in lookup_groups() {
         lookup_group(&mut c, &id, size, threads);
     }
+    create_group(&mut c);
+    let memory = memory_per_series();
     let mut facts = encode_group(&mut c, SMALL);
     facts.extend(encode_group(&mut c, LARGE));
     c.final_summary();
@@ -291,6 +358,12 @@ fn main() {
     let run = Run {
         machine: machine.finish(),
         hot: HOT.iter().map(|(id, title, _)| report::read_group(&dir, id, title)).collect(),
+        lookup: lookup_groups()
+            .iter()
+            .map(|(id, title, _, _)| report::read_group(&dir, id, title))
+            .chain([report::read_group(&dir, "create_1t", "create + remove a series, 1,024 present, 1 thread")])
+            .collect(),
+        memory,
         encode: [SMALL, LARGE]
             .iter()
             .map(|s| report::read_group(&dir, &format!("encode_{}", s.name), &format!("encode {}", s.name)))

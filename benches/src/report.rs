@@ -144,6 +144,11 @@ pub struct Run {
     pub machine: Machine,
     /// Hot-path groups: `(group, which diag implementations to compare)`.
     pub hot: Vec<Group>,
+    /// Labelled lookup groups (`get_or_create` + `inc` at 4…1,024 series, 1 and 2 threads) and
+    /// the creation group.
+    pub lookup: Vec<Group>,
+    /// Memory per series, `(implementation, bytes)`.
+    pub memory: Vec<(&'static str, f64)>,
     /// Encode groups.
     pub encode: Vec<Group>,
     /// Encode allocations and sizes.
@@ -169,7 +174,7 @@ impl Run {
     /// The ratio rows, in table order.
     pub fn rows(&self) -> Vec<Row> {
         let mut rows = Vec::new();
-        for g in self.hot.iter().chain(&self.encode) {
+        for g in self.hot.iter().chain(&self.lookup).chain(&self.encode) {
             for diag in ["diag", "diag_sharded"] {
                 let Some(d) = g.time(diag) else { continue };
                 let ratios = ["atomic"]
@@ -221,6 +226,14 @@ impl Run {
                     format!("{} {d:.2} ns vs fastest peer {} {p:.2} ns ({:.2}×)", display(diag), display(peer), p / d),
                 ));
             }
+        }
+        for g in self.lookup.iter().filter(|g| g.id.starts_with("lookup_")) {
+            let (Some(d), Some((peer, p))) = (g.time("diag"), g.best_peer()) else { continue };
+            out.push((
+                format!("{}: at least as fast as the fastest peer", g.title),
+                d <= p,
+                format!("diag {d:.1} ns vs {} {p:.1} ns ({:.2}×)", display(peer), p / d),
+            ));
         }
         for id in ["encode_small", "encode_large"] {
             let Some(g) = group(id) else { continue };
@@ -320,6 +333,33 @@ impl Run {
             let cells: Vec<String> =
                 IMPLS.iter().map(|(id, _)| g.time(id).map_or_else(|| "–".to_owned(), human)).collect();
             let _ = writeln!(s, "| {} | {} |", g.title, cells.join(" | "));
+        }
+        let _ = writeln!(s, "\n## Labelled lookups (median per operation)\n");
+        let _ = writeln!(
+            s,
+            "Each operation looks a series of `requests_total{{method, user}}` up by values known only at run \
+             time (`\"GET\"` and a `String` user name, cycling through the series present) and increments it: \
+             diag `Family::get_or_create((method, &user))?.inc()`, prometheus `with_label_values(&[..]).inc()`, \
+             prometheus-client `get_or_create(&labels).inc()` (label sets built beforehand: its lookup takes \
+             an owned set), metrics `register_counter(&Key::from_parts(..))` as `counter!` does. *create*: each \
+             operation removes the series made 1,024 operations earlier and creates one with new values.\n"
+        );
+        let _ = writeln!(s, "| group | {} |", IMPLS.map(|(_, d)| d).join(" | "));
+        let _ = writeln!(s, "| --- |{}", " --- |".repeat(IMPLS.len()));
+        for g in &self.lookup {
+            let cells: Vec<String> =
+                IMPLS.iter().map(|(id, _)| g.time(id).map_or_else(|| "–".to_owned(), human)).collect();
+            let _ = writeln!(s, "| {} | {} |", g.title, cells.join(" | "));
+        }
+        if !self.memory.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nMemory per series (1,024 series; diag: its fixed storage for capacity 1,024 and 64-byte label text, index included; peers: heap growth):\n"
+            );
+            let _ = writeln!(s, "| implementation | bytes per series |\n| --- | --- |");
+            for (imp, bytes) in &self.memory {
+                let _ = writeln!(s, "| {} | {bytes:.0} |", display(imp));
+            }
         }
         let _ = writeln!(s, "\n## Encode: allocations per encode (steady state, reused buffer) and output size\n");
         let _ = writeln!(s, "| workload | implementation | allocations | bytes |\n| --- | --- | --- | --- |");
@@ -474,6 +514,8 @@ mod tests {
                 g("counter_inc_1t", &[("diag", 5.0), ("atomic", 5.0), ("prometheus", 6.0)]),
                 g("counter_inc_2t", &[("diag", 20.0), ("diag_sharded", 8.0), ("atomic", 20.0)]),
             ],
+            lookup: vec![g("lookup_4_1t", &[("diag", 10.0), ("prometheus", 12.0)])],
+            memory: vec![("diag", 100.0)],
             encode: vec![g("encode_small", &[("diag", 10.0), ("prometheus_client", 40.0)])],
             facts: vec![EncodeFacts { workload: "small", imp: "diag", allocations: 0, bytes: 10 }],
             serve: vec![

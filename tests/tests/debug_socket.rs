@@ -120,9 +120,9 @@ fn routes_and_the_live_log_level() {
     assert_eq!(get("/log-level").text(), "DEBUG");
     let back = put(b"warn");
     assert_eq!(back.text(), "Changed log level from \"DEBUG\" to \"WARN\".");
-    let unknown = get("/debug/pprof/goroutine");
+    let unknown = get("/debug/pprof/nope");
     assert_eq!(unknown.status, 404);
-    assert!(unknown.text().contains("supported profiles: profile, heap"), "{}", unknown.text());
+    assert!(unknown.text().contains("supported profiles: goroutine, heap, profile, allocs"), "{}", unknown.text());
 }
 
 #[test]

@@ -213,7 +213,15 @@ mod tests {
         let (pid, me) = unsafe { (libc::getpid(), libc::gettid()) };
         let own = ask(pid, me).expect("this thread answers");
         assert!(own.depth > 1, "{own:?}");
-        let parked_tid = thread_ids().into_iter().find(|&t| thread_name(t).as_deref() == Some("parked-test")).unwrap();
+        // The new thread names itself once it runs: wait for that (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let parked_tid = loop {
+            match thread_ids().into_iter().find(|&t| thread_name(t).as_deref() == Some("parked-test")) {
+                Some(tid) => break tid,
+                None if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                None => panic!("the parked thread never showed its name"),
+            }
+        };
         let other = ask(pid, parked_tid).expect("the parked thread answers");
         assert!(other.depth > 1, "{other:?}");
         assert!(ask(pid, i32::MAX).is_none(), "no such thread");
