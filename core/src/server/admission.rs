@@ -135,15 +135,7 @@ impl Admission {
                 }
             }
         } else {
-            // The connection waiting longest without a request in flight gives way.
-            let victim = table
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, a)| Some((a.as_ref()?.waiting()?, i)))
-                .min()
-                .map(|(_, i)| i);
-            victim.map(|i| {
+            victim(&table).map(|i| {
                 evicted = table.slots[i].replace(Arc::clone(&activity));
                 i
             })
@@ -171,6 +163,19 @@ impl Admission {
             self.stats.rejected.fetch_add(1, Ordering::Relaxed);
         }
         admit
+    }
+
+    /// Out of file descriptors: closes the connection that has waited longest without a
+    /// request in flight, if any, so that the next accept can succeed. Returns whether one was
+    /// told to close.
+    pub(crate) fn evict_one(&self) -> bool {
+        let table = self.lock();
+        let Some(activity) = victim(&table).and_then(|i| table.slots[i].clone()) else { return false };
+        drop(table);
+        // Relaxed: a statistic.
+        self.stats.evicted.fetch_add(1, Ordering::Relaxed);
+        activity.signal(Signal::Evict);
+        true
     }
 
     fn publish(&self, table: &Table) {
@@ -202,6 +207,12 @@ impl Admission {
     fn open(&self) -> usize {
         self.lock().open
     }
+}
+
+/// The slot of the connection that has waited longest without a request in flight: an idle
+/// keep-alive one first, else one still receiving its head.
+fn victim(table: &Table) -> Option<usize> {
+    table.slots.iter().enumerate().filter_map(|(i, a)| Some((a.as_ref()?.waiting()?, i))).min().map(|(_, i)| i)
 }
 
 impl Drop for Ticket {
@@ -308,5 +319,17 @@ mod tests {
         assert_eq!((stats.open(), stats.tasks()), (0, 0));
         let (_t, _a) = admitted(admission.admit());
         assert_eq!(admission.open(), 1, "freed slots are reused");
+    }
+
+    #[test]
+    fn out_of_descriptors_the_longest_idle_connection_is_closed() {
+        let (admission, stats) = admission(8);
+        assert!(!admission.evict_one(), "nothing to close");
+        let (_t1, a1) = admitted(admission.admit());
+        let (_t2, a2) = admitted(admission.admit());
+        let _busy = a2.begin();
+        assert!(admission.evict_one());
+        assert_eq!((signal(&a1), signal(&a2)), (Some(Signal::Evict), None));
+        assert_eq!(stats.evicted(), 1);
     }
 }

@@ -20,8 +20,12 @@ use crate::server::watchdog::{Activity, Signal};
 /// [`StateTable::begin_shutdown`](crate::StateTable::begin_shutdown) called directly).
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(250);
 
-/// Pause after a failed accept (e.g. out of file descriptors) before the next.
+/// Pause after a failed accept before the next.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Pause after an accept that failed for want of file descriptors, once an idle connection
+/// was told to close to free one.
+const ACCEPT_RETRY_FREED: Duration = Duration::from_millis(5);
 
 /// A listener [`serve`] accepts connections from: the frontend's glue around its runtime's
 /// socket.
@@ -64,8 +68,9 @@ enum Event<I> {
 ///   listener is dropped), lets requests in flight finish and closes every connection after
 ///   its request (idle ones at once), and returns once every connection has closed — or after
 ///   `drain_timeout_ms`, having told the connections still open to close at once.
-/// - A failed accept (e.g. out of file descriptors) is logged and retried after 100 ms, never
-///   fatal.
+/// - A failed accept is logged and retried after 100 ms, never fatal. When it failed for want
+///   of file descriptors (a limit below `max_connections`), the longest-waiting connection
+///   without a request in flight is closed first, as at the cap, and the retry comes after 5 ms.
 ///
 /// # Errors
 /// None today; the `Result` leaves room for listener errors that must end serving.
@@ -141,8 +146,17 @@ where
                 Admit::Refused => tracing::debug!("every connection is busy: closing a new one"),
             },
             Event::Accepted(Err(e)) => {
-                tracing::warn!(error = %e, "accept failed; retrying");
-                retry = Some(timer.sleep(ACCEPT_RETRY));
+                // EMFILE, ENFILE: out of file descriptors. Close the longest-idle connection
+                // to free one, as the cap would, so a probe is not left in the backlog.
+                // 23 and 24 on Linux, macOS and the BSDs alike.
+                let pause = if matches!(e.raw_os_error(), Some(23 | 24)) && admission.evict_one() {
+                    tracing::debug!(error = %e, "out of file descriptors: closed an idle connection");
+                    ACCEPT_RETRY_FREED
+                } else {
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    ACCEPT_RETRY
+                };
+                retry = Some(timer.sleep(pause));
             }
             Event::Begin => {
                 handler.begin_shutdown();
