@@ -2,8 +2,9 @@
 //! but diagd's socket; one that holds other files is refused with an error saying what to do.
 
 use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
 
-use diag_tests::{Diagd, TempDir, request_unix, run_diagd};
+use diag_tests::{Diagd, TempDir, request_unix, run_diagd, wait_for};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -27,7 +28,11 @@ fn a_dedicated_data_dir_open_to_others_is_tightened_to_0700() {
         let config = config(&dir, &data);
         let diagd = Diagd::start_with("tokio", None, &["--diag-addr", "127.0.0.1:0", "-c", &config]);
         assert_eq!(mode(&data), 0o700, "{loose:o} tightened");
-        assert!(diagd.stderr().contains("data_dir was open to other users; tightened to 0700"), "{}", diagd.stderr());
+        // Logged before the address is printed; read from the pipe by a thread of its own.
+        wait_for("the warning", Duration::from_secs(5), || {
+            let err = diagd.stderr();
+            if err.contains("data_dir was open to other users; tightened to 0700") { Ok(()) } else { Err(err) }
+        });
         assert_eq!(request_unix(&data.join("debug.sock"), "GET", "/healthz", b"").status, 200);
     }
     // A private one is left alone, without a warning.
@@ -38,6 +43,10 @@ fn a_dedicated_data_dir_open_to_others_is_tightened_to_0700() {
     let config = config(&dir, &data);
     let diagd = Diagd::start_with("tokio", None, &["--diag-addr", "127.0.0.1:0", "-c", &config]);
     assert_eq!(mode(&data), 0o700);
+    wait_for("start-up logs", Duration::from_secs(5), || {
+        let err = diagd.stderr();
+        if err.contains("serving diagnostics") { Ok(()) } else { Err(err) }
+    });
     assert!(!diagd.stderr().contains("tightened"), "{}", diagd.stderr());
 }
 

@@ -1,6 +1,6 @@
 //! The debug socket `<data_dir>/debug.sock`: the data dir is created 0700 (an existing one
-//! that group or others may enter is tightened to 0700, or refused when diagd cannot change
-//! its mode), the socket is made 0600, a stale socket file (no process answers on it) is
+//! that group or others may reach is tightened to 0700 when it holds nothing but diagd's
+//! socket, and refused otherwise: see [`private_dir`]), the socket is made 0600, a stale socket file (no process answers on it) is
 //! replaced, and a live one is left to the process serving it. Served on a thread of its own by async-io, so it works the same
 //! whichever `--runtime` serves the diagnostic address.
 
@@ -26,7 +26,7 @@ pub(crate) const DEFAULT_DATA_DIR: &str = "/var/lib/diagd";
 /// The socket's file name inside the data dir.
 const SOCKET_NAME: &str = "debug.sock";
 
-/// Most connections served at once (further ones wait in the backlog).
+/// Most connections served at once (further ones wait in the backlog: the socket is local).
 const MAX_CONNECTIONS: usize = 64;
 
 /// The data dir of `config` and whether it was configured (not the default).
@@ -115,9 +115,11 @@ fn bind(dir: &Path, path: &Path) -> anyhow::Result<UnixListener> {
     UnixListener::try_from(listener).with_context(|| format!("cannot serve {}", path.display()))
 }
 
-/// Makes `dir` 0700 if group or others have any permission on it, so that only diagd's user
-/// can reach the socket inside, whatever the socket's own mode; an error (naming the mode) when
-/// its mode cannot be changed, e.g. a directory of another user.
+/// Makes `dir` private to diagd's user. A directory group or others have any permission on is
+/// tightened to 0700 when it holds nothing but diagd's own socket (a dedicated data dir made
+/// with a loose umask); one that holds anything else is shared with other programs (`/tmp`,
+/// `/var/lib`) and changing its mode could break them, so that is an error saying what to do,
+/// as is a mode diagd may not change (a directory of another user).
 fn private_dir(dir: &Path) -> anyhow::Result<()> {
     let meta = std::fs::metadata(dir).with_context(|| format!("cannot inspect {}", dir.display()))?;
     if !meta.is_dir() {
@@ -127,13 +129,23 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
     if mode & 0o077 == 0 {
         return Ok(());
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
-        format!(
-            "{} has mode {mode:04o}, open to other users, and cannot be made 0700; \
-             make it 0700 (owned by the user diagd runs as) or choose another data_dir",
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "{} has mode {mode:04o}: other users may reach the debug socket inside, and {why}; \
+             run `chmod 0700 {}` or choose a data_dir of diagd's own",
+            dir.display(),
             dir.display()
         )
-    })?;
+    };
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_name() != SOCKET_NAME {
+            return Err(refuse("it holds other files than diagd's, so diagd leaves its mode alone"));
+        }
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| refuse(&format!("diagd cannot make it 0700 ({e})")))?;
     tracing::warn!(dir = %dir.display(), was = %format!("{mode:04o}"), "data_dir was open to other users; tightened to 0700");
     Ok(())
 }
