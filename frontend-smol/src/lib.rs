@@ -8,7 +8,7 @@ mod server;
 
 pub use async_net::TcpListener;
 pub use diag_core;
-pub use diag_core::server::{BodyError, DiagBody, RouteFuture, Routes};
 pub use diag_core::server::ConnectionTask;
+pub use diag_core::server::{BodyError, DiagBody, RouteFuture, Routes};
 pub use runtime_metrics::SmolMetrics;
 pub use server::Server;

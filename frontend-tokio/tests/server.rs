@@ -76,7 +76,8 @@ async fn start_with(limits: Limits) -> Running {
     // Each server owns its state table: shutting one down leaves the others ready.
     let states = StateTable::<4>::new();
     states.heartbeat_ok("app", 0).unwrap();
-    let server = Server::owning(states, |states| Service::new(states, &SOURCES, 99)).with_limits(limits).with_routes(Hello);
+    let server =
+        Server::owning(states, |states| Service::new(states, &SOURCES, 99)).with_limits(limits).with_routes(Hello);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(server.clone().serve(listener, async {
         stopped.await.ok();
@@ -199,7 +200,7 @@ async fn at_the_cap_the_longest_idle_connection_gives_way_to_a_new_one() {
     idle.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let mut buf = [0u8; 512];
     assert!(idle.read(&mut buf).await.unwrap() > 0);
-    let mut silent2 = TcpStream::connect(s.addr).await.unwrap();
+    let silent2 = TcpStream::connect(s.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(s.server.connection_stats().open(), 3);
 

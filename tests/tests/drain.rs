@@ -96,7 +96,12 @@ fn drains(runtime: &str, signal: &str, config: &str, args: &[&str]) {
     assert_eq!(status.code(), Some(0), "{runtime}: exit status; stderr:\n{stderr}");
     assert!(sent.elapsed() >= Duration::from_secs(3), "{runtime}: exited before the 3 s delay: {:?}", sent.elapsed());
     let profile = profile.join().expect("the profile request");
-    assert_eq!(profile.status, 200, "{runtime}: the request in flight finished: {}", String::from_utf8_lossy(&profile.body));
+    assert_eq!(
+        profile.status,
+        200,
+        "{runtime}: the request in flight finished: {}",
+        String::from_utf8_lossy(&profile.body)
+    );
     assert!(!profile.body.is_empty(), "{runtime}: a whole profile");
     let mut buf = [0u8; 16];
     assert!(matches!(keep_alive.read(&mut buf), Ok(0) | Err(_)), "{runtime}: the keep-alive connection is closed");

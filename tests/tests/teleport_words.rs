@@ -8,9 +8,14 @@ use diag_tests::{DebugAgent, Diagd, RUNTIMES, Response, request, request_unix, r
 
 #[test]
 fn log_severity_in_any_case() {
-    for (severity, level) in
-        [("DEBUG", "DEBUG"), ("Info", "INFO"), ("WARN", "WARN"), ("WARNING", "WARN"), ("warning", "WARN"), ("ERROR", "ERROR")]
-    {
+    for (severity, level) in [
+        ("DEBUG", "DEBUG"),
+        ("Info", "INFO"),
+        ("WARN", "WARN"),
+        ("WARNING", "WARN"),
+        ("warning", "WARN"),
+        ("ERROR", "ERROR"),
+    ] {
         let agent = DebugAgent::start("tokio", &format!("log:\n  severity: {severity}\n"), &[]);
         let level_now = agent.socket_request("GET", "/log-level", b"");
         assert_eq!((level_now.status, level_now.text().as_str()), (200, level), "log.severity: {severity}");

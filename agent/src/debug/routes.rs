@@ -192,18 +192,16 @@ async fn pprof(request: Request<Incoming>) -> Response<DiagBody> {
         return attachment(name, DiagBody::empty());
     }
     let collected = match profile {
-        Profile::Cpu => {
-            match cpu::collect(seconds).await {
-                Ok(profile) => Ok(profile),
-                Err(CpuError::Busy) => {
-                    return error(
-                        StatusCode::CONFLICT,
-                        "a CPU profile is already being collected; one runs at a time, try again when it ends",
-                    );
-                }
-                Err(CpuError::Failed(e)) => Err(e),
+        Profile::Cpu => match cpu::collect(seconds).await {
+            Ok(profile) => Ok(profile),
+            Err(CpuError::Busy) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "a CPU profile is already being collected; one runs at a time, try again when it ends",
+                );
             }
-        }
+            Err(CpuError::Failed(e)) => Err(e),
+        },
         Profile::Heap => heap::collect().await,
     };
     match collected {

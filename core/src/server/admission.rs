@@ -135,15 +135,13 @@ impl Admission {
                 }
             }
         } else {
-            victim(&table).map(|i| {
-                evicted = table.slots[i].replace(Arc::clone(&activity));
-                i
-            })
+            victim(&table).inspect(|&i| evicted = table.slots[i].replace(Arc::clone(&activity)))
         };
         let admit = match slot {
             Some(i) => {
                 table.tasks += 1;
-                let ticket = Ticket { admission: Arc::clone(self), slot: Some((i, Arc::clone(&activity))), rejecting: false };
+                let ticket =
+                    Ticket { admission: Arc::clone(self), slot: Some((i, Arc::clone(&activity))), rejecting: false };
                 Admit::Admitted(ticket, activity)
             }
             None if table.rejecting < MAX_REJECTING => {

@@ -154,7 +154,10 @@ mod tests {
 
     #[test]
     fn a_body_dropped_half_way_releases_the_service() {
-        let owner = Owner { states: StateTable::new(), collector: Owned { name: String::from("x_total"), values: (0..40).collect() } };
+        let owner = Owner {
+            states: StateTable::new(),
+            collector: Owned { name: String::from("x_total"), values: (0..40).collect() },
+        };
         let shared = Arc::new(Shared::owning(owner, |o| Service::from_sources(&o.states, o, 7)));
         let response = shared.service().respond(&Request::get("/metrics"));
         // SAFETY: as above.
