@@ -35,7 +35,19 @@ pub(crate) struct Config {
     pub(crate) tracing_service: TracingService,
     #[serde(default)]
     pub(crate) components: Vec<Component>,
+    /// How long the diagnostic address keeps answering after SIGTERM/SIGINT, `/readyz` 503
+    /// and `/healthz` 200, before it stops accepting; default [`DEFAULT_SHUTDOWN_DELAY`].
+    #[serde(default, deserialize_with = "some_duration")]
+    pub(crate) shutdown_delay: Option<Duration>,
 }
+
+/// `shutdown_delay` when neither the key nor `--shutdown-delay` is given: 5 s, the library's
+/// default (`Limits::DEFAULT.shutdown_delay_ms`). Long enough for a prober polling `/readyz`
+/// every second or two to see several 503s, and for Kubernetes to take the pod out of its
+/// endpoints; short enough that, with the 10 s drain, diagd exits well within Kubernetes'
+/// default 30 s termination grace period.
+pub(crate) const DEFAULT_SHUTDOWN_DELAY: Duration =
+    Duration::from_millis(diag_core::http::Limits::DEFAULT.shutdown_delay_ms);
 
 /// `log:`.
 #[derive(Debug, Default, Deserialize)]
@@ -45,18 +57,33 @@ pub(crate) struct Log {
     pub(crate) severity: Severity,
 }
 
-/// `log.severity`, with the reference's spellings.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// `log.severity`, with the reference's spellings in any case: `trace`, `debug`, `info`,
+/// `warn` (`warning`), `error` (`err`); Teleport's own files write `DEBUG`, `INFO`, `WARN`, ….
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Severity {
     Trace,
     Debug,
     #[default]
     Info,
-    #[serde(alias = "warning")]
     Warn,
-    #[serde(alias = "err")]
     Error,
+}
+
+/// The spellings of `log.severity`, for the error message.
+const SEVERITIES: &[&str] = &["trace", "debug", "info", "warn", "warning", "error", "err"];
+
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.to_ascii_lowercase().as_str() {
+            "trace" => Ok(Self::Trace),
+            "debug" => Ok(Self::Debug),
+            "info" => Ok(Self::Info),
+            "warn" | "warning" => Ok(Self::Warn),
+            "error" | "err" => Ok(Self::Error),
+            _ => Err(de::Error::unknown_variant(&name, SEVERITIES)),
+        }
+    }
 }
 
 impl Severity {
@@ -193,6 +220,11 @@ fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error>
 /// Parses a listen address, with an error that says what is expected.
 pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| format!("invalid address {s:?}: expected IP:PORT such as 127.0.0.1:3000"))
+}
+
+/// [`duration`], present.
+fn some_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 /// A duration: `500ms`, `5s`, `1m`, or a number of seconds.
@@ -338,6 +370,30 @@ mod tests {
         assert_eq!(c.components[2].check(), Check::Exec(vec!["true".into()]));
         assert_eq!(c.watched().len(), 3);
         assert_eq!(Config::parse("").unwrap().watched()[0].check(), Check::Itself);
+        assert_eq!(c.shutdown_delay, None);
+        assert_eq!(Config::parse("shutdown_delay: 1500ms").unwrap().shutdown_delay, Some(Duration::from_millis(1500)));
+        assert_eq!(Config::parse("shutdown_delay: 0").unwrap().shutdown_delay, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn severity_in_any_case_as_teleport_writes_it() {
+        for (text, severity) in [
+            ("DEBUG", Severity::Debug),
+            ("Info", Severity::Info),
+            ("info", Severity::Info),
+            ("WARN", Severity::Warn),
+            ("WARNING", Severity::Warn),
+            ("warning", Severity::Warn),
+            ("ERROR", Severity::Error),
+            ("err", Severity::Error),
+            ("TRACE", Severity::Trace),
+        ] {
+            let c = Config::parse(&format!("log:\n  severity: {text}\n")).unwrap();
+            assert_eq!(c.log.severity, severity, "{text}");
+        }
+        let e = err("log: {severity: LOUD}");
+        assert!(e.contains("log.severity") && e.contains("unknown variant `LOUD`") && e.contains("warning"), "{e}");
+        assert!(err("log: {severity: 3}").contains("log.severity"), "{}", err("log: {severity: 3}"));
     }
 
     #[test]
@@ -368,5 +424,9 @@ mod tests {
         assert!(e.contains("tracing_service.exporter_url"), "{e}");
         let e = err("components: [\n");
         assert!(!e.is_empty());
+        let e = err("shutdown_delay: soon");
+        assert!(e.starts_with("shutdown_delay: invalid duration"), "{e}");
+        let e = err("shutdown_delay: -1");
+        assert!(e.starts_with("shutdown_delay: a duration cannot be negative"), "{e}");
     }
 }

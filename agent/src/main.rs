@@ -14,20 +14,22 @@ mod telemetry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use diag_core::Collect;
-use diag_core::http::{BuildInfo, Service};
+use diag_core::http::{BuildInfo, Limits, Service};
 use diag_core::process::ProcessCollector;
-use futures_lite::{StreamExt as _, future};
+use diag_core::{Collect, Sources};
+use futures_lite::StreamExt as _;
 
 use crate::config::Config;
 use crate::heartbeat::{Clock, States};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeMetrics};
 
-/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+/// How long in-flight requests may take to finish once the diagnostic address stops
+/// accepting, after SIGTERM/SIGINT and the shutdown delay.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 static STATES: States = States::new();
@@ -59,8 +61,12 @@ struct Start {
     #[arg(long, value_name = "ADDR", value_parser = config::parse_addr)]
     diag_addr: Option<SocketAddr>,
     /// Serve profiles under /debug/pprof/ on the diagnostic address.
-    #[arg(long)]
+    #[arg(short = 'd', long)]
     debug: bool,
+    /// After SIGTERM/SIGINT, keep answering on the diagnostic address for this long (/readyz
+    /// 503, /healthz 200) before draining: 500ms, 5s, 1m; overrides `shutdown_delay` [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    shutdown_delay: Option<Duration>,
     /// YAML configuration file.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -111,6 +117,27 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<telemetry::Tracing>> {
     Ok(tracing)
 }
 
+/// What every service of diagd scrapes after its own families: the process metrics, the
+/// runtime's gauges and, with `tracing_service`, the exporter's counts. Owned by the servers
+/// (the diagnostic address and the debug socket share it), nothing leaked.
+#[derive(Debug)]
+struct AgentSources {
+    runtime: RuntimeMetrics,
+    tracing: bool,
+}
+
+impl Sources for AgentSources {
+    fn source(&self, index: usize) -> Option<&dyn Collect> {
+        let tracing = self.tracing.then(|| telemetry::metrics() as &dyn Collect);
+        [Some(&PROCESS as &dyn Collect), Some(&self.runtime), tracing].into_iter().flatten().nth(index)
+    }
+}
+
+/// diagd's service over `sources`.
+fn service(sources: &AgentSources) -> Service<'_> {
+    Service::from_sources(&STATES, sources, std::process::id()).with_build_info(BUILD)
+}
+
 async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
     let runtime = start.runtime;
     let diag_addr = start.diag_addr.or(config.diag_addr);
@@ -125,46 +152,33 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
         runtime.spawn(heartbeat::watch(&STATES, &component, clock)?);
     }
 
-    // The signal ends the wait below (no endpoints) or starts the drain (endpoints).
-    let (signalled, on_signal) = async_channel::bounded::<()>(1);
     let shutdown = async move {
         let signal = shutdown_signal().await;
         if let Err(e) = &signal {
             tracing::error!(error = %e, "cannot wait for signals; shutting down");
         }
-        tracing::info!("shutting down: /readyz now answers 503 while connections drain");
+        tracing::info!("shutting down: /readyz now answers 503");
         STATES.begin_shutdown();
-        let _ = signalled.send(()).await;
     };
-    let mut sources: Vec<&'static dyn Collect> = vec![&PROCESS];
-    sources.extend(runtime.metrics());
-    if config.tracing_service.enabled {
-        sources.push(telemetry::metrics());
-    }
-    let sources: &'static [&'static dyn Collect] = sources.leak();
-    let service = || Service::new(&STATES, sources, std::process::id()).with_build_info(BUILD);
+    let sources = Arc::new(AgentSources { runtime: runtime.metrics(), tracing: config.tracing_service.enabled });
     // The debug socket (removed again when this returns).
-    let _debug_socket = debug::start(&config, service())?;
+    let _debug_socket = debug::start(&config, Arc::clone(&sources), |s| service(s))?;
     match listener {
         Some(listener) => {
             let addr = listener.local_addr().context("cannot read the bound address")?;
-            let service = service();
-            tracing::info!(%addr, ?runtime, "serving diagnostics");
+            let delay = start.shutdown_delay.or(config.shutdown_delay).unwrap_or(config::DEFAULT_SHUTDOWN_DELAY);
+            let mut limits = Limits::DEFAULT;
+            limits.shutdown_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            limits.drain_timeout_ms = u64::try_from(DRAIN_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(%addr, ?runtime, shutdown_delay = ?delay, "serving diagnostics");
             // On stdout for scripts and tests: the address actually bound (port 0 resolved).
             println!("diagd: serving diagnostics on http://{addr}");
-            let drain_deadline = async {
-                let _ = on_signal.recv().await;
-                async_io::Timer::after(DRAIN_TIMEOUT).await;
-                Err(None)
-            };
             // `--debug`: the profiles under /debug/pprof/ too.
             let routes = debug::DebugRoutes::diag_addr(start.debug);
-            match future::or(async { listener.serve(service, routes, shutdown).await.map_err(Some) }, drain_deadline)
-                .await
-            {
-                Ok(()) => {}
-                Err(Some(e)) => tracing::warn!(error = %e, "server ended with an error"),
-                Err(None) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting anyway"),
+            let metrics = &sources.runtime;
+            let served = listener.serve(Arc::clone(&sources), |s| service(s), metrics, routes, limits, shutdown).await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "server ended with an error");
             }
         }
         None => {
@@ -174,6 +188,11 @@ async fn serve(start: Start, config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A `--shutdown-delay` value: `500ms`, `5s`, `1m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?} ({e}): expected e.g. 500ms, 5s or 1m"))
 }
 
 /// Waits for SIGTERM or SIGINT.

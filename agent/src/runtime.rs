@@ -9,9 +9,9 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
-use diag_core::Collect;
-use diag_core::http::Service;
+use diag_core::http::{Limits, Service};
 use diag_core::server::Routes;
+use diag_core::{Collect, Encoder, Stop};
 
 #[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
 compile_error!("diagd needs at least one runtime feature: tokio, smol or async-std");
@@ -50,22 +50,38 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Serves `service` on this listener, with `routes` ahead of the core routes, until
-    /// `shutdown` completes, then drains.
+    /// Serves the service `service` builds from `owner` on this listener, with `routes` ahead
+    /// of the core routes and `limits`, until shutdown begins (`shutdown` completes), then
+    /// keeps serving for the shutdown delay and drains; the runtime's `metrics` count the
+    /// server's connections where they can.
     ///
     /// # Errors
     /// When accepting fails for good.
-    pub(crate) async fn serve(
+    pub(crate) async fn serve<O: Send + Sync + 'static>(
         self,
-        service: Service<'static>,
+        owner: O,
+        service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
+        metrics: &RuntimeMetrics,
         routes: impl Routes,
+        limits: Limits,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
         match self {
             #[cfg(feature = "tokio")]
-            Self::Tokio(l) => diag_tokio::Server::new(service).with_routes(routes).serve(l, shutdown).await,
+            Self::Tokio(l) => {
+                let _ = metrics;
+                let server = diag_tokio::Server::owning(owner, service).with_routes(routes).with_limits(limits);
+                server.serve(l, shutdown).await
+            }
             #[cfg(any(feature = "smol", feature = "async-std"))]
-            Self::Smol(l) => diag_smol::Server::new(service).with_routes(routes).serve(l, shutdown).await,
+            Self::Smol(l) => {
+                let mut server = diag_smol::Server::owning(owner, service).with_routes(routes).with_limits(limits);
+                #[allow(irrefutable_let_patterns, reason = "refutable when the tokio feature is on")]
+                if let RuntimeMetrics::Smol(m) = metrics {
+                    server = server.with_metrics(m);
+                }
+                server.serve(l, shutdown).await
+            }
         }
     }
 
@@ -127,15 +143,38 @@ impl Runtime {
         }
     }
 
-    /// This runtime's gauges, if it exposes any (tokio does; smol and async-std do not).
-    pub(crate) fn metrics(self) -> Option<&'static dyn Collect> {
+    /// This runtime's gauges: tokio's runtime metrics, or diag-smol's server gauges. Call
+    /// from within `block_on`.
+    pub(crate) fn metrics(self) -> RuntimeMetrics {
         match self {
             #[cfg(feature = "tokio")]
-            Self::Tokio => Some(Box::leak(Box::new(diag_tokio::TokioMetrics::current()))),
+            Self::Tokio => RuntimeMetrics::Tokio(diag_tokio::TokioMetrics::current()),
             #[cfg(feature = "smol")]
-            Self::Smol => None,
+            Self::Smol => RuntimeMetrics::Smol(diag_smol::SmolMetrics::new()),
             #[cfg(feature = "async-std")]
-            Self::AsyncStd => None,
+            Self::AsyncStd => RuntimeMetrics::Smol(diag_smol::SmolMetrics::new()),
+        }
+    }
+}
+
+/// The gauges of the runtime in use, owned by the service that scrapes them.
+#[derive(Debug)]
+pub(crate) enum RuntimeMetrics {
+    /// `tokio_runtime_*`.
+    #[cfg(feature = "tokio")]
+    Tokio(diag_tokio::TokioMetrics),
+    /// `diag_smol_*`, of the diag-smol server (smol and async-std expose no counts).
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    Smol(diag_smol::SmolMetrics),
+}
+
+impl Collect for RuntimeMetrics {
+    fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Self::Tokio(m) => m.collect(enc),
+            #[cfg(any(feature = "smol", feature = "async-std"))]
+            Self::Smol(m) => m.collect(enc),
         }
     }
 }

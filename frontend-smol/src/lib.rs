@@ -3,9 +3,12 @@
 #![deny(missing_docs)]
 
 mod io;
+mod runtime_metrics;
 mod server;
 
 pub use async_net::TcpListener;
 pub use diag_core;
+pub use diag_core::server::ConnectionTask;
 pub use diag_core::server::{BodyError, DiagBody, RouteFuture, Routes};
-pub use server::{ConnectionTask, Server};
+pub use runtime_metrics::SmolMetrics;
+pub use server::Server;

@@ -1,6 +1,6 @@
 //! diag-smol served on 127.0.0.1 and spoken to with raw blocking sockets: every route, status
-//! and header, limits, timeouts, the connection cap, extra routes, streaming, gzip and graceful
-//! shutdown. Every test runs four times: `serve` driven by `smol::block_on` and by
+//! and header, limits, timeouts, the connection cap, extra routes, streaming, gzip, the drain
+//! at shutdown and the runtime gauges. Every test runs four times: `serve` driven by `smol::block_on` and by
 //! `async_std::task::block_on`, and `serve_spawning` with connections on an executor run by two
 //! threads and on async-std's global executor.
 
@@ -10,7 +10,8 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{Runtime, chunk_sizes, connect, exchange, get, split, start, status_line};
+use diag_core::http::Limits;
+use support::{Runtime, chunk_sizes, connect, exchange, get, limits, split, start, start_with, status_line};
 
 /// Runs each listed test under both runtimes, serving on one thread and spawning.
 macro_rules! under_both_runtimes {
@@ -37,11 +38,15 @@ under_both_runtimes!(
     a_slow_head_is_closed_after_the_header_timeout_and_others_are_served_meanwhile,
     an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_header_timeout,
     idle_timeout_applies_after_a_request_that_outlived_the_header_timeout,
-    connections_beyond_the_cap_wait_until_one_closes,
+    at_the_cap_the_longest_idle_connection_gives_way_to_a_new_one,
+    when_every_connection_is_busy_a_new_one_gets_a_quick_503,
     extra_routes_come_first_and_get_the_common_headers,
     metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series,
     head_has_no_body_and_shutdown_drains,
     shutdown_lets_the_request_in_flight_finish,
+    during_the_shutdown_delay_readyz_is_503_healthz_200_then_the_server_drains,
+    a_readiness_shutting_down_by_itself_starts_the_drain,
+    the_gauges_count_tasks_connections_and_threads,
 );
 
 fn every_route_answers_with_its_status_headers_and_body(rt: Runtime) {
@@ -193,16 +198,84 @@ fn idle_timeout_applies_after_a_request_that_outlived_the_header_timeout(rt: Run
     assert!(idle >= Duration::from_millis(900), "idle timeout, not header timeout: {idle:?}");
 }
 
-fn connections_beyond_the_cap_wait_until_one_closes(rt: Runtime) {
+/// Whether the server has closed `stream` (read returns 0 within 5 s).
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    matches!(stream.read(&mut buf), Ok(0))
+}
+
+/// Whether `stream` is still open: nothing to read, no end of stream.
+fn still_open(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let open = matches!((&*stream).read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    open
+}
+
+/// Polls `f` every 10 ms for up to 5 s.
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn at_the_cap_the_longest_idle_connection_gives_way_to_a_new_one(rt: Runtime) {
+    let mut limits = limits();
+    limits.header_timeout_ms = 10_000;
+    limits.idle_timeout_ms = 10_000;
+    let s = start_with(rt, limits);
+    let stats = std::sync::Arc::clone(s.server.connection_stats());
+    // A silent connection, then an idle keep-alive one, then another silent one: the cap.
+    let mut silent = connect(s.addr);
+    let mut idle = connect(s.addr);
+    idle.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(read_one(&mut idle).starts_with("HTTP/1.1 200 OK"));
+    let silent2 = connect(s.addr);
+    wait_until("three connections", || stats.open() == 3);
+
+    // A probe is answered at once: the idle connection gives way (before the silent ones, which
+    // have waited longer but are still sending their first head).
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz"))), "HTTP/1.1 200 OK");
+    assert!(closed_by_server(&mut idle), "the idle keep-alive connection was closed");
+    assert!(still_open(&silent) && still_open(&silent2), "the silent ones stay");
+    // At the cap again, the next probe: the silent connection waiting longest gives way.
+    wait_until("the probe's connection to close", || stats.open() == 2);
+    let silent3 = connect(s.addr);
+    wait_until("three connections", || stats.open() == 3);
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz"))), "HTTP/1.1 200 OK");
+    assert!(closed_by_server(&mut silent), "the longest-waiting connection was closed");
+    assert!(still_open(&silent2) && still_open(&silent3));
+    assert_eq!(stats.evicted(), 2);
+}
+
+fn when_every_connection_is_busy_a_new_one_gets_a_quick_503(rt: Runtime) {
     let s = start(rt);
-    // Three silent connections take every slot until their header timeout closes them.
-    let silent: Vec<TcpStream> = (0..3).map(|_| connect(s.addr)).collect();
-    std::thread::sleep(Duration::from_millis(50));
-    let started = Instant::now();
-    let response = exchange(s.addr, &get("/healthz"));
-    assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
-    assert!(started.elapsed() >= Duration::from_millis(300), "waited for a slot: {:?}", started.elapsed());
-    drop(silent);
+    let busy: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut c = connect(s.addr);
+            c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (head, body) = split(&exchange(s.addr, &get("/healthz")));
+    assert!(head.starts_with("http/1.1 503 service unavailable\r\n"), "{head}");
+    assert!(head.contains("connection: close") && head.contains("cache-control: no-store"), "{head}");
+    assert_eq!(body, b"503 too many connections: every connection has a request in flight\n");
+    assert_eq!(s.server.connection_stats().rejected(), 1);
+    // The requests in flight are not disturbed, and once they are done probes are served.
+    for mut c in busy {
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).unwrap();
+        assert_eq!(status_line(&out), "HTTP/1.1 200 OK");
+    }
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz"))), "HTTP/1.1 200 OK");
 }
 
 fn extra_routes_come_first_and_get_the_common_headers(rt: Runtime) {
@@ -313,4 +386,98 @@ fn smol_and_async_std_answer_byte_for_byte_alike() {
             String::from_utf8_lossy(b)
         );
     }
+}
+
+/// Sends `request` on the keep-alive connection `c` and reads one response (head and a
+/// `Content-Length` body).
+fn ask(c: &mut TcpStream, request: &str) -> (String, String) {
+    c.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+        if let Some(at) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if out.len() >= at + 4 + len {
+                return (head, String::from_utf8_lossy(&out[at + 4..at + 4 + len]).into_owned());
+            }
+        }
+    }
+}
+
+fn during_the_shutdown_delay_readyz_is_503_healthz_200_then_the_server_drains(rt: Runtime) {
+    let mut limits: Limits = limits();
+    limits.shutdown_delay_ms = 1_500;
+    let s = start_with(rt, limits);
+    let addr = s.addr;
+    let mut keep_alive = connect(addr);
+    let (head, _) = ask(&mut keep_alive, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    let server = s.stop();
+    std::thread::sleep(Duration::from_millis(200));
+    // The keep-alive connection and a new one are both served, readiness 503, health 200.
+    let (head, body) = ask(&mut keep_alive, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert_eq!(body, r#"{"status":"process is shutting down","pid":99}"#);
+    let (head, _) = ask(&mut keep_alive, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(status_line(&exchange(addr, &get("/readyz"))), "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(status_line(&exchange(addr, &get("/healthz"))), "HTTP/1.1 200 OK");
+    assert!(!server.is_finished(), "still serving during the delay");
+
+    // Then it stops accepting, closes the idle connection and returns.
+    assert!(server.join().unwrap().is_ok());
+    assert!(closed_by_server(&mut keep_alive), "the idle keep-alive connection is closed");
+    assert!(TcpStream::connect(addr).is_err(), "listener closed");
+}
+
+fn a_readiness_shutting_down_by_itself_starts_the_drain(rt: Runtime) {
+    let s = start(rt);
+    let addr = s.addr;
+    assert_eq!(status_line(&exchange(addr, &get("/readyz"))), "HTTP/1.1 200 OK");
+    s.states.begin_shutdown();
+    // The server sees it within its 250 ms check, serves for the (zero) delay and drains,
+    // without its `shutdown` future completing.
+    assert!(s.thread().join().unwrap().is_ok());
+    assert!(TcpStream::connect(addr).is_err(), "listener closed");
+}
+
+fn the_gauges_count_tasks_connections_and_threads(rt: Runtime) {
+    use diag_core::{Format, Scrape};
+    let s = start(rt);
+    let metrics = s.metrics.clone();
+    let scrape = || {
+        let mut buf = [0u8; 2048];
+        let n = Scrape::new(Format::Prometheus, &metrics).fill(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut open: Vec<TcpStream> = (0..2).map(|_| connect(s.addr)).collect();
+    for c in &mut open {
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert!(read_one(c).starts_with("HTTP/1.1 200 OK"));
+    }
+    let text = scrape();
+    assert!(text.contains("# TYPE diag_smol_alive_tasks gauge\ndiag_smol_alive_tasks 2\n"), "{text}");
+    assert!(text.contains("# TYPE diag_smol_open_connections gauge\ndiag_smol_open_connections 2\n"), "{text}");
+    match rt {
+        // `serve` runs its connections on the one thread polling it.
+        Runtime::Smol | Runtime::AsyncStd => assert!(text.contains("\ndiag_smol_executor_threads 1\n"), "{text}"),
+        // `serve_spawning` puts them wherever the caller's spawn does: unknown.
+        Runtime::SmolThreads | Runtime::AsyncStdSpawn => assert!(!text.contains("executor_threads"), "{text}"),
+    }
+    drop(open);
+    let stats = std::sync::Arc::clone(s.server.connection_stats());
+    wait_until("the connections to close", || stats.open() == 0 && stats.tasks() == 0);
+    let text = scrape();
+    assert!(text.contains("diag_smol_alive_tasks 0\n") && text.contains("diag_smol_open_connections 0\n"), "{text}");
+    assert!(s.stop().join().unwrap().is_ok());
+    assert!(!scrape().contains("executor_threads"), "no server running");
 }

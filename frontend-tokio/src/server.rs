@@ -1,33 +1,36 @@
-//! [`Server`]: accepts connections on tokio, caps them, and hands each to the core's
-//! connection driver ([`diag_core::server::serve_connection`]); drains on shutdown.
+//! [`Server`]: tokio's listener, timer and spawn around the core's accept loop
+//! ([`diag_core::server::serve`]), which caps the connections and drains on shutdown.
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
 use std::sync::Arc;
 
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Handler, Routes, serve_connection};
+use diag_core::server::{Accept, ConnectionStats, Handler, Routes};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-/// Serves a `'static` [`Service`] over HTTP/1.1 on tokio; see the [crate docs](crate).
+/// Serves a [`Service`] over HTTP/1.1 on tokio; see the [crate docs](crate).
+///
+/// Cheap to clone: clones share the service, so [`begin_shutdown`](Self::begin_shutdown) on
+/// one starts the drain of the others' [`serve`](Self::serve).
 #[derive(Debug, Clone)]
 pub struct Server {
     handler: Handler,
 }
 
 impl Server {
-    /// A server for `service`, which is moved to the heap and leaked: a diag server lives as
-    /// long as the process (use [`from_static`](Self::from_static) to keep ownership).
+    /// A server owning `service`, which borrows only `'static` data (statics, constants); for
+    /// collectors made at run time, see [`owning`](Self::owning).
     pub fn new(service: Service<'static>) -> Self {
         Self { handler: Handler::new(service) }
     }
 
-    /// A server for a service that already lives for the whole program.
-    pub fn from_static(service: &'static Service<'static>) -> Self {
-        Self { handler: Handler::from_static(service) }
+    /// A server owning `owner` and the service `service` builds from it, so that collectors
+    /// made at run time (such as [`TokioMetrics`](crate::TokioMetrics)) are served without
+    /// being leaked; see [`Handler::owning`].
+    pub fn owning<O: Send + Sync + 'static>(owner: O, service: impl for<'a> FnOnce(&'a O) -> Service<'a>) -> Self {
+        Self { handler: Handler::owning(owner, service) }
     }
 
     /// Replaces the [`Limits`] (default [`Limits::DEFAULT`]). `max_head_bytes` below 8 KiB is
@@ -46,7 +49,19 @@ impl Server {
         self.handler.limits()
     }
 
-    /// Binds `addr` and serves until `shutdown` completes; see [`serve`](Self::serve).
+    /// The counts of this server's connections (open, tasks, evicted at the cap, rejected).
+    pub fn connection_stats(&self) -> &Arc<ConnectionStats> {
+        self.handler.connection_stats()
+    }
+
+    /// Begins shutdown, as the `shutdown` future of [`serve`](Self::serve) completing would:
+    /// `/readyz` answers 503 at once, serving goes on for `shutdown_delay_ms`, then the
+    /// server drains. Call it on a clone kept before `serve`.
+    pub fn begin_shutdown(&self) {
+        self.handler.begin_shutdown();
+    }
+
+    /// Binds `addr` and serves until shutdown; see [`serve`](Self::serve).
     ///
     /// # Errors
     /// When `addr` cannot be bound (in use, not local, …).
@@ -55,65 +70,32 @@ impl Server {
         self.serve(listener, shutdown).await
     }
 
-    /// Serves connections from `listener` until `shutdown` completes, then drains: stops
-    /// accepting, lets in-flight requests finish (closing their connections after them),
-    /// closes idle connections, and returns once every connection is closed.
+    /// Serves connections from `listener`, each in a task of its own, until shutdown, then
+    /// drains; see [`diag_core::server::serve`] for the connection cap and the drain.
     ///
-    /// At most `max_connections` connections are served at once; further clients wait in
-    /// the listen backlog. Failed accepts (e.g. out of file descriptors) are logged and
-    /// retried after a short pause, never fatal.
+    /// Shutdown begins when `shutdown` completes, when [`begin_shutdown`](Self::begin_shutdown)
+    /// is called on a clone, or when the readiness begins shutting down by itself (e.g.
+    /// `StateTable::begin_shutdown`). `/readyz` then answers 503 while the server keeps
+    /// serving for `shutdown_delay_ms` (5 s by default); then it stops accepting, lets requests
+    /// in flight finish within `drain_timeout_ms` (10 s), and returns.
     ///
     /// # Errors
     /// None today; the `Result` leaves room for listener errors that must end serving.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let handler = Arc::new(self.handler);
-        let limit = handler.limits().max_connections.clamp(1, Semaphore::MAX_PERMITS);
-        let permits = Arc::new(Semaphore::new(limit));
-        let (stop, stopped) = watch::channel(());
-        let mut shutdown = pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
-            let stream = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
-            let mut stopped = stopped.clone();
-            stopped.mark_unchanged();
-            let stop = async move {
-                // Resolves when shutdown is signalled (or the server is gone).
-                let _ = stopped.changed().await;
-            };
-            tokio::spawn(connection(Arc::clone(&handler), stream, stop, permit));
-        }
-        drop(listener);
-        tracing::debug!("draining connections");
-        stop.send_replace(());
-        let all = u32::try_from(limit).unwrap_or(u32::MAX);
-        // Every connection holds a permit until it closes.
-        let _drained = permits.acquire_many(all).await;
-        Ok(())
+        let spawn = |task| drop(tokio::spawn(task));
+        diag_core::server::serve(self.handler, Tcp(listener), TokioTimer::new(), spawn, shutdown).await
     }
 }
 
-async fn connection(
-    handler: Arc<Handler>,
-    stream: TcpStream,
-    stop: impl Future<Output = ()>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
-    serve_connection(handler, TokioIo::new(stream), TokioTimer::new(), stop).await;
+/// tokio's listener for the core's accept loop.
+struct Tcp(TcpListener);
+
+impl Accept for Tcp {
+    type Io = TokioIo<TcpStream>;
+
+    async fn accept(&mut self) -> io::Result<Self::Io> {
+        let (stream, _) = self.0.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(TokioIo::new(stream))
+    }
 }

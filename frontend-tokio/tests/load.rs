@@ -88,7 +88,10 @@ fn ten_thousand_scrapes_while_writers_run_lose_nothing() {
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(Server::new(Service::new(&STATES, &SOURCES, 1)).serve(listener, async {
+    let mut limits = diag_core::http::Limits::DEFAULT;
+    limits.shutdown_delay_ms = 0;
+    let server = Server::new(Service::new(&STATES, &SOURCES, 1)).with_limits(limits);
+    let server = runtime.spawn(server.serve(listener, async {
         stopped.await.ok();
     }));
 

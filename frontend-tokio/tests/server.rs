@@ -1,5 +1,5 @@
 //! diag-tokio served on 127.0.0.1 and spoken to with raw sockets: limits, timeouts, the
-//! connection cap, extra routes, streaming and graceful shutdown.
+//! connection cap, extra routes, streaming, and the drain at shutdown.
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -13,17 +13,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-static STATES: StateTable<4> = StateTable::new();
 static PATHS: Family<Counter, [&'static str; 1], 2048> = Family::new(["path"], ());
 static REGISTRY: Registry<'static, 4> = Registry::new();
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
 struct Running {
     addr: SocketAddr,
+    /// A clone of the server serving, for `begin_shutdown`.
+    server: Server,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one 2 MiB chunk, no
+/// shutdown delay.
 fn limits() -> Limits {
     let mut limits = Limits::DEFAULT;
     limits.header_timeout_ms = 400;
@@ -31,18 +34,27 @@ fn limits() -> Limits {
     limits.max_connections = 3;
     limits.chunk_bytes = 1024;
     limits.chunk_pool_bytes = 2 * 1024 * 1024;
+    limits.shutdown_delay_ms = 0;
     limits
 }
 
+/// Extra routes: `/hello` at once, `/slow` after 1.5 s.
 struct Hello;
 
 impl Routes for Hello {
     fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
-        request.uri().path() == "/hello"
+        matches!(request.uri().path(), "/hello" | "/slow")
     }
 
-    fn serve(&self, _request: hyper::Request<Incoming>) -> RouteFuture {
-        Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) })
+    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture {
+        let slow = request.uri().path() == "/slow";
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                return hyper::Response::new(DiagBody::full("slow\n"));
+            }
+            hyper::Response::new(DiagBody::full("hello\n"))
+        })
     }
 }
 
@@ -53,7 +65,6 @@ async fn start() -> Running {
 async fn start_with(limits: Limits) -> Running {
     static SETUP: std::sync::Once = std::sync::Once::new();
     SETUP.call_once(|| {
-        STATES.heartbeat_ok("app", 0).unwrap();
         REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
         for i in 0..2000 {
             let path = format!("/a/fairly/long/request/path/{i}");
@@ -62,12 +73,16 @@ async fn start_with(limits: Limits) -> Running {
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits).with_routes(Hello);
+    // Each server owns its state table: shutting one down leaves the others ready.
+    let states = StateTable::<4>::new();
+    states.heartbeat_ok("app", 0).unwrap();
+    let server =
+        Server::owning(states, |states| Service::new(states, &SOURCES, 99)).with_limits(limits).with_routes(Hello);
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(server.serve(listener, async {
+    let task = tokio::spawn(server.clone().serve(listener, async {
         stopped.await.ok();
     }));
-    Running { addr, stop, task }
+    Running { addr, server, stop, task }
 }
 
 /// Sends `raw` and reads until the server closes the connection.
@@ -161,19 +176,83 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_not_the_
     assert!(idle_since.elapsed() >= Duration::from_millis(350), "idle timeout, not header timeout");
 }
 
+/// Whether the server has closed `stream` (read returns 0 within 5 s).
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await, Ok(Ok(0)))
+}
+
+/// Whether `stream` is still open: nothing to read, no end of stream.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_until_one_closes() {
-    let s = start().await;
-    // Three silent connections take every slot until their header timeout closes them.
-    let mut silent = Vec::new();
-    for _ in 0..3 {
-        silent.push(TcpStream::connect(s.addr).await.unwrap());
+async fn at_the_cap_the_longest_idle_connection_gives_way_to_a_new_one() {
+    let mut limits = limits();
+    limits.header_timeout_ms = 10_000;
+    limits.idle_timeout_ms = 10_000;
+    let s = start_with(limits).await;
+    // A silent connection, then an idle keep-alive one, then another silent one: the cap.
+    let silent = TcpStream::connect(s.addr).await.unwrap();
+    let mut idle = TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    assert!(idle.read(&mut buf).await.unwrap() > 0);
+    let silent2 = TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.server.connection_stats().open(), 3);
+
+    // A probe is answered at once: the idle connection gives way (before the silent ones, which
+    // have waited longer but are still sending their first head).
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz")).await), "HTTP/1.1 200 OK");
+    assert!(closed_by_server(&mut idle).await, "the idle keep-alive connection was closed");
+    assert!(still_open(&silent) && still_open(&silent2), "the silent ones stay");
+    // At the cap again, the next probe: the silent connection waiting longest gives way.
+    wait_until("the probe's connection to close", || s.server.connection_stats().open() == 2).await;
+    let silent3 = TcpStream::connect(s.addr).await.unwrap();
+    wait_until("three connections", || s.server.connection_stats().open() == 3).await;
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz")).await), "HTTP/1.1 200 OK");
+    let mut silent = silent;
+    assert!(closed_by_server(&mut silent).await, "the longest-waiting connection was closed");
+    assert!(still_open(&silent2) && still_open(&silent3));
+    assert_eq!(s.server.connection_stats().evicted(), 2);
+}
+
+/// Polls `f` every 10 ms for up to 5 s.
+async fn wait_until(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = Instant::now();
-    let response = exchange(s.addr, &get("/healthz")).await;
-    assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
-    assert!(started.elapsed() >= Duration::from_millis(300), "waited for a slot: {:?}", started.elapsed());
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn when_every_connection_is_busy_a_new_one_gets_a_quick_503() {
+    let s = start().await;
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        busy.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (head, body) = split(&exchange(s.addr, &get("/healthz")).await);
+    assert!(head.starts_with("http/1.1 503 service unavailable\r\n"), "{head}");
+    assert!(head.contains("connection: close") && head.contains("cache-control: no-store"), "{head}");
+    assert_eq!(body, b"503 too many connections: every connection has a request in flight\n");
+    assert_eq!(s.server.connection_stats().rejected(), 1);
+    // The requests in flight are not disturbed, and once they are done probes are served.
+    for mut c in busy {
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).await.unwrap();
+        assert_eq!(status_line(&out), "HTTP/1.1 200 OK");
+    }
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz")).await), "HTTP/1.1 200 OK");
 }
 
 #[tokio::test]
@@ -239,4 +318,88 @@ async fn head_has_no_body_and_shutdown_drains() {
     assert!(served.is_ok());
     assert_eq!(c.read(&mut buf).await.unwrap(), 0, "idle connection closed by the drain");
     assert!(TcpStream::connect(s.addr).await.is_err(), "listener closed");
+}
+
+/// Sends `request` on the keep-alive connection `c` and reads one response (head and a
+/// `Content-Length` body).
+async fn ask(c: &mut TcpStream, request: &str) -> (String, String) {
+    c.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+        if let Some(at) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if out.len() >= at + 4 + len {
+                return (head, String::from_utf8_lossy(&out[at + 4..at + 4 + len]).into_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn during_the_shutdown_delay_readyz_is_503_healthz_200_then_the_server_drains() {
+    let mut limits = limits();
+    limits.shutdown_delay_ms = 1_500;
+    let s = start_with(limits).await;
+    let mut keep_alive = TcpStream::connect(s.addr).await.unwrap();
+    let (head, _) = ask(&mut keep_alive, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    s.stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The keep-alive connection and a new one are both served, readiness 503, health 200.
+    let (head, body) = ask(&mut keep_alive, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert_eq!(body, r#"{"status":"process is shutting down","pid":99}"#);
+    let (head, _) = ask(&mut keep_alive, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(status_line(&exchange(s.addr, &get("/readyz")).await), "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(status_line(&exchange(s.addr, &get("/healthz")).await), "HTTP/1.1 200 OK");
+    assert!(!s.task.is_finished(), "still serving during the delay");
+
+    // Then it stops accepting, closes the idle connection and returns.
+    let served = tokio::time::timeout(Duration::from_secs(10), s.task).await.expect("drains after the delay").unwrap();
+    assert!(served.is_ok());
+    assert!(closed_by_server(&mut keep_alive).await, "the idle keep-alive connection is closed");
+    assert!(TcpStream::connect(s.addr).await.is_err(), "listener closed");
+}
+
+#[tokio::test]
+async fn begin_shutdown_on_a_clone_drains_and_a_request_in_flight_finishes() {
+    let s = start().await;
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.server.begin_shutdown();
+    let served = tokio::time::timeout(Duration::from_secs(10), s.task).await.expect("drains").unwrap();
+    assert!(served.is_ok());
+    let mut out = Vec::new();
+    slow.read_to_end(&mut out).await.unwrap();
+    let (head, body) = split(&out);
+    assert!(head.starts_with("http/1.1 200") && head.contains("connection: close"), "{head}");
+    assert_eq!(body, b"slow\n", "the request in flight finished before the connection closed");
+}
+
+#[tokio::test]
+async fn a_request_longer_than_the_drain_timeout_is_cut_off() {
+    let mut limits = limits();
+    limits.drain_timeout_ms = 200;
+    let s = start_with(limits).await;
+    let mut slow = TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.stop.send(()).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(10), s.task).await.expect("returns after the bound").unwrap();
+    assert!(served.is_ok());
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut out)).await.expect("closed");
+    assert!(read.is_ok() && out.is_empty(), "closed without an answer: {read:?} {out:?}");
 }

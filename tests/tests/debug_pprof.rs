@@ -59,7 +59,7 @@ fn with_debug_index_cpu_and_heap_profiles_under_every_runtime() {
         assert_eq!(bad.status, 400, "{runtime}");
         assert!(bad.text().contains("invalid seconds"), "{}", bad.text());
         let post = diag_tests::request(agent.diagd.addr, "POST", "/debug/pprof/heap", &[]);
-        assert_eq!((post.status, post.header("allow")), (405, Some("GET")), "{runtime}");
+        assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD")), "{runtime}");
         // The core routes are still there, and the log level is the socket's alone.
         assert_eq!(agent.diagd.get("/healthz").status, 200);
         assert_eq!(agent.diagd.get("/log-level").status, 404);

@@ -116,7 +116,7 @@ fn routes_and_the_live_log_level() {
     assert!(big.text().contains("at most 1024 bytes"), "{}", big.text());
     let post = agent.socket_request("POST", "/log-level", b"INFO");
     assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("GET, PUT"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD, PUT"));
     assert_eq!(get("/log-level").text(), "DEBUG");
     let back = put(b"warn");
     assert_eq!(back.text(), "Changed log level from \"DEBUG\" to \"WARN\".");

@@ -2,6 +2,11 @@
 //! [`Routes`] hook before the core routes: `/log-level` and `/debug/pprof/…` on the socket,
 //! `/debug/pprof/…` alone on the diagnostic address with `--debug`, and on a socket whose
 //! `debug_service.enabled` is false, everything but the health routes answered 404.
+//!
+//! `HEAD` is answered on every route with the head `GET` would get and no body. A profile is
+//! not collected for `HEAD` (a CPU profile takes its whole duration): the request is checked
+//! as for `GET` (an unknown profile is 404, a bad `seconds` 400) and answered with the
+//! `Content-Type` and `Content-Disposition` of the profile, without `Content-Length`.
 
 use diag_core::server::{DiagBody, RouteFuture, Routes};
 use http_body_util::{BodyExt as _, Limited};
@@ -10,11 +15,15 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::cpu::{self, CpuError};
-use super::profiles::{self, DEFAULT_SECONDS, MAX_SECONDS, Profile};
+use super::profiles::{self, MAX_SECONDS, Profile};
 use super::{heap, log_level, threads};
 
 /// Largest `PUT /log-level` body accepted.
 const MAX_LEVEL_BODY: usize = 1024;
+
+/// CPU profile length when a request to `/debug/pprof/profile` has no `seconds` (or `0`): 30 s,
+/// as Go's `net/http/pprof`. (`diagd debug profile` always sends its own, 10 s for `-s 0`.)
+pub(crate) const ROUTE_DEFAULT_SECONDS: u64 = 30;
 
 /// Which routes a server mounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +83,13 @@ impl Routes for DebugRoutes {
         let mode = self.mode;
         Box::pin(async move {
             tracing::debug!(method = %request.method(), path = request.uri().path(), "debug route");
-            match mode {
+            let head = request.method() == Method::HEAD;
+            let response = match mode {
                 Mode::HealthOnly => text(StatusCode::NOT_FOUND, "404 page not found\n"),
                 _ if request.uri().path() == "/log-level" => level(request).await,
                 _ => pprof(request).await,
-            }
+            };
+            if head { without_body(response) } else { response }
         })
     }
 }
@@ -102,10 +113,22 @@ fn method_not_allowed(allow: &'static str) -> Response<DiagBody> {
     response
 }
 
+/// The head of `response` for a `HEAD` request: the same status and headers, with the
+/// `Content-Length` the body would have had, and no body. An empty body stands for one whose
+/// length is not known (a profile not collected): no `Content-Length` then.
+fn without_body(response: Response<DiagBody>) -> Response<DiagBody> {
+    use hyper::body::Body as _;
+    let (mut parts, body) = response.into_parts();
+    if let Some(len @ 1..) = body.size_hint().exact() {
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, DiagBody::empty())
+}
+
 /// `GET /log-level` (the level, e.g. `INFO`) and `PUT /log-level` (body: the new level).
 async fn level(request: Request<Incoming>) -> Response<DiagBody> {
     match *request.method() {
-        Method::GET => match log_level::current() {
+        Method::GET | Method::HEAD => match log_level::current() {
             Ok(level) => text(StatusCode::OK, log_level::name(level)),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
         },
@@ -128,66 +151,77 @@ async fn level(request: Request<Incoming>) -> Response<DiagBody> {
                 Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
             }
         }
-        _ => method_not_allowed("GET, PUT"),
+        _ => method_not_allowed("GET, HEAD, PUT"),
     }
 }
 
-/// `seconds=N` from a query, if present.
+/// `seconds=N` from a query; [`ROUTE_DEFAULT_SECONDS`] when absent or 0.
 fn seconds(query: Option<&str>) -> Result<u64, String> {
     let Some(value) = query.into_iter().flat_map(|q| q.split('&')).find_map(|kv| kv.strip_prefix("seconds=")) else {
-        return Ok(DEFAULT_SECONDS);
+        return Ok(ROUTE_DEFAULT_SECONDS);
     };
     match value.parse::<u64>() {
-        Ok(0) => Ok(DEFAULT_SECONDS),
+        Ok(0) => Ok(ROUTE_DEFAULT_SECONDS),
         Ok(n) if n <= MAX_SECONDS => Ok(n),
         _ => Err(format!("invalid seconds {value:?}: expected a whole number from 0 to {MAX_SECONDS}")),
     }
 }
 
-/// `/debug/pprof/` (the index), `/debug/pprof/profile?seconds=N`, `/debug/pprof/heap`.
+/// `/debug/pprof/` (the index), `/debug/pprof/profile?seconds=N`, `heap`, `allocs`, `goroutine`.
 async fn pprof(request: Request<Incoming>) -> Response<DiagBody> {
-    if request.method() != Method::GET {
-        return method_not_allowed("GET");
-    }
+    let head = match *request.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return method_not_allowed("GET, HEAD"),
+    };
     let name = request.uri().path().trim_start_matches("/debug/pprof").trim_start_matches('/');
     if name.is_empty() {
         return text(StatusCode::OK, profiles::index());
     }
-    let collected = match Profile::from_name(name) {
-        None => return error(StatusCode::NOT_FOUND, &profiles::unknown(name)),
-        Some(Profile::Cpu) => {
-            let seconds = match seconds(request.uri().query()) {
-                Ok(s) => s,
-                Err(e) => return error(StatusCode::BAD_REQUEST, &e),
-            };
-            match cpu::collect(seconds).await {
-                Ok(profile) => Ok(profile),
-                Err(CpuError::Busy) => {
-                    return error(
-                        StatusCode::CONFLICT,
-                        "a CPU profile is already being collected; one runs at a time, try again when it ends",
-                    );
-                }
-                Err(CpuError::Failed(e)) => Err(e),
+    let Some(profile) = Profile::from_name(name) else {
+        return error(StatusCode::NOT_FOUND, &profiles::unknown(name));
+    };
+    let seconds = match profile {
+        Profile::Cpu => match seconds(request.uri().query()) {
+            Ok(s) => s,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        },
+        _ => 0,
+    };
+    if head {
+        return attachment(name, DiagBody::empty());
+    }
+    let collected = match profile {
+        Profile::Cpu => match cpu::collect(seconds).await {
+            Ok(profile) => Ok(profile),
+            Err(CpuError::Busy) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "a CPU profile is already being collected; one runs at a time, try again when it ends",
+                );
             }
-        }
-        Some(Profile::Heap) => heap::collect(heap::View::InUse).await,
-        Some(Profile::Allocs) => heap::collect(heap::View::Allocs).await,
-        Some(Profile::Goroutine) => threads::collect().await,
+            Err(CpuError::Failed(e)) => Err(e),
+        },
+        Profile::Heap => heap::collect(heap::View::InUse).await,
+        Profile::Allocs => heap::collect(heap::View::Allocs).await,
+        Profile::Goroutine => threads::collect().await,
     };
     match collected {
-        Ok(profile) => {
-            let mut response = Response::new(DiagBody::full(profile));
-            let disposition = format!("attachment; filename=\"{name}.pprof\"");
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                headers.insert(header::CONTENT_DISPOSITION, value);
-            }
-            response
-        }
+        Ok(profile) => attachment(name, DiagBody::full(profile)),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
+}
+
+/// A profile `<name>.pprof` as an attachment.
+fn attachment(name: &str, body: DiagBody) -> Response<DiagBody> {
+    let mut response = Response::new(body);
+    let disposition = format!("attachment; filename=\"{name}.pprof\"");
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -196,9 +230,9 @@ mod tests {
 
     #[test]
     fn seconds_default_and_bounds() {
-        assert_eq!(seconds(None), Ok(DEFAULT_SECONDS));
-        assert_eq!(seconds(Some("debug=1")), Ok(DEFAULT_SECONDS));
-        assert_eq!(seconds(Some("seconds=0")), Ok(DEFAULT_SECONDS));
+        assert_eq!(seconds(None), Ok(30), "Go's default");
+        assert_eq!(seconds(Some("debug=1")), Ok(30));
+        assert_eq!(seconds(Some("seconds=0")), Ok(30));
         assert_eq!(seconds(Some("gc=1&seconds=3")), Ok(3));
         assert!(seconds(Some("seconds=601")).unwrap_err().contains("0 to 600"));
         assert!(seconds(Some("seconds=-1")).is_err());

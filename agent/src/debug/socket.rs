@@ -1,6 +1,7 @@
-//! The debug socket `<data_dir>/debug.sock`: the data dir is created 0700, the socket is made
-//! 0600, a stale socket file (no process answers on it) is replaced, and a live one is left to
-//! the process serving it. Served on a thread of its own by async-io, so it works the same
+//! The debug socket `<data_dir>/debug.sock`: the data dir is created 0700 (an existing one
+//! that group or others may reach is tightened to 0700 when it holds nothing but diagd's
+//! socket, and refused otherwise: see [`private_dir`]), the socket is made 0600, a stale socket file (no process answers on it) is
+//! replaced, and a live one is left to the process serving it. Served on a thread of its own by async-io, so it works the same
 //! whichever `--runtime` serves the diagnostic address.
 
 use std::io;
@@ -25,7 +26,7 @@ pub(crate) const DEFAULT_DATA_DIR: &str = "/var/lib/diagd";
 /// The socket's file name inside the data dir.
 const SOCKET_NAME: &str = "debug.sock";
 
-/// Most connections served at once (further ones wait in the backlog).
+/// Most connections served at once (further ones wait in the backlog: the socket is local).
 const MAX_CONNECTIONS: usize = 64;
 
 /// The data dir of `config` and whether it was configured (not the default).
@@ -53,15 +54,20 @@ impl Drop for DebugSocket {
     }
 }
 
-/// Binds `<data_dir>/debug.sock` and serves `service` (plus the debug routes, or only the
-/// health routes when `debug_service.enabled` is false) on a thread of its own.
+/// Binds `<data_dir>/debug.sock` and serves the service `service` builds from `owner` (plus
+/// the debug routes, or only the health routes when `debug_service.enabled` is false) on a
+/// thread of its own.
 ///
 /// # Errors
 /// With a configured `data_dir`: when the dir cannot be created, the socket cannot be bound
 /// or another process serves it; the message names `data_dir`. With the default data dir the
 /// same problems are logged as a warning and the agent runs without the socket (`Ok(None)`), so
 /// `diagd start` works for a user who cannot write `/var/lib/diagd`.
-pub(crate) fn start(config: &Config, service: Service<'static>) -> anyhow::Result<Option<DebugSocket>> {
+pub(crate) fn start<O: Send + Sync + 'static>(
+    config: &Config,
+    owner: O,
+    service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
+) -> anyhow::Result<Option<DebugSocket>> {
     let (dir, configured) = data_dir(config);
     let path = dir.join(SOCKET_NAME);
     let listener = match bind(&dir, &path) {
@@ -72,7 +78,7 @@ pub(crate) fn start(config: &Config, service: Service<'static>) -> anyhow::Resul
             return Ok(None);
         }
     };
-    let handler = Handler::new(service).with_routes(DebugRoutes::socket(config.debug_service.enabled));
+    let handler = Handler::owning(owner, service).with_routes(DebugRoutes::socket(config.debug_service.enabled));
     std::thread::Builder::new()
         .name("diagd-debug".into())
         .spawn(move || async_io::block_on(serve(listener, Arc::new(handler))))
@@ -81,14 +87,15 @@ pub(crate) fn start(config: &Config, service: Service<'static>) -> anyhow::Resul
     Ok(Some(DebugSocket { path }))
 }
 
-/// Creates `dir` (0700) if missing, replaces a stale socket at `path`, binds it and makes it
-/// 0600.
+/// Creates `dir` (0700) if missing or tightens it to 0700, replaces a stale socket at `path`,
+/// binds it and makes it 0600.
 fn bind(dir: &Path, path: &Path) -> anyhow::Result<UnixListener> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
+    private_dir(dir)?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -106,6 +113,41 @@ fn bind(dir: &Path, path: &Path) -> anyhow::Result<UnixListener> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot make {} 0600", path.display()))?;
     UnixListener::try_from(listener).with_context(|| format!("cannot serve {}", path.display()))
+}
+
+/// Makes `dir` private to diagd's user. A directory group or others have any permission on is
+/// tightened to 0700 when it holds nothing but diagd's own socket (a dedicated data dir made
+/// with a loose umask); one that holds anything else is shared with other programs (`/tmp`,
+/// `/var/lib`) and changing its mode could break them, so that is an error saying what to do,
+/// as is a mode diagd may not change (a directory of another user).
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("cannot inspect {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "{} has mode {mode:04o}: other users may reach the debug socket inside, and {why}; \
+             run `chmod 0700 {}` or choose a data_dir of diagd's own",
+            dir.display(),
+            dir.display()
+        )
+    };
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if entry.file_name() != SOCKET_NAME {
+            return Err(refuse("it holds other files than diagd's, so diagd leaves its mode alone"));
+        }
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| refuse(&format!("diagd cannot make it 0700 ({e})")))?;
+    tracing::warn!(dir = %dir.display(), was = %format!("{mode:04o}"), "data_dir was open to other users; tightened to 0700");
+    Ok(())
 }
 
 /// Accepts connections until the process exits, each served by the core's connection driver.

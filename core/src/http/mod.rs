@@ -145,7 +145,11 @@ pub struct Limits {
     pub header_timeout_ms: u64,
     /// Time an idle keep-alive connection is kept, in milliseconds.
     pub idle_timeout_ms: u64,
-    /// Concurrent connections served; more wait in the listen backlog.
+    /// Concurrent connections served. At the cap, a new connection takes the place of the
+    /// connection that has waited longest without a request in flight (an idle keep-alive
+    /// one first, else one still sending its head), which is closed; when every connection
+    /// has a request in flight, the new one gets a quick `503` and is closed. So a probe is
+    /// answered at once however many idle connections are open.
     pub max_connections: usize,
     /// Size of the buffer `/metrics` is encoded into, chunk by chunk, when no larger pooled
     /// chunk is free (see `chunk_pool_bytes`): the memory such a scrape holds, and the largest
@@ -157,11 +161,23 @@ pub struct Limits {
     /// in their own `chunk_bytes` chunks. Less than 2 MiB turns the pool off; so does a
     /// `chunk_bytes` of 2 MiB or more. Not used by `http::Connection`.
     pub chunk_pool_bytes: usize,
+    /// How long a server keeps serving after its shutdown begins, in milliseconds: `/readyz`
+    /// answers 503 "process is shutting down" while `/healthz` stays 200, so load balancers
+    /// and probes see the process leave before it stops accepting.
+    pub shutdown_delay_ms: u64,
+    /// Once a server stops accepting, how long requests in flight may take to finish, in
+    /// milliseconds; connections still open then are closed.
+    pub drain_timeout_ms: u64,
 }
 
 impl Limits {
     /// The defaults: 8 KiB head, 10 s header timeout, 30 s idle, 1024 connections, 64 KiB
-    /// chunks, and an 8 MiB pool of 2 MiB chunks.
+    /// chunks, an 8 MiB pool of 2 MiB chunks, a 5 s shutdown delay and a 10 s drain.
+    ///
+    /// Why 5 s of shutdown delay: it lets a prober that polls `/readyz` every second or two
+    /// see several 503s, and gives Kubernetes time to take the pod out of its endpoints
+    /// (usually a second or two) before the address stops answering; with the 10 s drain
+    /// it ends well within Kubernetes' default 30 s termination grace period.
     pub const DEFAULT: Self = Self {
         max_head_bytes: 8 * 1024,
         header_timeout_ms: 10_000,
@@ -169,6 +185,8 @@ impl Limits {
         max_connections: 1024,
         chunk_bytes: 64 * 1024,
         chunk_pool_bytes: 8 * 1024 * 1024,
+        shutdown_delay_ms: 5_000,
+        drain_timeout_ms: 10_000,
     };
 }
 

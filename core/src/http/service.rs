@@ -18,6 +18,9 @@ pub trait Readiness: Sync {
     fn state(&self) -> State;
     /// Whether shutdown has begun.
     fn is_shutting_down(&self) -> bool;
+    /// Begins shutdown for good: from now on [`is_shutting_down`](Self::is_shutting_down) is
+    /// true. A server calls it when its drain begins (see `diag_core::server`).
+    fn begin_shutdown(&self);
     /// One component's state, if known.
     fn component(&self, name: &str) -> Option<State>;
     /// Number of component slots in use (an upper bound on the components; never shrinks).
@@ -35,6 +38,10 @@ impl<const N: usize, const NAME: usize> Readiness for StateTable<N, NAME> {
 
     fn is_shutting_down(&self) -> bool {
         StateTable::is_shutting_down(self)
+    }
+
+    fn begin_shutdown(&self) {
+        StateTable::begin_shutdown(self);
     }
 
     fn component(&self, name: &str) -> Option<State> {
@@ -117,8 +124,26 @@ const CODES: [&str; 3] = ["200", "500", "503"];
 /// ```
 pub struct Service<'a> {
     builtin: Builtin<'a>,
-    sources: &'a [&'a dyn Collect],
+    sources: SourceList<'a>,
     pid: u32,
+}
+
+/// The sources a [`Service`] scrapes after its own families.
+#[derive(Clone, Copy)]
+enum SourceList<'a> {
+    /// A slice of collectors (`Service::new`).
+    Slice(&'a [&'a dyn Collect]),
+    /// Any [`Sources`] (`Service::from_sources`).
+    Dyn(&'a dyn Sources),
+}
+
+impl SourceList<'_> {
+    fn get(&self, index: usize) -> Option<&dyn Collect> {
+        match self {
+            Self::Slice(slice) => slice.get(index).copied(),
+            Self::Dyn(sources) => sources.source(index),
+        }
+    }
 }
 
 /// The always-present families, and the counters behind the `promhttp_*` ones.
@@ -133,6 +158,49 @@ impl<'a> Service<'a> {
     /// A service answering for `readiness`, scraping its own families and then `sources`, and
     /// reporting `pid` in readiness bodies.
     pub fn new(readiness: &'a dyn Readiness, sources: &'a [&'a dyn Collect], pid: u32) -> Self {
+        Self::with_source_list(readiness, SourceList::Slice(sources), pid)
+    }
+
+    /// Like [`new`](Self::new), scraping any [`Sources`] after its own families: a type of
+    /// yours that holds its collectors, chosen at run time, and hands them out by index.
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::http::{Request, Service};
+    /// use diag_core::{Collect, Encoder, Format, Scrape, Sources, StateTable, Stop};
+    /// # use diag_core::{Desc, Labels, MetricType, Value};
+    /// # struct Workers(i64);
+    /// # impl Collect for Workers {
+    /// #     fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+    /// #         let desc = Desc { name: "workers", help: "Workers.", metric_type: MetricType::Gauge };
+    /// #         enc.header(&desc)?;
+    /// #         enc.sample(&desc, &Labels::EMPTY, Value::I64(self.0))
+    /// #     }
+    /// # }
+    /// /// Collectors decided at start-up.
+    /// struct Mine {
+    ///     workers: Option<Workers>,
+    /// }
+    ///
+    /// impl Sources for Mine {
+    ///     fn source(&self, index: usize) -> Option<&dyn Collect> {
+    ///         self.workers.as_ref().filter(|_| index == 0).map(|w| w as &dyn Collect)
+    ///     }
+    /// }
+    ///
+    /// static STATES: StateTable<4> = StateTable::new();
+    /// let mine = Mine { workers: Some(Workers(4)) };
+    /// let service = Service::from_sources(&STATES, &mine, 1);
+    /// let mut body = service.respond(&Request::get("/metrics")).into_body();
+    /// let mut buf = [0u8; 4096];
+    /// let n = body.fill(&mut buf).unwrap();
+    /// assert!(std::str::from_utf8(&buf[..n]).unwrap().contains("\nworkers 4\n"));
+    /// ```
+    pub fn from_sources(readiness: &'a dyn Readiness, sources: &'a dyn Sources, pid: u32) -> Self {
+        Self::with_source_list(readiness, SourceList::Dyn(sources), pid)
+    }
+
+    fn with_source_list(readiness: &'a dyn Readiness, sources: SourceList<'a>, pid: u32) -> Self {
         let builtin = Builtin {
             readiness,
             build: None,
@@ -214,7 +282,7 @@ impl<'a> Service<'a> {
 
 impl fmt::Debug for Service<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Service").field("pid", &self.pid).field("sources", &self.sources.len()).finish_non_exhaustive()
+        f.debug_struct("Service").field("pid", &self.pid).finish_non_exhaustive()
     }
 }
 
@@ -222,7 +290,7 @@ impl Sources for Service<'_> {
     fn source(&self, index: usize) -> Option<&dyn Collect> {
         match index {
             0 => Some(&self.builtin),
-            i => self.sources.get(i - 1).copied(),
+            i => self.sources.get(i - 1),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::error::EncodeError;
 use crate::gzip::Chunks;
 use crate::http::{Body, Response};
 use crate::server::pool::ChunkPool;
+use crate::server::shared::Shared;
 use crate::server::watchdog::Busy;
 
 /// A response body: fixed bytes, or a core [`Body`](crate::http::Body) streamed in chunks.
@@ -31,6 +32,9 @@ pub struct DiagBody {
     kind: Kind,
     /// Marks the connection busy until the body is sent or dropped.
     _busy: Option<Busy>,
+    /// The service a streamed `kind` borrows from; declared after `kind` so that it is dropped
+    /// after it.
+    _keep: Option<Arc<Shared>>,
 }
 
 enum Kind {
@@ -76,7 +80,7 @@ impl DiagBody {
     /// A fixed body.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
-        Self { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), _busy: None }
+        Self { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), _busy: None, _keep: None }
     }
 
     /// No body.
@@ -99,11 +103,17 @@ impl DiagBody {
             let body = response.into_body();
             Kind::Plain(Box::new(Plain { body, buf: BytesMut::new(), chunk_bytes, pool, done: false }))
         };
-        Self { kind, _busy: None }
+        Self { kind, _busy: None, _keep: None }
     }
 
     pub(crate) fn with_busy(mut self, busy: Busy) -> Self {
         self._busy = Some(busy);
+        self
+    }
+
+    /// Keeps `shared` alive as long as the body (see [`Shared::stream`]).
+    pub(crate) fn keeping(mut self, shared: Arc<Shared>) -> Self {
+        self._keep = Some(shared);
         self
     }
 }
@@ -211,9 +221,10 @@ mod tests {
     #[test]
     fn bodies_stream_in_pooled_chunks_and_return_them() {
         static STATES: StateTable<2> = StateTable::new();
-        let sources: &'static [&'static dyn Collect] = &[&Many];
-        let service: &'static Service<'static> =
-            std::boxed::Box::leak(std::boxed::Box::new(Service::new(&STATES, sources, 1)));
+        static SOURCES: [&dyn Collect; 1] = [&Many];
+        static SERVICE: std::sync::LazyLock<Service<'static>> =
+            std::sync::LazyLock::new(|| Service::new(&STATES, &SOURCES, 1));
+        let service: &'static Service<'static> = &SERVICE;
         let unpooled = frames(DiagBody::stream(service.respond(&Request::get("/metrics")), 4096));
         assert!(unpooled.iter().all(|c| c.len() <= 4096));
         let whole: Vec<u8> = unpooled.concat();

@@ -15,8 +15,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 
 use crate::server::Handler;
-use crate::server::io::Watched;
-use crate::server::watchdog::{Activity, Expired};
+use crate::server::io::{Watched, render_plain};
+use crate::server::watchdog::{Activity, Expired, Signal};
 
 /// What woke the driver.
 enum Event {
@@ -24,8 +24,10 @@ enum Event {
     Done(Result<(), hyper::Error>),
     /// The deadline of the current phase passed.
     Deadline,
-    /// Shutdown began.
+    /// Shutdown began (`stop` completed).
     Stop,
+    /// The server asked the connection to close.
+    Signal(Signal),
 }
 
 /// Serves one connection until it closes, answering every request with `handler`.
@@ -43,6 +45,9 @@ enum Event {
 /// [`hyper::rt::Timer`]. Errors of the connection (a client that vanished, a broken head) end
 /// it and are logged at debug level: they concern that client only.
 ///
+/// This serves a connection on its own, outside any connection cap; a server accepting from
+/// a listener uses [`serve`](crate::server::serve), which also caps and drains its connections.
+///
 /// # Examples
 /// See the [module docs](crate::server).
 pub async fn serve_connection<I, T>(handler: Arc<Handler>, io: I, timer: T, stop: impl Future<Output = ()>)
@@ -51,6 +56,21 @@ where
     T: Timer,
 {
     let activity = Activity::new(&handler.limits());
+    drive(handler, io, timer, activity, stop).await;
+}
+
+/// [`serve_connection`] with the connection's [`Activity`] given, through which the server
+/// signals it.
+pub(crate) async fn drive<I, T>(
+    handler: Arc<Handler>,
+    io: I,
+    timer: T,
+    activity: Arc<Activity>,
+    stop: impl Future<Output = ()>,
+) where
+    I: Read + Write + Unpin + Send + 'static,
+    T: Timer,
+{
     let io = Watched::new(io, Arc::clone(&activity));
     let max_buf = handler.max_head_bytes();
     let service = {
@@ -68,6 +88,7 @@ where
     let mut conn = builder.serve_connection(io, service);
     let mut stop = pin!(stop);
     let mut closing = false;
+    let mut handled: Option<Signal> = None;
     let mut deadline: Option<Instant> = None;
     let mut sleep: Option<Pin<Box<dyn Sleep>>> = None;
     loop {
@@ -77,7 +98,13 @@ where
             }
             // Every change of phase (a read, a request begun, a body done) happened inside that
             // poll: follow the deadline it left.
-            let now_due = activity.deadline();
+            let (now_due, signal) = activity.poll(cx);
+            if signal > handled {
+                handled = signal;
+                if let Some(signal) = signal {
+                    return Poll::Ready(Event::Signal(signal));
+                }
+            }
             if now_due != deadline {
                 deadline = now_due;
                 sleep = now_due.map(|at| timer.sleep_until(at));
@@ -117,11 +144,50 @@ where
                 }
                 None => {}
             },
-            Event::Stop => {
+            Event::Signal(Signal::Abort) => {
+                tracing::debug!("closing a connection: the drain timed out");
+                return;
+            }
+            Event::Signal(Signal::Evict) if !activity.is_busy() => {
+                tracing::debug!("closing a connection waiting for a request: the connection cap admits a new one");
+                return;
+            }
+            Event::Stop | Event::Signal(Signal::Stop | Signal::Evict) => {
                 Pin::new(&mut conn).graceful_shutdown();
                 closing = true;
             }
         }
+    }
+}
+
+/// Answers a connection over the cap with `503 Service Unavailable` and `Connection: close`,
+/// without reading its request, and closes it after lingering (see [`linger`]); at most
+/// [`LINGER`] for the write and as much for the linger.
+pub(crate) async fn reject<I, T>(mut io: I, timer: T)
+where
+    I: Read + Write + Unpin,
+    T: Timer,
+{
+    let response = render_plain(503, "too many connections: every connection has a request in flight");
+    let mut written = 0;
+    let mut sleep = timer.sleep(LINGER);
+    let sent = poll_fn(|cx| {
+        while written < response.len() {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            match Pin::new(&mut io).poll_write(cx, &response[written..]) {
+                Poll::Ready(Ok(n @ 1..)) => written += n,
+                Poll::Ready(_) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(true)
+    })
+    .await;
+    if sent {
+        let _ = poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)).await;
+        linger(io, &timer).await;
     }
 }
 

@@ -2,7 +2,6 @@
 //! core [`Service`], converted between hyper's types and the core's.
 
 use core::fmt;
-use std::boxed::Box;
 use std::sync::Arc;
 use std::vec;
 
@@ -10,16 +9,20 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 
 use crate::http::{Limits, Request, Response, Service};
+use crate::server::admission::ConnectionStats;
 use crate::server::pool::{ChunkPool, POOL_CHUNK_BYTES};
+use crate::server::shared::Shared;
 use crate::server::watchdog::Busy;
 use crate::server::{DiagBody, Routes};
 
 /// Smallest read buffer hyper accepts; a smaller `max_head_bytes` is raised to it.
 pub(crate) const HYPER_MIN_BUF: usize = 8192;
 
-/// A `'static` [`Service`], the [`Limits`] to apply and optional extra [`Routes`]: everything
-/// a frontend's server is configured with. Cheap to clone; clones share one pool of larger
-/// chunks ([`Limits::chunk_pool_bytes`]).
+/// A [`Service`] (owned, with whatever it borrows from), the [`Limits`] to apply and optional
+/// extra [`Routes`]: everything a frontend's server is configured with. Cheap to clone; clones
+/// share the service, one pool of larger chunks ([`Limits::chunk_pool_bytes`]) and one
+/// [`ConnectionStats`]. Nothing is leaked: the service is dropped with the last clone (or
+/// the last response body still streaming from it).
 ///
 /// # Examples
 /// ```
@@ -34,16 +37,17 @@ pub(crate) const HYPER_MIN_BUF: usize = 8192;
 /// ```
 #[derive(Clone)]
 pub struct Handler {
-    service: &'static Service<'static>,
+    shared: Arc<Shared>,
     limits: Limits,
     routes: Option<Arc<dyn Routes>>,
     pool: Option<Arc<ChunkPool>>,
+    stats: Arc<ConnectionStats>,
 }
 
 impl fmt::Debug for Handler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handler")
-            .field("service", self.service)
+            .field("service", &self.shared)
             .field("limits", &self.limits)
             .field("routes", &self.routes.is_some())
             .finish()
@@ -51,15 +55,47 @@ impl fmt::Debug for Handler {
 }
 
 impl Handler {
-    /// A handler for `service`, which is moved to the heap and leaked: a diag server lives as
-    /// long as the process (use [`from_static`](Self::from_static) to keep ownership).
+    /// A handler for `service`, which it owns: `service` borrows only `'static` data (statics,
+    /// constants). For a service over collectors made at run time, see
+    /// [`owning`](Self::owning).
     pub fn new(service: Service<'static>) -> Self {
-        Self::from_static(Box::leak(Box::new(service)))
+        Self::with_shared(Shared::new(service))
     }
 
-    /// A handler for a service that already lives for the whole program.
-    pub fn from_static(service: &'static Service<'static>) -> Self {
-        Self { service, limits: Limits::DEFAULT, routes: None, pool: pool(&Limits::DEFAULT) }
+    /// A handler owning `owner` and the service `service` builds from it: the way to serve
+    /// collectors made at run time (a runtime's gauges, a registry chosen by configuration)
+    /// without leaking them or making them `'static`. `owner` is dropped with the last clone of
+    /// the handler (and the last response body streaming from it).
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::http::Service;
+    /// use diag_core::server::Handler;
+    /// use diag_core::{Collect, Counter, Registry, StateTable};
+    ///
+    /// /// What the service borrows from, made at run time.
+    /// struct App {
+    ///     states: StateTable<8>,
+    ///     registry: Registry<'static, 8>,
+    /// }
+    ///
+    /// let app = App { states: StateTable::new(), registry: Registry::new() };
+    /// app.states.expect("db").unwrap();
+    /// let handler = Handler::owning(app, |app| Service::from_sources(&app.states, &app.registry, 1));
+    /// # let _ = handler;
+    /// ```
+    pub fn owning<O: Send + Sync + 'static>(owner: O, service: impl for<'a> FnOnce(&'a O) -> Service<'a>) -> Self {
+        Self::with_shared(Shared::owning(owner, service))
+    }
+
+    fn with_shared(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+            limits: Limits::DEFAULT,
+            routes: None,
+            pool: pool(&Limits::DEFAULT),
+            stats: Arc::new(ConnectionStats::default()),
+        }
     }
 
     /// Replaces the [`Limits`] (default [`Limits::DEFAULT`]). `max_head_bytes` below 8 KiB is
@@ -76,14 +112,39 @@ impl Handler {
         self
     }
 
+    /// Counts this handler's connections in `stats` (for a frontend's gauges) instead of its own.
+    pub fn with_connection_stats(mut self, stats: Arc<ConnectionStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.limits
     }
 
+    /// The counts of the connections served with this handler (by [`serve`](crate::server::serve)).
+    pub fn connection_stats(&self) -> &Arc<ConnectionStats> {
+        &self.stats
+    }
+
     /// The largest request head accepted, in bytes: `max_head_bytes`, at least hyper's 8 KiB.
     pub fn max_head_bytes(&self) -> usize {
         self.limits.max_head_bytes.max(HYPER_MIN_BUF)
+    }
+
+    /// Begins shutdown: `/readyz` answers 503 "process is shutting down" from now on (the
+    /// service's [`Readiness::begin_shutdown`](crate::http::Readiness::begin_shutdown)), and
+    /// every [`serve`](crate::server::serve) loop with this readiness starts its drain: it
+    /// serves for `shutdown_delay_ms` more, then stops accepting and closes.
+    pub fn begin_shutdown(&self) {
+        self.shared.service().readiness().begin_shutdown();
+    }
+
+    /// Whether shutdown has begun (by [`begin_shutdown`](Self::begin_shutdown) or on the
+    /// readiness itself, e.g. [`StateTable::begin_shutdown`](crate::StateTable::begin_shutdown)).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.service().readiness().is_shutting_down()
     }
 
     /// Answers `request`: an extra route if one claims it (with the common headers added),
@@ -111,8 +172,10 @@ impl Handler {
             let (parts, body) = response.into_parts();
             return hyper::Response::from_parts(parts, body.with_busy(busy));
         }
-        let response = self.service.respond(&core_request(&request));
-        to_hyper(response, self.limits.chunk_bytes, self.pool.clone()).map(|body| body.with_busy(busy))
+        let response = self.shared.service().respond(&core_request(&request));
+        // SAFETY: the response comes from `self.shared`'s own service.
+        let stream = |response, chunk_bytes, pool| unsafe { Shared::stream(&self.shared, response, chunk_bytes, pool) };
+        to_hyper(response, self.limits.chunk_bytes, self.pool.clone(), stream).map(|body| body.with_busy(busy))
     }
 }
 
@@ -156,11 +219,12 @@ fn core_request<B>(request: &hyper::Request<B>) -> Request<'_> {
 }
 
 /// Turns a core response into a hyper one: status, headers, `Content-Length` when known, and
-/// the body (fixed bodies copied once, others streamed by [`DiagBody::stream`]).
-fn to_hyper(
-    response: Response<'static>,
+/// the body (fixed bodies copied once, others streamed by `stream`).
+fn to_hyper<'r>(
+    response: Response<'r>,
     chunk_bytes: usize,
     pool: Option<Arc<ChunkPool>>,
+    stream: impl FnOnce(Response<'r>, usize, Option<Arc<ChunkPool>>) -> DiagBody,
 ) -> hyper::Response<DiagBody> {
     let mut builder = hyper::Response::builder().status(response.status());
     for (name, value) in response.headers() {
@@ -182,7 +246,7 @@ fn to_hyper(
             buf.truncate(filled);
             DiagBody::full(buf)
         }
-        _ => DiagBody::stream_pooled(response, chunk_bytes, pool),
+        _ => stream(response, chunk_bytes, pool),
     };
     builder.body(body).unwrap_or_else(|e| {
         // Only reachable if the core produced an invalid header, which its tests rule out.
@@ -217,14 +281,17 @@ mod tests {
     #[test]
     fn responses_keep_status_headers_and_length() {
         static STATES: StateTable<2> = StateTable::new();
-        let service = Box::leak(Box::new(Service::new(&STATES, &[], 7)));
-        let response = to_hyper(service.respond(&Request { method: "POST", ..Request::get("/healthz") }), 1024, None);
+        let service = Service::new(&STATES, &[], 7);
+        let unused = |_, _, _| unreachable!("a fixed body is not streamed");
+        let response =
+            to_hyper(service.respond(&Request { method: "POST", ..Request::get("/healthz") }), 1024, None, unused);
         assert_eq!(response.status(), 405);
         assert_eq!(response.headers()["allow"], "GET, HEAD");
         assert_eq!(response.headers()["cache-control"], "no-store");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(response.headers()["content-length"], "23");
-        let response = to_hyper(service.respond(&Request::get("/metrics")), 1024, None);
+        let streamed = |_, _, _| DiagBody::full("streamed");
+        let response = to_hyper(service.respond(&Request::get("/metrics")), 1024, None, streamed);
         assert!(response.headers().get("content-length").is_none(), "metrics stream");
     }
 }

@@ -66,7 +66,16 @@ fn rewritten(written: &[u8]) -> Option<Vec<u8>> {
     let rest = line.strip_prefix("HTTP/1.1 ").or_else(|| line.strip_prefix("HTTP/1.0 "))?;
     let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
     let code: u16 = code.parse().ok().filter(|c| (400..600).contains(c))?;
-    let response = Response::plain(code, message(code));
+    Some(render(code, reason, message(code)))
+}
+
+/// The core's plain-text response `code` with `message`, closing the connection, as bytes.
+pub(crate) fn render_plain(code: u16, message: &'static str) -> Vec<u8> {
+    render(code, Response::plain(code, message).reason(), message)
+}
+
+fn render(code: u16, reason: &str, message: &'static str) -> Vec<u8> {
+    let response = Response::plain(code, message);
     let mut out = format!("HTTP/1.1 {code} {reason}\r\n");
     for (name, value) in response.headers() {
         out.push_str(&format!("{name}: {value}\r\n"));
@@ -81,7 +90,7 @@ fn rewritten(written: &[u8]) -> Option<Vec<u8>> {
     out.push_str(&format!("Content-Length: {len}\r\nConnection: close\r\n\r\n"));
     let mut out = out.into_bytes();
     out.extend_from_slice(&body[..len]);
-    Some(out)
+    out
 }
 
 impl<T: Write + Unpin> Watched<T> {
@@ -174,5 +183,13 @@ mod tests {
         let served = b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncache-control: no-store\r\n\r\n404 x\n";
         assert_eq!(rewritten(served), None, "responses of the server are left alone");
         assert!(rewritten(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n").is_some());
+    }
+
+    #[test]
+    fn the_over_capacity_answer_has_the_common_form() {
+        let text = String::from_utf8(render_plain(503, "too many connections")).unwrap();
+        assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{text}");
+        assert!(text.contains("Cache-Control: no-store\r\n") && text.contains("Content-Length: 25\r\n"), "{text}");
+        assert!(text.ends_with("Connection: close\r\n\r\n503 too many connections\n"), "{text}");
     }
 }

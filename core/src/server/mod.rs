@@ -3,9 +3,12 @@
 //! [`Request`](crate::http::Request)/[`Response`](crate::http::Response), the per-connection
 //! header and idle timeouts, and the connection driver.
 //!
-//! Nothing here names a runtime: a frontend brings its IO adapter (hyper's `rt::Read` and
-//! `rt::Write`), its [`hyper::rt::Timer`], an accept loop with the connection cap, and a
-//! shutdown signal, and calls [`serve_connection`] for every accepted connection.
+//! Nothing here names a runtime: a frontend brings its listener ([`Accept`], over its IO
+//! adapter implementing hyper's `rt::Read` and `rt::Write`), its [`hyper::rt::Timer`] and a
+//! way to spawn a task, and calls [`serve`], which accepts, caps the connections (at the cap
+//! the longest-waiting idle connection gives way to the new one), serves each with the core
+//! routes and drains on shutdown. [`serve_connection`] serves a single connection outside any
+//! cap (e.g. a unix socket of one's own).
 //!
 //! # Examples
 //! A minimal frontend over blocking-free IO and any timer, serving one connection:
@@ -27,15 +30,20 @@
 //! }
 //! ```
 
+mod admission;
 mod body;
 mod connection;
 mod handler;
 mod io;
 mod pool;
 mod routes;
+mod serve;
+mod shared;
 mod watchdog;
 
+pub use admission::ConnectionStats;
 pub use body::{BodyError, DiagBody};
 pub use connection::serve_connection;
 pub use handler::Handler;
 pub use routes::{RouteFuture, Routes};
+pub use serve::{Accept, ConnectionTask, serve};

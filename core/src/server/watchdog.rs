@@ -7,7 +7,11 @@
 //! [`Activity`]; the connection driver sleeps until [`Activity::deadline`] and asks
 //! [`Activity::expired`] what to do. Every change of phase happens while hyper's connection
 //! future is polled, so the driver re-reads the deadline after each poll of it.
+//!
+//! The server reaches a connection through its `Activity` too: [`Activity::signal`] asks it
+//! to close (the drain, the connection cap) and wakes its driver.
 
+use core::task::{Context, Waker};
 use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -33,10 +37,41 @@ pub(crate) enum Expired {
     Idle,
 }
 
+/// What the server asks of a connection, weakest first: a later, stronger signal replaces
+/// a weaker one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Signal {
+    /// The server is draining: finish the request in flight, then close.
+    Stop,
+    /// The connection cap gives this connection's place to a new one: close now unless a
+    /// request is in flight, else close after it.
+    Evict,
+    /// The drain took too long: close now.
+    Abort,
+}
+
+/// How long a connection without a request in flight has been waiting, for the connection
+/// cap: idle keep-alive connections give way before ones still receiving a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Waiting {
+    /// Idle keep-alive since the instant.
+    Idle(Instant),
+    /// Receiving a head since the instant.
+    Head(Instant),
+}
+
+#[derive(Debug)]
+struct Inner {
+    phase: Phase,
+    signal: Option<Signal>,
+    /// The driver's waker, to deliver a signal.
+    waker: Option<Waker>,
+}
+
 /// The activity of one connection.
 #[derive(Debug)]
 pub(crate) struct Activity {
-    phase: Mutex<Phase>,
+    inner: Mutex<Inner>,
     header_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -45,15 +80,64 @@ impl Activity {
     /// A connection just accepted: its first head is due within the header timeout.
     pub(crate) fn new(limits: &Limits) -> Arc<Self> {
         Arc::new(Self {
-            phase: Mutex::new(Phase::Head(Instant::now())),
+            inner: Mutex::new(Inner { phase: Phase::Head(Instant::now()), signal: None, waker: None }),
             header_timeout: Duration::from_millis(limits.header_timeout_ms),
             idle_timeout: Duration::from_millis(limits.idle_timeout_ms),
         })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Phase) -> R) -> R {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // The lock is held for a few instructions and never across an await.
-        f(&mut self.phase.lock().unwrap_or_else(PoisonError::into_inner))
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Phase) -> R) -> R {
+        f(&mut self.lock().phase)
+    }
+
+    /// The driver's view, in one lock: when the current phase expires (if it can), and the
+    /// signal received, if any. Registers `cx`'s waker for [`signal`](Self::signal).
+    pub(crate) fn poll(&self, cx: &Context<'_>) -> (Option<Instant>, Option<Signal>) {
+        let mut inner = self.lock();
+        if !inner.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            inner.waker = Some(cx.waker().clone());
+        }
+        (self.due(inner.phase), inner.signal)
+    }
+
+    /// Asks the connection to close (see [`Signal`]) and wakes its driver.
+    pub(crate) fn signal(&self, signal: Signal) {
+        let waker = {
+            let mut inner = self.lock();
+            inner.signal = inner.signal.max(Some(signal));
+            inner.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether a request is in flight.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.with(|p| matches!(p, Phase::Busy(_)))
+    }
+
+    /// How long the connection has been waiting without a request in flight; `None` while one
+    /// is.
+    pub(crate) fn waiting(&self) -> Option<Waiting> {
+        self.with(|p| match *p {
+            Phase::Idle(since) => Some(Waiting::Idle(since)),
+            Phase::Head(since) => Some(Waiting::Head(since)),
+            Phase::Busy(_) => None,
+        })
+    }
+
+    fn due(&self, phase: Phase) -> Option<Instant> {
+        match phase {
+            Phase::Head(since) => Some(since + self.header_timeout),
+            Phase::Idle(since) => Some(since + self.idle_timeout),
+            Phase::Busy(_) => None,
+        }
     }
 
     /// Bytes arrived: an idle connection starts a head.
@@ -86,12 +170,9 @@ impl Activity {
     }
 
     /// When the current phase expires, if it can.
+    #[cfg(test)]
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.with(|p| match *p {
-            Phase::Head(since) => Some(since + self.header_timeout),
-            Phase::Idle(since) => Some(since + self.idle_timeout),
-            Phase::Busy(_) => None,
-        })
+        self.due(self.lock().phase)
     }
 
     /// Whether the current phase has expired at `now`.
@@ -136,5 +217,33 @@ mod tests {
         assert!(idle_until >= t0 + Duration::from_secs(30));
         a.on_read();
         assert!(a.deadline().unwrap() < idle_until, "a new head has the header timeout");
+    }
+
+    #[test]
+    fn signals_wake_the_driver_and_only_grow_stronger() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let a = Activity::new(&Limits::DEFAULT);
+        assert!(matches!(a.waiting(), Some(Waiting::Head(_))));
+        assert_eq!(a.poll(&Context::from_waker(&waker)).1, None);
+        a.signal(Signal::Evict);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        a.signal(Signal::Stop);
+        assert_eq!(a.poll(&Context::from_waker(&waker)).1, Some(Signal::Evict), "a weaker signal is ignored");
+        a.signal(Signal::Abort);
+        assert_eq!(a.poll(&Context::from_waker(&waker)).1, Some(Signal::Abort));
+        assert_eq!(count.0.load(Ordering::Relaxed), 2, "woken once per registered waker");
+        let busy = a.begin();
+        assert!(a.is_busy() && a.waiting().is_none());
+        drop(busy);
+        assert!(matches!(a.waiting(), Some(Waiting::Idle(_))));
     }
 }

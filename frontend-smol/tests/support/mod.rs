@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_io::Timer;
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
-use diag_smol::{DiagBody, RouteFuture, Routes, Server};
+use diag_smol::{DiagBody, RouteFuture, Routes, Server, SmolMetrics};
 use hyper::body::Incoming;
 
 /// The runtime that drives the server.
@@ -63,12 +63,12 @@ impl Runtime {
     }
 }
 
-static STATES: StateTable<4> = StateTable::new();
 static PATHS: Family<Counter, [&'static str; 1], 2048> = Family::new(["path"], ());
 static REGISTRY: Registry<'static, 4> = Registry::new();
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
-/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one 2 MiB chunk.
+/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one 2 MiB chunk, no
+/// shutdown delay.
 pub(crate) fn limits() -> Limits {
     let mut limits = Limits::DEFAULT;
     limits.header_timeout_ms = 400;
@@ -76,6 +76,7 @@ pub(crate) fn limits() -> Limits {
     limits.max_connections = 3;
     limits.chunk_bytes = 1024;
     limits.chunk_pool_bytes = 2 * 1024 * 1024;
+    limits.shutdown_delay_ms = 0;
     limits
 }
 
@@ -103,6 +104,12 @@ impl Routes for Extra {
 /// A server running on its own thread.
 pub(crate) struct Running {
     pub(crate) addr: SocketAddr,
+    /// A clone of the server serving (for `begin_shutdown` and its connection counts).
+    pub(crate) server: Server,
+    /// The gauges linked to it.
+    pub(crate) metrics: SmolMetrics,
+    /// The state table it owns (shared with the server's service).
+    pub(crate) states: std::sync::Arc<StateTable<4>>,
     stop: async_channel::Sender<()>,
     thread: JoinHandle<std::io::Result<()>>,
 }
@@ -113,13 +120,23 @@ impl Running {
         self.stop.close();
         self.thread
     }
+
+    /// The thread serving, without beginning shutdown.
+    pub(crate) fn thread(self) -> JoinHandle<std::io::Result<()>> {
+        self.thread
+    }
 }
 
-/// Starts a server on 127.0.0.1 driven by `runtime`.
+/// Starts a server on 127.0.0.1 driven by `runtime`, with the test [`limits`].
 pub(crate) fn start(runtime: Runtime) -> Running {
+    start_with(runtime, limits())
+}
+
+/// Starts a server on 127.0.0.1 driven by `runtime`, with `limits`; it owns its state table,
+/// so that shutting it down leaves the other tests' servers ready.
+pub(crate) fn start_with(runtime: Runtime, limits: Limits) -> Running {
     static SETUP: std::sync::Once = std::sync::Once::new();
     SETUP.call_once(|| {
-        STATES.heartbeat_ok("app", 0).unwrap();
         REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
         for i in 0..2000 {
             let path = format!("/a/fairly/long/request/path/{i}");
@@ -128,14 +145,21 @@ pub(crate) fn start(runtime: Runtime) -> Running {
     });
     let listener = diag_smol::TcpListener::try_from(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::new(Service::new(&STATES, &SOURCES, 99)).with_limits(limits()).with_routes(Extra);
+    let states = std::sync::Arc::new(StateTable::<4>::new());
+    states.heartbeat_ok("app", 0).unwrap();
+    let metrics = SmolMetrics::new();
+    let server = Server::owning(std::sync::Arc::clone(&states), |states| Service::new(&**states, &SOURCES, 99))
+        .with_limits(limits)
+        .with_routes(Extra)
+        .with_metrics(&metrics);
     let (stop, stopped) = async_channel::bounded::<()>(1);
+    let serving = server.clone();
     let thread = std::thread::spawn(move || {
-        runtime.serve(server, listener, async move {
+        runtime.serve(serving, listener, async move {
             let _ = stopped.recv().await;
         })
     });
-    Running { addr, stop, thread }
+    Running { addr, server, metrics, states, stop, thread }
 }
 
 /// A connected client that gives up reading after 10 s.
