@@ -90,7 +90,10 @@ fn serve_diag_smol(
     mode: SmolMode,
 ) {
     let Ok(listener) = diag_smol::TcpListener::try_from(listener) else { return };
-    let server = diag_smol::Server::new(diag_service(registry));
+    // No drain delay: the bench stops servers between runs.
+    let mut limits = diag_core::http::Limits::DEFAULT;
+    limits.shutdown_delay_ms = 0;
+    let server = diag_smol::Server::new(diag_service(registry)).with_limits(limits);
     let shutdown = async move {
         let _ = stop.await;
     };
@@ -195,7 +198,9 @@ async fn serve_diag_tokio(
     let shutdown = async move {
         let _ = stop.await;
     };
+    // No drain delay: the bench stops servers between runs.
     let mut limits = diag_core::http::Limits::DEFAULT;
+    limits.shutdown_delay_ms = 0;
     if !pool {
         limits.chunk_pool_bytes = 0;
     }

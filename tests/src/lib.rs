@@ -78,6 +78,12 @@ impl Diagd {
         let dir = TempDir::new("diagd");
         let mut cmd = Command::new(diagd_path());
         cmd.args(["start", "--runtime", runtime]).args(args);
+        // Tests stop diagd often: no drain delay unless a test asks for one.
+        if !args.iter().any(|a| a.starts_with("--shutdown-delay"))
+            && !config.is_some_and(|c| c.contains("shutdown_delay"))
+        {
+            cmd.args(["--shutdown-delay", "0s"]);
+        }
         if let Some(yaml) = config {
             let path = dir.path().join("diagd.yaml");
             std::fs::write(&path, yaml).expect("write config");
