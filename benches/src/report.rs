@@ -342,7 +342,11 @@ impl Run {
              diag `Family::get_or_create((method, &user))?.inc()`, prometheus `with_label_values(&[..]).inc()`, \
              prometheus-client `get_or_create(&labels).inc()` (label sets built beforehand: its lookup takes \
              an owned set), metrics `register_counter(&Key::from_parts(..))` as `counter!` does. *create*: each \
-             operation removes the series made 1,024 operations earlier and creates one with new values.\n"
+             operation removes the series made 1,024 operations earlier and creates one with new values. \
+             What each finds a series by differs: prometheus keys its map by an unseeded 64-bit FNV hash of \
+             the values alone and never compares them, so `(\"ab\", \"c\")` and `(\"a\", \"bc\")` share one \
+             series (see the test in `benches/src/lookup.rs`) and values can be chosen to collide; diag hashes \
+             with a per-process seed, then compares the values with the series' stored text.\n"
         );
         let _ = writeln!(s, "| group | {} |", IMPLS.map(|(_, d)| d).join(" | "));
         let _ = writeln!(s, "| --- |{}", " --- |".repeat(IMPLS.len()));
