@@ -310,16 +310,15 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
         self.table.retain(|_, _| false)
     }
 
-    /// Every live series with its labels, in slot order.
+    /// Every live series with its labels, in slot order. (Removed slots are not reused while
+    /// it runs.)
     pub fn for_each(&self, mut f: impl FnMut(&SeriesLabels<'_>, &V)) {
         let names = S::names(&self.names);
+        let _scrape = self.table.scrape_begin();
         for i in 0..self.table.high_water() {
-            if self.table.pin(i) == table::LIVE_STATE {
-                // SAFETY: pinned and LIVE.
-                let (text, series) = unsafe { (self.table.text(i), self.table.series(i)) };
+            if let Some((text, series)) = self.table.peek(i) {
                 f(&SeriesLabels { text, names }, series);
             }
-            self.table.unpin(i);
         }
     }
 
@@ -478,19 +477,14 @@ where
                 None => enc.empty_item(),
             }
         }
+        let _scrape = self.table.scrape_begin();
         for i in 0..high_water {
             if enc.skip_item() {
                 continue;
             }
-            if self.table.pin(i) == table::LIVE_STATE {
-                // SAFETY: pinned and LIVE.
-                let (text, series) = unsafe { (self.table.text(i), self.table.series(i)) };
-                let result = series.encode_series(desc, &Labels::rendered(text), enc);
-                self.table.unpin(i);
-                result?;
-            } else {
-                self.table.unpin(i);
-                enc.empty_item();
+            match self.table.peek(i) {
+                Some((text, series)) => series.encode_series(desc, &Labels::rendered(text), enc)?,
+                None => enc.empty_item(),
             }
         }
         Ok(())

@@ -42,6 +42,9 @@ const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Largest capacity: slot numbers plus 2 fit in 25 bits.
 pub(crate) const MAX_SERIES: usize = (SLOT_MASK - 2) as usize;
 
+/// The table's gate while a reclaim holds it (see `Table::gate`).
+const RECLAIMING: usize = usize::MAX;
+
 /// Slot states, in the top 4 bits of the state word; the low 28 bits count pins.
 const PINS: u32 = (1 << 28) - 1;
 const STATE: u32 = 1 << 28;
@@ -51,8 +54,6 @@ const FREE: u32 = 0;
 const CLAIMED: u32 = 1;
 /// Published.
 const LIVE: u32 = 2;
-/// [`Table::pin`]'s answer for a published slot.
-pub(crate) const LIVE_STATE: u32 = LIVE;
 /// Unlinked from the index; reclaimed when the last pin goes.
 const REMOVED: u32 = 3;
 
@@ -112,6 +113,16 @@ pub(crate) struct Table<V, const N: usize, const B: usize> {
     len: AtomicUsize,
     /// The writer flag: held while the index changes.
     writer: AtomicBool,
+    /// Scrapes walking the table now, or [`RECLAIMING`]. A scrape pins no slot (two atomic
+    /// adds per series made a large scrape more than twice as slow): instead, no removed slot
+    /// is reclaimed while a scrape runs, so none changes under a scrape reading it. A reclaim
+    /// takes the gate only when no scrape runs, else puts itself off; a scrape waits only
+    /// while a reclaim (a few instructions) holds it. One word, acquire/release: no reliance on
+    /// sequential consistency between two locations.
+    gate: AtomicUsize,
+    /// Removed slots whose reclaim was put off because a scrape was running; the scrape that
+    /// ends last (or a creation that finds no free slot) sweeps them.
+    deferred: AtomicUsize,
 }
 
 // SAFETY: slots' text, hash and series are written only by the writer-flag holder while the
@@ -141,6 +152,8 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                 free: AtomicU32::new(0),
                 len: AtomicUsize::new(0),
                 writer: AtomicBool::new(false),
+                gate: AtomicUsize::new(0),
+                deferred: AtomicUsize::new(0),
             }
         }
     }
@@ -181,6 +194,62 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         state(self.slots[i].state.fetch_add(1, Ordering::Acquire))
     }
 
+    /// Starts a scrape: until the guard drops, no slot is reclaimed, so
+    /// [`peek`](Self::peek) may read any LIVE slot without pinning it.
+    /// The scrape ends when the returned guard drops (a panic included).
+    pub(crate) fn scrape_begin(&self) -> ScrapeGuard<'_, V, N, B> {
+        // Relaxed: the compare-and-swap below decides.
+        let mut gate = self.gate.load(Ordering::Relaxed);
+        loop {
+            if gate == RECLAIMING {
+                spin_loop(); // a reclaim holds the gate for a few instructions
+                // Relaxed: as above.
+                gate = self.gate.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: a reclaim that released the gate happened before this scrape's reads.
+            match self.gate.compare_exchange_weak(gate, gate + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return ScrapeGuard(self),
+                Err(now) => gate = now,
+            }
+        }
+    }
+
+    /// Ends a scrape; the last one sweeps the reclaims put off meanwhile.
+    fn scrape_end(&self) {
+        // Release: this scrape's reads happen before a reclaim that takes the gate.
+        // Relaxed (deferred): a hint; sweeps check every slot.
+        if self.gate.fetch_sub(1, Ordering::Release) == 1 && self.deferred.load(Ordering::Relaxed) != 0 {
+            self.sweep();
+        }
+    }
+
+    /// Reclaims removed slots whose pins are gone (their reclaim was put off by a scrape).
+    #[cold]
+    fn sweep(&self) {
+        // Relaxed: a reclaim put off after this counts again and is swept later.
+        self.deferred.store(0, Ordering::Relaxed);
+        for i in 0..self.high_water() {
+            // Relaxed: a hint; `reclaim` decides with its own compare-and-swap.
+            if self.slots[i].state.load(Ordering::Relaxed) == REMOVED * STATE {
+                self.reclaim(i);
+            }
+        }
+    }
+
+    /// The text and series of slot `i` if it is LIVE, during a scrape (between
+    /// [`scrape_begin`](Self::scrape_begin) and the guard drops).
+    #[inline]
+    pub(crate) fn peek(&self, i: usize) -> Option<(&[u8], &V)> {
+        // Acquire: as in `pin`. No pin: the gate keeps the slot from being reclaimed.
+        if state(self.slots[i].state.load(Ordering::Acquire)) != LIVE {
+            return None;
+        }
+        // SAFETY: LIVE, and not reclaimed (so not rewritten) while a scrape runs: a slot
+        // removed after the load above is reclaimed only once the scrape ends.
+        Some(unsafe { (self.text(i), self.series(i)) })
+    }
+
     /// Drops a pin taken by [`pin`](Self::pin) (or by a lookup).
     #[inline]
     pub(crate) fn unpin(&self, i: usize) {
@@ -200,8 +269,27 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     #[cold]
     fn reclaim(&self, i: usize) {
         let slot = &self.slots[i];
+        loop {
+            // Acquire: every scrape's reads (released by its end) happen before the reclaim.
+            match self.gate.compare_exchange_weak(0, RECLAIMING, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                // Another reclaim holds the gate for a few instructions: wait for it.
+                Err(RECLAIMING) => spin_loop(),
+                Err(0) => {} // spurious failure
+                Err(_) => {
+                    // A scrape runs: put it off; the scrape's end (or a creation) sweeps.
+                    // Relaxed: a hint for sweeps, which check every slot themselves.
+                    self.deferred.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
         // Acquire: every pin's reads (released by its unpin) happen before the slot is reused.
-        if slot.state.compare_exchange(REMOVED * STATE, FREE * STATE, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        let reclaimed =
+            slot.state.compare_exchange(REMOVED * STATE, FREE * STATE, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        // Release: the reclaim happens before any scrape that then takes the gate.
+        self.gate.store(0, Ordering::Release);
+        if !reclaimed {
             return; // pinned again (a reader passing by; it reclaims on unpin) or done already
         }
         let mut head = self.free.load(Ordering::Relaxed);
@@ -331,7 +419,13 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             at = if at + 1 == SIZE * N { 0 } else { at + 1 };
         }
         let Some(entry) = reuse else { return Err(Insert::Crowded) };
-        let Some((i, reused)) = self.take_slot() else { return Err(Insert::Full) };
+        let Some((i, reused)) = self.take_slot().or_else(|| {
+            // Removed slots whose reclaim was put off may be free by now.
+            // Relaxed: a hint; the sweep's reclaims decide.
+            (self.deferred.load(Ordering::Relaxed) != 0).then(|| self.sweep()).and_then(|()| self.take_slot())
+        }) else {
+            return Err(Insert::Full);
+        };
         let slot = &self.slots[i];
         // Relaxed: FREE -> CLAIMED keeps any passing reader's pin; readers never read a
         // CLAIMED slot's contents, and the release below publishes them.
@@ -529,6 +623,15 @@ impl<V: Send + Sync, const N: usize, const B: usize> Pins for Table<V, N, B> {
 pub(crate) enum Insert {
     Full,
     Crowded,
+}
+
+/// Ends a scrape when dropped; see [`Table::scrape_begin`].
+pub(crate) struct ScrapeGuard<'a, V, const N: usize, const B: usize>(&'a Table<V, N, B>);
+
+impl<V, const N: usize, const B: usize> Drop for ScrapeGuard<'_, V, N, B> {
+    fn drop(&mut self) {
+        self.0.scrape_end();
+    }
 }
 
 /// Releases the writer flag when dropped.
