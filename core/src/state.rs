@@ -718,7 +718,9 @@ mod tests {
         for _ in 0..20 {
             for (name, state) in t.components() {
                 assert!(name == "shared" || name.starts_with("worker "), "torn or foreign name {name:?}");
-                assert_eq!(state, State::Ok);
+                // A name registered by its first heartbeat is `starting` for the instant
+                // between its slot being published and the heartbeat applied.
+                assert!(matches!(state, State::Ok | State::Starting), "{name}: {state:?}");
             }
         }
         for w in writers {
