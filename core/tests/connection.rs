@@ -1,5 +1,5 @@
 //! `http::Connection` driven over an in-memory duplex: the codes, headers and bodies of
-//! DESIGN.md §3, keep-alive, pipelining, HEAD, limits and timeouts.
+//! docs/behaviour.md ("Endpoints"), keep-alive, pipelining, HEAD, limits and timeouts.
 
 use core::future::Future;
 use core::task::Poll;

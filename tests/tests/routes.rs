@@ -1,4 +1,4 @@
-//! Every route of DESIGN.md §3, with its status, headers and body, against diagd's default
+//! Every route of docs/behaviour.md ("Endpoints"), with its status, headers and body, against diagd's default
 //! configuration (one self-heartbeating `agent` component).
 
 use std::time::Duration;
