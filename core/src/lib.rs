@@ -25,6 +25,7 @@ mod registry;
 pub mod server;
 mod sharded;
 mod slots;
+pub mod snappy;
 pub mod state;
 
 pub use counter::Counter;
