@@ -183,8 +183,12 @@ fn targets(line: &str) -> Vec<String> {
     out
 }
 
-/// Whether a link leaves the repository (checked by nobody here).
+/// Whether a link is not a path in the repository: a URL (checked by nobody here), or a
+/// rustdoc intra-doc link such as `crate::http::Route` in a README that is also crate docs.
 fn is_external(target: &str) -> bool {
+    if target.contains("::") {
+        return true;
+    }
     let scheme = target.split_once(':').map(|(s, _)| s);
     scheme.is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
 }
@@ -314,7 +318,7 @@ fn slugs_and_scans_follow_github() {
     assert_eq!(targets("[ref]: ../SECURITY.md#the-drain"), ["../SECURITY.md#the-drain"]);
     assert!(targets("[`Error::Full`] holding a [`NameError`]: `Empty`, `TooLong`").is_empty());
     assert_eq!(prose_lines("a\n```text\n[x](y)\n```\nb\n"), [(1, "a"), (5, "b")]);
-    assert!(is_external("https://example.com/x") && is_external("mailto:a@b.c"));
+    assert!(is_external("https://example.com/x") && is_external("mailto:a@b.c") && is_external("crate::http::Route"));
     assert!(!is_external("docs/states.md#shutdown") && !is_external("#local"));
     assert_eq!(normalize(Path::new("/r/a/../b/./c.md")), Path::new("/r/b/c.md"));
 }
