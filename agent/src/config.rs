@@ -1,4 +1,4 @@
-//! The YAML configuration (docs/behaviour.md, "Configuration"): parsed with serde, unknown keys refused, every error
+//! The YAML configuration (docs/config.md): parsed with serde, unknown keys refused, every error
 //! naming the key it is about.
 
 use std::collections::HashSet;
@@ -116,7 +116,7 @@ fn yes() -> bool {
     true
 }
 
-/// `tracing_service:` (docs/behaviour.md, "Tracing"; used by `telemetry`).
+/// `tracing_service:` (docs/tracing.md#configuration; used by `telemetry`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TracingService {

@@ -71,7 +71,7 @@ pub enum Event {
     Failed,
 }
 
-/// The pure transition rule of docs/behaviour.md ("Process states"), on `(state, recovery_start_ms)`.
+/// The pure transition rule of docs/states.md#transitions, on `(state, recovery_start_ms)`.
 ///
 /// `recovery_start_ms` is only meaningful in [`State::Recovering`]. Exposed so that tests and
 /// fuzzers can compare the lock-free table against a plain model.

@@ -1,5 +1,5 @@
 //! `http::Connection` driven over an in-memory duplex: the codes, headers and bodies of
-//! docs/behaviour.md ("Endpoints"), keep-alive, pipelining, HEAD, limits and timeouts.
+//! docs/endpoints.md, keep-alive, pipelining, HEAD, limits and timeouts.
 
 use core::future::Future;
 use core::task::Poll;

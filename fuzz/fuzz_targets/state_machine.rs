@@ -1,5 +1,5 @@
 //! The lock-free `StateTable` on arbitrary event sequences, against a plain reference model
-//! (a Vec of components) written from docs/behaviour.md, "Process states". After every step: the returned state,
+//! (a Vec of components) written from docs/states.md#transitions. After every step: the returned state,
 //! capacity error or refused name, every component's state, registration order, the
 //! aggregate, the transitions counter and the shutdown flag must agree.
 #![no_main]
@@ -71,7 +71,7 @@ fn window(w: &Window) -> u64 {
     }
 }
 
-/// The reference model: the rule of docs/behaviour.md ("Process states"), written plainly.
+/// The reference model: the rule of docs/states.md#transitions, written plainly.
 #[derive(Debug)]
 struct Component {
     name: &'static str,

@@ -1,4 +1,4 @@
-//! Every route of docs/behaviour.md ("Endpoints"), with its status, headers and body, against diagd's default
+//! Every route of docs/endpoints.md, with its status, headers and body, against diagd's default
 //! configuration (one self-heartbeating `agent` component).
 
 use std::time::Duration;

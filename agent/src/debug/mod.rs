@@ -1,4 +1,4 @@
-//! The debug service (docs/behaviour.md, "Debug service"): a unix socket in the data dir serving health, metrics, the
+//! The debug service (docs/debug.md): a unix socket in the data dir serving health, metrics, the
 //! live log level and profiles; the `diagd debug …` commands that talk to it; and the same
 //! profiles under `/debug/pprof/` on the diagnostic address with `--debug`.
 //!

@@ -1,4 +1,4 @@
-//! Distributed tracing (docs/behaviour.md, "Tracing"): the spans of request handling (made by the core's
+//! Distributed tracing (docs/tracing.md): the spans of request handling (made by the core's
 //! server glue) and of heartbeat checks, exported by OTLP over gRPC, HTTP or HTTPS, or to
 //! rotating files, through `tracing-opentelemetry`.
 //!

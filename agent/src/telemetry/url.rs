@@ -19,7 +19,7 @@ pub(crate) enum ExporterUrl {
 }
 
 impl ExporterUrl {
-    /// Parses `url` by the rules in docs/behaviour.md, "Tracing".
+    /// Parses `url` by the rules in docs/tracing.md#exporter-url.
     ///
     /// # Errors
     /// An unknown scheme, a missing host or port, a relative or empty file path, a bad `?limit=`.

@@ -135,7 +135,7 @@ fn query_flag(query: &str, name: &str) -> bool {
     })
 }
 
-/// Limits every frontend applies, with the defaults of docs/behaviour.md ("Endpoints").
+/// Limits every frontend applies, with the defaults of docs/endpoints.md#errors-and-limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {

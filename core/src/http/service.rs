@@ -1,4 +1,4 @@
-//! [`Service`]: the routes of docs/behaviour.md ("Endpoints") over a readiness source and metric sources, plus
+//! [`Service`]: the routes of docs/endpoints.md over a readiness source and metric sources, plus
 //! the families every std frontend exposes (`process_state`, `promhttp_*`, `diag_build_info`).
 
 use core::fmt;
@@ -106,7 +106,7 @@ fn component(readiness: &dyn Readiness, name: PercentDecoded<'_>) -> Option<Stat
 /// Codes `promhttp_metric_handler_requests_total` is pre-created with, as in client_golang.
 const CODES: [&str; 3] = ["200", "500", "503"];
 
-/// The routes of docs/behaviour.md ("Endpoints") over `readiness` and `sources`, and the always-present families.
+/// The routes of docs/endpoints.md over `readiness` and `sources`, and the always-present families.
 ///
 /// # Examples
 /// ```
