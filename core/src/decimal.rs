@@ -36,6 +36,9 @@ pub(crate) fn len(v: u64) -> usize {
 /// Writes `v` into `dst`, which must be exactly [`len`]`(v)` bytes long.
 #[cfg_attr(not(target_os = "none"), inline(always))]
 pub(crate) fn write(dst: &mut [u8], mut v: u64) {
+    if cfg!(target_os = "none") {
+        return crate::float::write_u64(dst, v); // no 64-bit division on bare metal
+    }
     let mut end = dst.len();
     while v >= 100 {
         let pair = (v % 100) as usize * 2;

@@ -12,6 +12,7 @@ mod decimal;
 pub mod encoding;
 mod error;
 mod family;
+mod float;
 mod gauge;
 #[cfg(feature = "gzip")]
 pub mod gzip;

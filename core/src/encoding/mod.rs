@@ -13,6 +13,9 @@ pub mod text;
 use core::fmt;
 
 use crate::decimal;
+// On bare metal, floats are written by a smaller formatter with ryu's interface.
+#[cfg(target_os = "none")]
+use crate::float as ryu;
 use crate::histogram::Snapshot;
 
 /// An exposition format.
