@@ -19,6 +19,7 @@ pub mod gzip;
 pub mod histogram;
 pub mod http;
 pub mod labels;
+pub mod proto;
 #[cfg(feature = "std")]
 pub mod process;
 mod registry;

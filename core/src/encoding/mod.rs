@@ -4,10 +4,11 @@
 //! a byte slice. An item that does not fit is rolled back whole and the encoder stops; the
 //! [`Scrape`](crate::Scrape) driving it remembers where, so the next chunk resumes at that
 //! item. Memory per scrape is therefore bounded by the chunk, not by the number of series.
-//! Format differences live in [`text`] and [`openmetrics`].
+//! Format differences live in [`text`], [`openmetrics`] and [`protobuf`].
 
 pub mod openmetrics;
 pub mod parse;
+pub mod protobuf;
 pub mod text;
 
 use core::fmt;
@@ -26,6 +27,8 @@ pub enum Format {
     Prometheus,
     /// OpenMetrics 1.0 text format.
     OpenMetrics,
+    /// Delimited `io.prometheus.client.MetricFamily` protobuf messages (see [`protobuf`]).
+    Protobuf,
 }
 
 impl Format {
@@ -34,6 +37,7 @@ impl Format {
         match self {
             Self::Prometheus => text::CONTENT_TYPE,
             Self::OpenMetrics => openmetrics::CONTENT_TYPE,
+            Self::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
 }
@@ -175,6 +179,10 @@ pub struct Encoder<'b> {
     /// Entries open (nesting level of the next [`entry`](Self::entry)).
     depth: usize,
     le: LeCache,
+    /// The family message open in this chunk, for [`Format::Protobuf`].
+    proto: protobuf::State,
+    /// Start time of the family being written (Unix milliseconds), see [`Self::set_created`].
+    created: Option<u64>,
 }
 
 /// The `le` label text of the last histogram bounds written, so that every series of a
@@ -271,12 +279,23 @@ impl<'b> Encoder<'b> {
             past: resume == Position::default(),
             depth: 0,
             le: LeCache::EMPTY,
+            proto: protobuf::State::default(),
+            created: None,
         }
     }
 
     /// The format being written.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// Sets the start time of the counters and histograms encoded next, in milliseconds since
+    /// the Unix epoch (`None`: unknown, the default): OpenMetrics writes it as `_created`
+    /// samples, protobuf as `created_timestamp`, Prometheus 0.0.4 has no place for it. The
+    /// core has no clock: a [`Registry`](crate::Registry) sets the time its caller gave at
+    /// registration around each family; a [`Collect`](crate::Collect) may set its own.
+    pub fn set_created(&mut self, unix_ms: Option<u64>) {
+        self.created = unix_ms;
     }
 
     /// Starts the next source: same buffer, new resume point.
@@ -370,6 +389,9 @@ impl<'b> Encoder<'b> {
             }
             Err(Full) => {
                 self.pos = mark;
+                if self.format == Format::Protobuf {
+                    protobuf::stop(self, mark);
+                }
                 self.stopped = Some(self.at);
                 Err(Stop(()))
             }
@@ -384,6 +406,8 @@ impl<'b> Encoder<'b> {
         self.item(|e| match e.format {
             Format::Prometheus => text::header(e, desc),
             Format::OpenMetrics => openmetrics::header(e, desc),
+            // Written with the family's first series (an empty family writes nothing).
+            Format::Protobuf => Ok(()),
         })
     }
 
@@ -393,6 +417,9 @@ impl<'b> Encoder<'b> {
     /// [`Stop`] when the buffer is full.
     pub fn sample(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Stop> {
         self.item(|e| {
+            if e.format == Format::Protobuf {
+                return protobuf::sample(e, desc, labels, value);
+            }
             if !labels.rendered.is_empty() {
                 let (family, suffix) = e.sample_name(desc);
                 e.put_str(family)?;
@@ -435,6 +462,9 @@ impl<'b> Encoder<'b> {
     }
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {
+        if self.format == Format::Protobuf {
+            return protobuf::histogram(self, desc, labels, view);
+        }
         let sum_lines = self.format == Format::Prometheus || openmetrics::sum_allowed(view);
         if !FAST || view.bounds.is_empty() || !self.le.load(view.bounds) {
             let mut cumulative = 0u64;
@@ -546,6 +576,10 @@ impl<'b> Encoder<'b> {
         match self.format {
             Format::Prometheus => Ok(()),
             Format::OpenMetrics => self.item(|e| e.put(openmetrics::EOF)),
+            Format::Protobuf => {
+                protobuf::close(self);
+                Ok(())
+            }
         }
     }
 

@@ -21,7 +21,7 @@ mod service;
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use connection::{Closed, Connection, ConnectionError, MAX_HEADERS, NoTimeouts, Timer};
-pub use negotiate::{accepts_gzip, negotiate_format};
+pub use negotiate::{Escaping, Negotiated, accepts_gzip, negotiate, negotiate_format};
 pub use percent::{DecodedBytes, PercentDecoded, PercentError};
 pub use response::{Body, Response};
 pub use service::{BuildInfo, Readiness, Service};

@@ -56,11 +56,88 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Picks the exposition format for an `Accept` header.
-///
-/// OpenMetrics is chosen when `application/openmetrics-text` (version absent, `1.0.0` or
-/// `0.0.1`) has a strictly higher q-value than the best range that admits the 0.0.4 text format
-/// (`text/plain`, `text/*`, `*/*`); otherwise, and without a header, the 0.0.4 text format.
+/// Prometheus 3's `escaping` parameter: how names that are not legacy Prometheus names
+/// (`[a-zA-Z_:][a-zA-Z0-9_:]*`) are to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Escaping {
+    /// `allow-utf-8`: names as they are (quoted in the text formats where needed).
+    AllowUtf8,
+    /// `underscores`: every character not allowed in a legacy name becomes `_`.
+    Underscores,
+    /// `dots`: `.` becomes `_dot_`, `_` becomes `__`, others not allowed become `__`.
+    Dots,
+    /// `values`: `U__` prefix, `_` becomes `__`, others not allowed `_<hex code point>_`.
+    Values,
+}
+
+impl Escaping {
+    /// The parameter's value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AllowUtf8 => "allow-utf-8",
+            Self::Underscores => "underscores",
+            Self::Dots => "dots",
+            Self::Values => "values",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::AllowUtf8, Self::Underscores, Self::Dots, Self::Values].into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// What an `Accept` header negotiated: the format, the text format's version, and the
+/// escaping scheme the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Negotiated {
+    /// The exposition format.
+    pub format: Format,
+    /// `text/plain; version=1.0.0` was chosen (Prometheus 3: same lines as 0.0.4, with
+    /// quoted UTF-8 names allowed); only with [`Format::Prometheus`].
+    pub text_v1: bool,
+    /// The `escaping` parameter of the chosen media range, if it had a valid one.
+    pub escaping: Option<Escaping>,
+}
+
+impl Negotiated {
+    /// The `Content-Type` of the response: the format's, with the text version and the
+    /// escaping scheme echoed when the client named them.
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::http::negotiate;
+    /// let prometheus3 = "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2";
+    /// assert_eq!(
+    ///     negotiate(Some(prometheus3)).content_type(),
+    ///     "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+    /// );
+    /// ```
+    pub fn content_type(&self) -> &'static str {
+        macro_rules! with_escaping {
+            ($base:expr) => {
+                match self.escaping {
+                    None => $base,
+                    Some(Escaping::AllowUtf8) => concat!($base, "; escaping=allow-utf-8"),
+                    Some(Escaping::Underscores) => concat!($base, "; escaping=underscores"),
+                    Some(Escaping::Dots) => concat!($base, "; escaping=dots"),
+                    Some(Escaping::Values) => concat!($base, "; escaping=values"),
+                }
+            };
+        }
+        match (self.format, self.text_v1) {
+            (Format::Prometheus, false) => with_escaping!("text/plain; version=0.0.4; charset=utf-8"),
+            (Format::Prometheus, true) => with_escaping!("text/plain; version=1.0.0; charset=utf-8"),
+            (Format::OpenMetrics, _) => with_escaping!("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            (Format::Protobuf, _) => with_escaping!(
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            ),
+        }
+    }
+}
+
+/// Picks the exposition format for an `Accept` header; see [`negotiate`].
 ///
 /// # Examples
 /// ```
@@ -71,21 +148,76 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
 /// assert_eq!(negotiate_format(None), Format::Prometheus);
 /// ```
 pub fn negotiate_format(accept: Option<&str>) -> Format {
-    let (mut om, mut text): (Q, Q) = (0, if accept.is_none() { 1000 } else { 0 });
-    for (range, params, q) in elements(accept.unwrap_or("")) {
-        if range.eq_ignore_ascii_case("application/openmetrics-text") {
-            if matches!(param(params, "version"), None | Some("1.0.0" | "0.0.1")) {
-                om = om.max(q);
+    negotiate(accept).format
+}
+
+/// Negotiates the exposition for an `Accept` header, q-values honoured.
+///
+/// Candidates: the protobuf exposition (`application/vnd.google.protobuf` with
+/// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`), OpenMetrics
+/// (`application/openmetrics-text`, version absent, `1.0.0` or `0.0.1`), and the text format
+/// (`text/plain` version absent, `0.0.4` or `1.0.0`; `text/*`; `*/*`). The one with the
+/// strictly highest q-value wins, ties going to text, then OpenMetrics; without a header, or
+/// with nothing acceptable, the 0.0.4 text format. The `escaping` parameter of the winning
+/// range is kept when valid.
+///
+/// # Examples
+/// What Prometheus 2.42 sends with `--enable-feature=native-histograms`:
+/// ```
+/// use diag_core::{Format, http::negotiate};
+/// let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\
+///               application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,\
+///               text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// assert_eq!(negotiate(Some(accept)).format, Format::Protobuf);
+/// ```
+pub fn negotiate(accept: Option<&str>) -> Negotiated {
+    /// The best q-value of a candidate, with its text version and escaping.
+    #[derive(Clone, Copy, Default)]
+    struct Best {
+        q: Q,
+        v1: bool,
+        escaping: Option<Escaping>,
+    }
+    impl Best {
+        fn offer(&mut self, q: Q, v1: bool, params: &str) {
+            if q > self.q {
+                *self = Best { q, v1, escaping: param(params, "escaping").and_then(Escaping::parse) };
             }
-        } else if range.eq_ignore_ascii_case("text/plain") {
-            if matches!(param(params, "version"), None | Some("0.0.4")) {
-                text = text.max(q);
-            }
-        } else if range == "*/*" || range.eq_ignore_ascii_case("text/*") {
-            text = text.max(q);
         }
     }
-    if om > 0 && om > text { Format::OpenMetrics } else { Format::Prometheus }
+    let (mut pb, mut om, mut text) = (Best::default(), Best::default(), Best::default());
+    if accept.is_none() {
+        text.q = 1000;
+    }
+    for (range, params, q) in elements(accept.unwrap_or("")) {
+        if range.eq_ignore_ascii_case("application/vnd.google.protobuf") {
+            if param(params, "proto") == Some("io.prometheus.client.MetricFamily")
+                && param(params, "encoding") == Some("delimited")
+            {
+                pb.offer(q, false, params);
+            }
+        } else if range.eq_ignore_ascii_case("application/openmetrics-text") {
+            if matches!(param(params, "version"), None | Some("1.0.0" | "0.0.1")) {
+                om.offer(q, false, params);
+            }
+        } else if range.eq_ignore_ascii_case("text/plain") {
+            match param(params, "version") {
+                None | Some("0.0.4") => text.offer(q, false, params),
+                Some("1.0.0") => text.offer(q, true, params),
+                Some(_) => {}
+            }
+        } else if range == "*/*" || range.eq_ignore_ascii_case("text/*") {
+            text.offer(q, false, "");
+        }
+    }
+    let (format, best) = if pb.q > 0 && pb.q > text.q && pb.q > om.q {
+        (Format::Protobuf, pb)
+    } else if om.q > 0 && om.q > text.q {
+        (Format::OpenMetrics, om)
+    } else {
+        (Format::Prometheus, text)
+    };
+    Negotiated { format, text_v1: best.v1 && format == Format::Prometheus, escaping: best.escaping }
 }
 
 /// Whether an `Accept-Encoding` header allows gzip (`gzip` or `*` with q > 0, an explicit
@@ -113,6 +245,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    extern crate std;
     use super::*;
 
     #[test]
@@ -128,6 +261,52 @@ mod tests {
         assert_eq!(negotiate_format(Some("application/openmetrics-text;q=1, text/plain;q=1")), Format::Prometheus);
         assert_eq!(negotiate_format(Some("application/openmetrics-text;q=abc")), Format::OpenMetrics, "bad q is 1");
         assert_eq!(negotiate_format(Some(",,;;,application/openmetrics-text;q=NaN")), Format::Prometheus);
+    }
+
+    /// The exact `Accept` headers Prometheus sends.
+    #[test]
+    fn prometheus_accept_headers() {
+        // 2.42, default.
+        let v2 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                  text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate(Some(v2)).format, Format::OpenMetrics);
+        // 2.42 with --enable-feature=native-histograms (read from the binary).
+        let v2_native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\
+                         application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,\
+                         text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let n = negotiate(Some(v2_native));
+        assert_eq!((n.format, n.escaping), (Format::Protobuf, None));
+        assert_eq!(n.content_type(), crate::encoding::protobuf::CONTENT_TYPE);
+        // 3.x with native histograms (scrape_protocols PrometheusProto first, UTF-8 validation).
+        let v3_native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;\
+                         escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+                         application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.2,\
+                         text/plain;version=0.0.4;q=0.1,*/*;q=0.05";
+        let n = negotiate(Some(v3_native));
+        assert_eq!((n.format, n.escaping), (Format::Protobuf, Some(Escaping::AllowUtf8)));
+        assert!(n.content_type().ends_with("encoding=delimited; escaping=allow-utf-8"));
+        // 3.x default: OpenMetrics with escaping; text 1.0.0 when OpenMetrics is not wanted.
+        let v3 = "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.5,text/plain;version=1.0.0;escaping=dots;q=0.4";
+        let n = negotiate(Some(v3));
+        assert_eq!((n.format, n.escaping), (Format::OpenMetrics, Some(Escaping::Underscores)));
+        let n = negotiate(Some("text/plain;version=1.0.0;escaping=values;q=0.4,text/plain;version=0.0.4;q=0.3"));
+        assert_eq!((n.format, n.text_v1, n.escaping), (Format::Prometheus, true, Some(Escaping::Values)));
+        assert_eq!(n.content_type(), "text/plain; version=1.0.0; charset=utf-8; escaping=values");
+        let n = negotiate(Some("text/plain;version=1.0.0;escaping=bogus"));
+        assert_eq!((n.text_v1, n.escaping), (true, None));
+    }
+
+    #[test]
+    fn protobuf_needs_its_parameters_and_the_best_q() {
+        let pb = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+        assert_eq!(negotiate_format(Some(pb)), Format::Protobuf);
+        assert_eq!(negotiate_format(Some(&pb.replace(";encoding=delimited", ""))), Format::Prometheus);
+        assert_eq!(negotiate_format(Some(&pb.replace("delimited", "text"))), Format::Prometheus);
+        assert_eq!(negotiate_format(Some(&pb.replace("MetricFamily", "Other"))), Format::Prometheus);
+        assert_eq!(negotiate_format(Some(&std::format!("{pb};q=0.5,text/plain;q=0.6"))), Format::Prometheus);
+        assert_eq!(negotiate_format(Some(&std::format!("{pb};q=0.5,text/plain;q=0.5"))), Format::Prometheus);
+        assert_eq!(negotiate_format(Some(&std::format!("{pb};q=0,application/json"))), Format::Prometheus);
+        assert_eq!(negotiate_format(Some(&std::format!("text/plain;q=0.1,{pb};q=0.2"))), Format::Protobuf);
     }
 
     #[test]

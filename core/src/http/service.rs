@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop, Value};
 use crate::http::response::{Body, Inline, JSON, Response, TEXT};
-use crate::http::{PercentDecoded, Request, Route, accepts_gzip, negotiate_format};
+use crate::http::{PercentDecoded, Request, Route, accepts_gzip, negotiate};
 use crate::registry::{Collect, Scrape, Sources};
 use crate::state::{State, StateTable};
 use crate::{Counter, Gauge};
@@ -260,9 +260,9 @@ impl<'a> Service<'a> {
             },
             Route::Metrics => {
                 self.builtin.requests[0].inc();
-                let format = negotiate_format(req.accept);
-                let scrape = Scrape::new(format, self);
-                Response::new(200, format.content_type(), Body::metrics(scrape, &self.builtin.in_flight))
+                let negotiated = negotiate(req.accept);
+                let scrape = Scrape::new(negotiated.format, self);
+                Response::new(200, negotiated.content_type(), Body::metrics(scrape, &self.builtin.in_flight))
                     .with_metrics_headers(accepts_gzip(req.accept_encoding))
             }
             // Answered above.

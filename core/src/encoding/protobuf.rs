@@ -1,0 +1,311 @@
+//! Prometheus protobuf exposition: `io.prometheus.client.MetricFamily` messages, each
+//! preceded by its length (`encoding=delimited`).
+//!
+//! A family's message is opened at its first series in a chunk: its length is reserved
+//! (`varint::len` of the room left, so it can only shrink), the name, help and type written,
+//! then every series of the family that fits the chunk is appended as one `Metric`. When the
+//! chunk ends (or the next family starts) the length is patched in. A family whose series
+//! span several chunks is therefore sent as several consecutive `MetricFamily` messages with
+//! the same name, help and type, each holding some of its series; Prometheus and client_golang's
+//! decoders read them as one family, series by series. A family with no series writes nothing
+//! (an empty `MetricFamily` is an error for client_golang's text conversion).
+//!
+//! Values: counters, gauges and untyped samples are doubles (a `u64` counter above 2^53 loses
+//! precision, as in every Prometheus client); classic histograms carry cumulative counts and
+//! finite upper bounds, the `+Inf` bucket implied by `sample_count` as client_golang writes
+//! it. The start time of a counter or histogram ([`Encoder::set_created`]) goes into its
+//! `created_timestamp`. Native histogram and exemplar fields (`schema`, spans, deltas,
+//! `exemplar`) are not written yet: [`histogram`] is where they go.
+//!
+//! Labels come either as name/value pairs or as a family's rendered label text
+//! (`name="value",…`, escaped once at series creation); the latter is split back into pairs as
+//! it is copied, unescaping only values that hold a backslash.
+
+use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, Value};
+use crate::proto::{Open, Sink, SliceWriter, varint};
+
+/// `Content-Type` of the delimited protobuf exposition.
+pub const CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// Field numbers of `io.prometheus.client` (metrics.proto).
+mod field {
+    pub(super) const FAMILY_NAME: u32 = 1;
+    pub(super) const FAMILY_HELP: u32 = 2;
+    pub(super) const FAMILY_TYPE: u32 = 3;
+    pub(super) const FAMILY_METRIC: u32 = 4;
+    pub(super) const METRIC_LABEL: u32 = 1;
+    pub(super) const METRIC_GAUGE: u32 = 2;
+    pub(super) const METRIC_COUNTER: u32 = 3;
+    pub(super) const METRIC_UNTYPED: u32 = 5;
+    pub(super) const METRIC_HISTOGRAM: u32 = 7;
+    pub(super) const LABEL_NAME: u32 = 1;
+    pub(super) const LABEL_VALUE: u32 = 2;
+    /// `Counter.value`, `Gauge.value`, `Untyped.value`.
+    pub(super) const VALUE: u32 = 1;
+    pub(super) const COUNTER_CREATED: u32 = 3;
+    pub(super) const HISTOGRAM_COUNT: u32 = 1;
+    pub(super) const HISTOGRAM_SUM: u32 = 2;
+    pub(super) const HISTOGRAM_BUCKET: u32 = 3;
+    pub(super) const HISTOGRAM_CREATED: u32 = 15;
+    pub(super) const BUCKET_COUNT: u32 = 1;
+    pub(super) const BUCKET_BOUND: u32 = 2;
+    pub(super) const TIMESTAMP_SECONDS: u32 = 1;
+    pub(super) const TIMESTAMP_NANOS: u32 = 2;
+}
+
+/// `io.prometheus.client.MetricType`.
+const fn type_number(t: MetricType) -> u64 {
+    match t {
+        MetricType::Counter => 0,
+        MetricType::Gauge => 1,
+        MetricType::Unknown => 3,
+        MetricType::Histogram => 4,
+    }
+}
+
+/// The `MetricFamily` open in the current chunk.
+#[derive(Debug, Clone, Copy)]
+struct OpenFamily {
+    length: Open,
+    /// Where the message (its reserved length) starts: an item rolled back to before it
+    /// removes it.
+    start: usize,
+    /// The family name's address and length: the same `&str` as the last series' (the usual
+    /// case) is the same family without comparing bytes.
+    name: (usize, usize),
+}
+
+/// Protobuf state of an [`Encoder`]: the family message open in this chunk.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    open: Option<OpenFamily>,
+}
+
+/// One series (a `Metric`) of family `desc`, opening the family's message if needed.
+pub(super) fn sample(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        let v = match value {
+            Value::U64(v) => v as f64,
+            Value::I64(v) => v as f64,
+            Value::F64(v) => v,
+        };
+        let kind = match desc.metric_type {
+            MetricType::Counter => field::METRIC_COUNTER,
+            MetricType::Gauge => field::METRIC_GAUGE,
+            MetricType::Histogram | MetricType::Unknown => field::METRIC_UNTYPED,
+        };
+        match created {
+            Some(ts) if kind == field::METRIC_COUNTER => w.nested(kind, |w| {
+                w.double(field::VALUE, v)?;
+                timestamp(w, field::COUNTER_CREATED, ts)
+            }),
+            // `{ value: v }` is always 9 bytes.
+            _ => w.message_with_len(kind, 9, |w| w.double(field::VALUE, v)),
+        }
+    })
+}
+
+/// One histogram series: count, sum, a bucket per finite bound (cumulative; `+Inf` is the
+/// count), and the start time. Native histogram fields (schema, zero bucket, spans and
+/// deltas) and bucket exemplars will be added here, after the classic buckets.
+pub(super) fn histogram(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    view: &HistogramView<'_>,
+) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        let count = view.buckets.iter().take(view.bounds.len()).fold(view.inf, |a, b| a.wrapping_add(*b));
+        // The exact length, so the message is written once with no move: keys and doubles
+        // are fixed, only the counts' varints vary.
+        let mut len = 1 + varint::len(count) + 9;
+        let mut cumulative = 0u64;
+        for i in 0..view.bounds.len() {
+            cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
+            let bucket = 1 + varint::len(cumulative) + 9;
+            len += 1 + varint::len(bucket as u64) + bucket;
+        }
+        if let Some(ts) = created {
+            len += 2 + 1 + timestamp_len(ts);
+        }
+        w.message_with_len(field::METRIC_HISTOGRAM, len, |w| {
+            w.uint64(field::HISTOGRAM_COUNT, count)?;
+            w.double(field::HISTOGRAM_SUM, view.sum)?;
+            let mut cumulative = 0u64;
+            for (i, bound) in view.bounds.iter().enumerate() {
+                cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
+                let bucket = 1 + varint::len(cumulative) + 9;
+                w.message_with_len(field::HISTOGRAM_BUCKET, bucket, |w| {
+                    w.uint64(field::BUCKET_COUNT, cumulative)?;
+                    w.double(field::BUCKET_BOUND, *bound)
+                })?;
+            }
+            match created {
+                Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
+                None => Ok(()),
+            }
+        })
+    })
+}
+
+/// A start time in milliseconds since the Unix epoch, as a `google.protobuf.Timestamp`.
+fn timestamp(w: &mut SliceWriter<'_>, field: u32, unix_ms: u64) -> Result<(), crate::proto::BufferFull> {
+    w.message_with_len(field, timestamp_len(unix_ms), |w| {
+        w.int64(field::TIMESTAMP_SECONDS, (unix_ms / 1000) as i64)?;
+        match unix_ms % 1000 {
+            0 => Ok(()),
+            ms => w.int64(field::TIMESTAMP_NANOS, (ms * 1_000_000) as i64),
+        }
+    })
+}
+
+fn timestamp_len(unix_ms: u64) -> usize {
+    let nanos = match unix_ms % 1000 {
+        0 => 0,
+        ms => 1 + varint::len(ms * 1_000_000),
+    };
+    1 + varint::len(unix_ms / 1000) + nanos
+}
+
+/// Writes one `Metric` (labels, then `body`) into the family's message.
+fn series(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    body: impl FnOnce(&mut SliceWriter<'_>) -> Result<(), crate::proto::BufferFull>,
+) -> Result<(), Full> {
+    let mut w = SliceWriter::at(&mut *e.buf, e.pos);
+    let name = (desc.name.as_ptr() as usize, desc.name.len());
+    let same = e.proto.open.is_some_and(|f| f.name == name);
+    if !same {
+        if let Some(family) = e.proto.open.take() {
+            w.close(family.length).map_err(|_| Full)?;
+        }
+        let start = w.pos();
+        // The most the family can take is what is left of the chunk, so the reservation
+        // only ever shrinks when patched.
+        let length = w.open(varint::len(w.remaining() as u64)).map_err(|_| Full)?;
+        family_fields(&mut w, desc).map_err(|_| Full)?;
+        e.proto.open = Some(OpenFamily { length, start, name });
+    }
+    // A series with labels and a histogram is likely over 127 bytes: reserve two bytes.
+    let reserve = if desc.metric_type == MetricType::Histogram { 2 } else { 1 };
+    let result = w.put_varint(crate::proto::wire::key(field::FAMILY_METRIC, crate::proto::WireType::Len)).and_then(|()| {
+        let open = w.open(reserve)?;
+        label_pairs(&mut w, labels)?;
+        body(&mut w)?;
+        w.close(open)
+    });
+    e.pos = w.pos();
+    result.map_err(|_| Full)
+}
+
+fn family_fields(w: &mut SliceWriter<'_>, desc: &Desc<'_>) -> Result<(), crate::proto::BufferFull> {
+    w.string(field::FAMILY_NAME, desc.name)?;
+    if !desc.help.is_empty() {
+        w.string(field::FAMILY_HELP, desc.help)?;
+    }
+    w.uint64(field::FAMILY_TYPE, type_number(desc.metric_type))
+}
+
+/// The labels as `LabelPair` messages.
+fn label_pairs(w: &mut SliceWriter<'_>, labels: &Labels<'_>) -> Result<(), crate::proto::BufferFull> {
+    if labels.rendered.is_empty() {
+        for (name, value) in labels.iter() {
+            label_pair(w, name.as_bytes(), value.as_bytes(), 0)?;
+        }
+        return Ok(());
+    }
+    let mut rest = labels.rendered;
+    while let Some((name, value, escapes, next)) = next_rendered(rest) {
+        label_pair(w, name, value, escapes)?;
+        rest = next;
+    }
+    Ok(())
+}
+
+/// One `LabelPair`; `value` is escaped text holding `escapes` backslash escapes (0: raw).
+#[cfg_attr(not(target_os = "none"), inline(always))]
+fn label_pair(w: &mut SliceWriter<'_>, name: &[u8], value: &[u8], escapes: usize) -> Result<(), crate::proto::BufferFull> {
+    let value_len = value.len() - escapes;
+    let len = 2 + varint::len(name.len() as u64) + name.len() + varint::len(value_len as u64) + value_len;
+    w.message_with_len(field::METRIC_LABEL, len, |w| {
+        w.bytes(field::LABEL_NAME, name)?;
+        if escapes == 0 {
+            return w.bytes(field::LABEL_VALUE, value);
+        }
+        w.key(field::LABEL_VALUE, crate::proto::WireType::Len)?;
+        w.put_varint(value_len as u64)?;
+        unescape(w, value)
+    })
+}
+
+/// Writes escaped label text (`\\`, `\"`, `\n`) unescaped.
+#[cold]
+fn unescape(w: &mut SliceWriter<'_>, value: &[u8]) -> Result<(), crate::proto::BufferFull> {
+    let mut start = 0;
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'\\' {
+            w.put(&value[start..i])?;
+            let raw: &[u8] = match value.get(i + 1) {
+                Some(b'n') => b"\n",
+                Some(b'"') => b"\"",
+                _ => b"\\",
+            };
+            w.put(raw)?;
+            i += 2;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    w.put(value.get(start..).unwrap_or(&[]))
+}
+
+/// Splits the first pair off rendered label text `name="value",…`: the name, the escaped
+/// value, how many escapes it holds, and the rest. `None` at the end (or on text diag does not
+/// render, which is never written half).
+#[cfg_attr(not(target_os = "none"), inline(always))]
+fn next_rendered(text: &[u8]) -> Option<(&[u8], &[u8], usize, &[u8])> {
+    let eq = text.iter().position(|&b| b == b'=')?;
+    let name = &text[..eq];
+    let value_and_rest = text.get(eq + 2..)?; // after `="`
+    let mut escapes = 0;
+    let mut i = 0;
+    loop {
+        match *value_and_rest.get(i)? {
+            b'"' => break,
+            b'\\' => {
+                escapes += 1;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    let value = &value_and_rest[..i];
+    let rest = value_and_rest.get(i + 1..).unwrap_or(&[]);
+    Some((name, value, escapes, rest.strip_prefix(b",").unwrap_or(rest)))
+}
+
+/// Patches the open family's length: the chunk ends here.
+pub(super) fn close(e: &mut Encoder<'_>) {
+    if let Some(family) = e.proto.open.take() {
+        let mut w = SliceWriter::at(&mut *e.buf, e.pos);
+        // Cannot fail: the reservation was as long as the room left, so it only shrinks.
+        let _ = w.close(family.length);
+        e.pos = w.pos();
+    }
+}
+
+/// An item that did not fit was rolled back to `mark`: drop the family if the item opened
+/// it, and end the chunk.
+pub(super) fn stop(e: &mut Encoder<'_>, mark: usize) {
+    if e.proto.open.is_some_and(|f| f.start >= mark) {
+        e.proto.open = None;
+    }
+    close(e);
+}
