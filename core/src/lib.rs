@@ -19,10 +19,11 @@ pub mod gzip;
 pub mod histogram;
 pub mod http;
 pub mod labels;
-pub mod proto;
 #[cfg(feature = "std")]
 pub mod process;
+pub mod proto;
 mod registry;
+pub mod remote_write;
 #[cfg(feature = "hyper")]
 pub mod server;
 mod sharded;

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod otlp;
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
