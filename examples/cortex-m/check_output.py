@@ -16,6 +16,9 @@ import io
 import re
 import sys
 
+import snappy
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -115,6 +118,54 @@ def same(a, b):
     return all(abs(a[k] - b[k]) <= 1e-9 * max(1.0, abs(b[k])) for k in a)
 
 
+def write_request_class():
+    """prometheus.WriteRequest (remote write 1.0's types.proto, the fields 1.0 uses), built with
+    the reference protobuf library from a descriptor rather than generated code."""
+    f = descriptor_pb2.FileDescriptorProto(name="remote.proto", package="prometheus", syntax="proto3")
+    T = descriptor_pb2.FieldDescriptorProto
+
+    def message(name, fields):
+        m = f.message_type.add(name=name)
+        for number, (fname, ftype, label, type_name) in enumerate(fields, 1):
+            field = m.field.add(name=fname, number=number, type=ftype, label=label)
+            if type_name:
+                field.type_name = type_name
+
+    message("Label", [("name", T.TYPE_STRING, T.LABEL_OPTIONAL, None), ("value", T.TYPE_STRING, T.LABEL_OPTIONAL, None)])
+    message("Sample", [("value", T.TYPE_DOUBLE, T.LABEL_OPTIONAL, None), ("timestamp", T.TYPE_INT64, T.LABEL_OPTIONAL, None)])
+    message("TimeSeries", [("labels", T.TYPE_MESSAGE, T.LABEL_REPEATED, ".prometheus.Label"),
+                           ("samples", T.TYPE_MESSAGE, T.LABEL_REPEATED, ".prometheus.Sample")])
+    message("WriteRequest", [("timeseries", T.TYPE_MESSAGE, T.LABEL_REPEATED, ".prometheus.TimeSeries")])
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("prometheus.WriteRequest"))
+
+
+def remote_write_samples(hex_requests):
+    """Decodes the firmware's remote write requests (snappy, then protobuf) into samples keyed
+    like the exposition's, checking the external labels, the timestamp and the label order."""
+    WriteRequest = write_request_class()
+    out = {}
+    for h in hex_requests:
+        body = snappy.uncompress(bytes.fromhex(h.decode()))
+        check(len(body) <= 512, f"a request fits the firmware's 512-byte buffer: {len(body)}")
+        request = WriteRequest()
+        request.ParseFromString(body)
+        check(len(request.timeseries) > 0, "no empty request")
+        for ts in request.timeseries:
+            names = [l.name for l in ts.labels]
+            check(names == sorted(names), f"labels sorted: {names}")
+            labels = {l.name: l.value for l in ts.labels}
+            check(labels.pop("job", None) == "firmware" and labels.pop("instance", None) == "lm3s6965",
+                  f"external labels on every series: {names}")
+            name = labels.pop("__name__")
+            check(len(ts.samples) == 1 and ts.samples[0].timestamp == 1_700_000_000_000, f"one sample at the push time: {name}")
+            key = (name, tuple(sorted(labels.items())))
+            check(key not in out, f"series sent once: {key}")
+            out[key] = ts.samples[0].value
+    return out
+
+
 class Stream(io.BytesIO):
     """The bytes of one connection; http.client closes its file after each body, this stays open."""
 
@@ -175,6 +226,8 @@ def main():
         print(f"stack used: {int(stack.group(1))} of {int(stack.group(2))} bytes")
         raw = raw[: stack.start() + 1]
     check(b"error:" not in raw, "firmware reported no error")
+    pushed = re.findall(rb"=== remote-write ([0-9a-f]+) ===\n", raw)
+    raw = re.sub(rb"=== remote-write [0-9a-f]+ ===\n", b"", raw)
 
     responses = parse_http(raw) if raw.startswith(b"=== connection 1") else parse_bodies(raw)
     expect = {
@@ -211,6 +264,18 @@ def main():
     check(same({k: v for k, v in text_samples.items() if k != key}, {k: v for k, v in om_samples.items() if k != key}),
           "0.0.4 and OpenMetrics values agree")
     check(len(text_samples) == len(want_text) == 39, f"{len(text_samples)} samples")
+
+    if pushed:
+        # Remote write carries the registry's series (the built-in families are the HTTP
+        # service's): exactly the exposition's values for those.
+        got = remote_write_samples(pushed)
+        builtin = ("process_state", "diag_component_state", "promhttp_metric_handler")
+        want = {k: v for k, v in want_text.items() if not k[0].startswith(builtin)}
+        check(len(pushed) > 1, f"the push took several requests: {len(pushed)}")
+        check(same(got, want), f"remote write samples: {sorted(set(got.items()) ^ set(want.items()))}")
+        print(f"remote write: {len(pushed)} requests, {len(got)} series decoded and checked")
+    elif "--remote-write" in sys.argv:
+        check(False, "no remote write requests in the output")
 
     print(f"cortex-m firmware output: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

@@ -5,7 +5,7 @@
 # Exits non-zero on any build failure, qemu failure or timeout, or output mismatch.
 #
 # Needs: rustup target thumbv7m-none-eabi, qemu-system-arm, binutils-arm-none-eabi,
-# python3 with prometheus_client.
+# python3 with prometheus_client, python-snappy and protobuf (the remote write check).
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -27,7 +27,9 @@ run() { # name, cargo feature flags...
         cat "$out/$name.out" "$out/$name.err" >&2
         exit 1
     fi
-    python3 check_output.py "$out/$name.out"
+    local check=()
+    case "$*" in *remote-write*) check=(--remote-write) ;; esac
+    python3 check_output.py "$out/$name.out" "${check[@]}"
     # Flash = .vector_table + .text + .rodata + .data (text + data); static RAM = .data + .bss.
     arm-none-eabi-size "$elf"
     arm-none-eabi-size "$elf" | awk 'NR == 2 {
@@ -37,3 +39,4 @@ run() { # name, cargo feature flags...
 
 run "http connection handler"
 run "Service + Body::fill" --no-default-features
+run "Service + Body::fill + remote write" --no-default-features --features remote-write

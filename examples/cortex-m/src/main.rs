@@ -144,6 +144,8 @@ fn run() -> Result<(), &'static str> {
     STATES.heartbeat_ok("uplink", 12_001).map_err(|_| "heartbeat")?; // ok: 10 s window passed
 
     server.after_heartbeats()?;
+    #[cfg(feature = "remote-write")]
+    remote_write(&sources)?;
     print(b"=== end ===\n");
     Ok(())
 }
@@ -267,6 +269,36 @@ impl embedded_io_async::Write for Pipe {
     async fn flush(&mut self) -> Result<(), Infallible> {
         Ok(())
     }
+}
+
+/// Builds the series of `sources` as remote write requests, each compressed and printed in hex
+/// as `=== remote-write <hex> ===`: what an agent nobody can scrape would POST to a receiver.
+/// The buffers are small on purpose, so the push takes several requests.
+#[cfg(feature = "remote-write")]
+fn remote_write(sources: &[&dyn Collect; 1]) -> Result<(), &'static str> {
+    use diag_core::remote_write::Push;
+    use diag_core::snappy::{Compressor, max_compressed_len};
+
+    const REQUEST_BYTES: usize = 512;
+    const TEXT_BYTES: usize = 512;
+    let text = cortex_m::singleton!(: [u8; TEXT_BYTES] = [0; TEXT_BYTES]).ok_or("buffers taken")?;
+    let request = cortex_m::singleton!(: [u8; REQUEST_BYTES] = [0; REQUEST_BYTES]).ok_or("buffers taken")?;
+    let wire = cortex_m::singleton!(: [u8; max_compressed_len(REQUEST_BYTES)] = [0; max_compressed_len(REQUEST_BYTES)])
+        .ok_or("buffers taken")?;
+    let snappy = cortex_m::singleton!(: Compressor<256> = Compressor::new()).ok_or("buffers taken")?;
+    // The time would come from an RTC or SNTP; a fixed one here (2023-11-14T22:13:20Z).
+    let external = [("job", "firmware"), ("instance", "lm3s6965")];
+    let mut push = Push::new(sources, &external, 1_700_000_000_000, text);
+    while let Some(len) = push.next_request(request).map_err(|_| "remote write request")? {
+        let n = snappy.compress(&request[..len], wire).map_err(|_| "snappy buffer")?;
+        print(b"=== remote-write ");
+        for b in &wire[..n] {
+            let hex = b"0123456789abcdef";
+            print(&[hex[usize::from(b >> 4)], hex[usize::from(b & 0xf)]]);
+        }
+        print(b" ===\n");
+    }
+    Ok(())
 }
 
 /// Writes bytes to the host's stdout; if semihosting is unavailable there is nowhere to
