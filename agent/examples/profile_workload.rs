@@ -1,6 +1,6 @@
-//! A program doing known work, whose profiles the tests read: it serves diagd's debug routes
-//! (the same source files as `diagd`, compiled into this program) on `<DIR>/debug.sock`,
-//! spins [`spin_known`] on two threads named `busy-1` and `busy-2`, keeps 64 MiB allocated by
+//! A program doing known work, whose profiles the tests read: it serves diag's debug socket
+//! on `<DIR>/debug.sock` (the `diag` library's, as any service embedding it would), spins
+//! [`spin_known`] on two threads named `busy-1` and `busy-2`, keeps 64 MiB allocated by
 //! [`retain_known`] and has allocated and freed 256 MiB in [`churn_known`].
 //!
 //! `cargo run -p diagd --example profile_workload -- DIR` prints `ready <socket>` once it
@@ -10,30 +10,12 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use diag_core::StateTable;
-use diag_core::http::Service;
-use diag_core::server::{Handler, serve_connection};
-use smol_hyper::rt::{FuturesIo, SmolTimer};
+use diag::Diagnostics;
 
-/// diagd's debug service, compiled from its sources (diagd is a binary, not a library).
-#[allow(dead_code, reason = "this program serves the socket routes only; diagd uses the rest")]
-#[path = "../src/debug"]
-mod debug {
-    mod allocator;
-    mod cpu;
-    mod heap;
-    mod log_level;
-    mod profiles;
-    mod proto;
-    pub(crate) mod routes;
-    mod threads;
-    mod unwind;
-}
-
-static STATES: StateTable<1> = StateTable::new();
+// Heap profiles of this program: jemalloc with its profiler, as the global allocator.
+diag::profiling::jemalloc!();
 
 /// Where the spinning threads leave their result, so the loop is not optimized away.
 static SPUN: AtomicU64 = AtomicU64::new(0);
@@ -88,12 +70,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(dir: PathBuf) -> std::io::Result<()> {
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("debug.sock");
-    let _ = std::fs::remove_file(&path);
-    let listener = async_net::unix::UnixListener::try_from(std::os::unix::net::UnixListener::bind(&path)?)?;
-
+fn run(dir: PathBuf) -> Result<(), diag::Error> {
     let churned = churn_known(256);
     let retained = retain_known(64);
     for name in ["busy-1", "busy-2"] {
@@ -105,18 +82,12 @@ fn run(dir: PathBuf) -> std::io::Result<()> {
         })?;
     }
 
-    let service = Service::new(&STATES, &[], std::process::id());
-    let handler = Arc::new(Handler::new(service).with_routes(debug::routes::DebugRoutes::socket(true)));
-    println!("ready {} ({} MiB retained, {churned})", path.display(), retained.len());
+    let diag = Diagnostics::builder().debug_socket(&dir).build()?;
+    println!("ready {} ({} MiB retained, {churned})", dir.join("debug.sock").display(), retained.len());
     std::io::stdout().flush()?;
-    let executor = async_executor::Executor::new();
-    async_io::block_on(executor.run(async {
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let handler = Arc::clone(&handler);
-            executor
-                .spawn(serve_connection(handler, FuturesIo::new(stream), SmolTimer::new(), std::future::pending()))
-                .detach();
-        }
-    }))
+    // Serves until killed.
+    loop {
+        std::thread::park();
+        let _ = &diag;
+    }
 }

@@ -109,8 +109,14 @@ struct Component<const NAME: usize> {
     /// A copy of the name, written before the slot is published and never changed after.
     name: heapless::String<NAME>,
     window_ms: u64,
-    /// `recovery_start_ms << 2 | state`, so that one compare-and-swap moves both.
+    /// Time to live: longest silence before [`StateTable::expire`] degrades it; 0 for none.
+    ttl_ms: u64,
+    /// `time << 2 | state`, so that one compare-and-swap moves both. The time is the recovery
+    /// start in `Recovering` and the last report in `Ok` (so that every report of an `Ok`
+    /// component changes the word, and an expiry racing with it fails its compare-and-swap).
     word: AtomicU64,
+    /// The latest report time of any kind (for the TTL of a `Recovering` component).
+    last_ms: AtomicU64,
 }
 
 impl<const NAME: usize> Component<NAME> {
@@ -250,7 +256,7 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     /// The component named `name`, registered with `window_ms` if it is not known yet. The
     /// name is copied into the slot before the slot is published, so readers that see the
     /// slot see the whole name.
-    fn entry(&self, name: &str, window_ms: u64) -> Result<&Component<NAME>, ComponentError> {
+    fn entry(&self, name: &str, window_ms: u64, ttl_ms: u64) -> Result<&Component<NAME>, ComponentError> {
         Self::check_name(name)?;
         // Checked above to fit, so this never fails; the error path keeps it panic-free.
         let stored =
@@ -258,7 +264,13 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
         self.components
             .get_or_insert_with(
                 |c| c.name.as_str() == name,
-                || Component { name: stored, window_ms, word: AtomicU64::new(pack(State::Starting, 0)) },
+                || Component {
+                    name: stored,
+                    window_ms,
+                    ttl_ms,
+                    word: AtomicU64::new(pack(State::Starting, 0)),
+                    last_ms: AtomicU64::new(0),
+                },
             )
             .map(|(_, c)| c)
             .map_err(|_| ComponentError::Full(CapacityError { capacity: N }))
@@ -272,7 +284,7 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     /// [Component names](Self#component-names)); [`ComponentError::Full`] when `N` components
     /// are already registered.
     pub fn expect(&self, name: &str) -> Result<(), ComponentError> {
-        self.entry(name, self.window_ms).map(|_| ())
+        self.entry(name, self.window_ms, 0).map(|_| ())
     }
 
     /// Like [`expect`](Self::expect), with this component's own recovery window. The window of
@@ -281,7 +293,79 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     /// # Errors
     /// As [`expect`](Self::expect).
     pub fn expect_with_window(&self, name: &str, window_ms: u64) -> Result<(), ComponentError> {
-        self.entry(name, window_ms).map(|_| ())
+        self.entry(name, window_ms, 0).map(|_| ())
+    }
+
+    /// Like [`expect_with_window`](Self::expect_with_window), with a time to live: once the
+    /// component has reported, a silence of more than `ttl_ms` (on the caller's clock, checked
+    /// by [`expire`](Self::expire)) turns it [`State::Degraded`]; when it reports again it
+    /// recovers through [`State::Recovering`] like after a failed heartbeat. `ttl_ms` 0 means
+    /// no time to live. The window and TTL of a component that is already known are not changed.
+    ///
+    /// # Errors
+    /// As [`expect`](Self::expect).
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::{State, StateTable};
+    /// let states: StateTable<4> = StateTable::new();
+    /// states.expect_with_ttl("db", 10_000, 3_000).unwrap();
+    /// states.heartbeat_ok("db", 1_000).unwrap();
+    /// assert_eq!(states.expire(4_000), 0, "3 s of silence is within the TTL");
+    /// assert_eq!(states.expire(4_001), 1);
+    /// assert_eq!(states.component("db"), Some(State::Degraded));
+    /// assert_eq!(states.heartbeat_ok("db", 5_000), Ok(State::Recovering));
+    /// ```
+    pub fn expect_with_ttl(&self, name: &str, window_ms: u64, ttl_ms: u64) -> Result<(), ComponentError> {
+        self.entry(name, window_ms, ttl_ms).map(|_| ())
+    }
+
+    /// Degrades every component with a time to live whose last report is more than its TTL
+    /// before `now_ms` (see [`expect_with_ttl`](Self::expect_with_ttl)), and returns how many
+    /// it degraded. A component that never reported (`Starting`) or is `Degraded` already is
+    /// left alone. Call it periodically with the clock the heartbeats use; it takes no lock.
+    ///
+    /// An `Ok` component that reports while it expires ends either `Ok` (the report won) or
+    /// `Recovering` (the expiry came first), never `Degraded`. A `Recovering` component whose
+    /// report lands in the same instant as its expiry may end `Degraded` and start its recovery
+    /// again with its next report.
+    pub fn expire(&self, now_ms: u64) -> usize {
+        let now_ms = now_ms.min(MAX_MS);
+        let mut expired = 0;
+        for (_, c) in self.components.iter() {
+            if c.ttl_ms == 0 {
+                continue;
+            }
+            // Relaxed: the packed word is self-contained (see `heartbeat`).
+            let mut current = c.word.load(Ordering::Relaxed);
+            loop {
+                let last = match State::from_bits(current) {
+                    State::Ok => current >> 2,
+                    // Relaxed: a timestamp read on its own; the CAS below decides.
+                    State::Recovering => (current >> 2).max(c.last_ms.load(Ordering::Relaxed)),
+                    State::Degraded | State::Starting => break,
+                };
+                if now_ms.saturating_sub(last) <= c.ttl_ms {
+                    break;
+                }
+                let degraded = pack(State::Degraded, 0);
+                match c.word.compare_exchange_weak(current, degraded, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        // Relaxed: a statistic, read on its own.
+                        self.transitions.fetch_add(1, Ordering::Relaxed);
+                        expired += 1;
+                        break;
+                    }
+                    Err(actual) => current = actual,
+                }
+            }
+        }
+        expired
+    }
+
+    /// The time to live of the component `name` in milliseconds, if it is registered with one.
+    pub fn ttl_ms(&self, name: &str) -> Option<u64> {
+        self.components.iter().find(|(_, c)| c.name.as_str() == name).map(|(_, c)| c.ttl_ms).filter(|&t| t > 0)
     }
 
     /// Applies a heartbeat event at `now_ms` and returns the component's new state. An unknown
@@ -294,12 +378,18 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     pub fn heartbeat(&self, name: &str, event: Event, now_ms: u64) -> Result<State, ComponentError> {
         // Saturate like the stored recovery start, so a huge `now_ms` never ends a recovery early.
         let now_ms = now_ms.min(MAX_MS);
-        let c = self.entry(name, self.window_ms)?;
+        let c = self.entry(name, self.window_ms, 0)?;
+        // Relaxed: a timestamp read on its own (by `expire`).
+        c.last_ms.fetch_max(now_ms, Ordering::Relaxed);
         // Relaxed: the packed word is the whole state; the CAS loop serialises writers.
         let mut current = c.word.load(Ordering::Relaxed);
         loop {
             let (state, since) = (State::from_bits(current), current >> 2);
-            let (next, next_since) = transition(state, since, event, now_ms, c.window_ms);
+            let (next, mut next_since) = transition(state, since, event, now_ms, c.window_ms);
+            if next == State::Ok {
+                // An `Ok` word holds the last report (never going back with the caller's clock).
+                next_since = if state == State::Ok { since.max(now_ms) } else { now_ms };
+            }
             let word = pack(next, next_since);
             if word == current {
                 return Ok(next);
@@ -735,7 +825,120 @@ mod tests {
     }
 
     #[test]
+    fn silence_longer_than_the_ttl_degrades() {
+        let t: StateTable<4> = StateTable::new();
+        t.expect_with_ttl("db", 1_000, 500).unwrap();
+        assert_eq!(t.ttl_ms("db"), Some(500));
+        // A component that never reported is left starting.
+        assert_eq!(t.expire(10_000), 0);
+        assert_eq!(t.component("db"), Some(State::Starting));
+        t.heartbeat_ok("db", 10_000).unwrap();
+        assert_eq!(t.expire(10_500), 0, "exactly the TTL is still alive");
+        t.heartbeat_ok("db", 10_400).unwrap();
+        assert_eq!(t.expire(10_900), 0, "each report restarts the TTL");
+        assert_eq!(t.expire(10_901), 1);
+        assert_eq!(t.component("db"), Some(State::Degraded));
+        assert_eq!(t.state(), State::Degraded);
+        assert_eq!(t.expire(20_000), 0, "degraded stays degraded, counted once");
+        assert_eq!(t.transitions(), 2);
+    }
+
+    #[test]
+    fn an_expired_component_recovers_through_recovering() {
+        let t: StateTable<4> = StateTable::new();
+        t.expect_with_ttl("db", 1_000, 500).unwrap();
+        t.heartbeat_ok("db", 0).unwrap();
+        assert_eq!(t.expire(501), 1);
+        assert_eq!(t.heartbeat_ok("db", 600), Ok(State::Recovering));
+        assert_eq!(t.heartbeat_ok("db", 1_000), Ok(State::Recovering));
+        assert_eq!(t.expire(1_400), 0, "recovering, reported 400 ms ago");
+        assert_eq!(t.heartbeat_ok("db", 1_601), Ok(State::Ok), "window passed");
+        // Silence while recovering expires too.
+        t.heartbeat_failed("db", 2_000).unwrap();
+        t.heartbeat_ok("db", 2_100).unwrap();
+        assert_eq!(t.component("db"), Some(State::Recovering));
+        assert_eq!(t.expire(2_600), 0);
+        assert_eq!(t.expire(2_601), 1);
+        assert_eq!(t.component("db"), Some(State::Degraded));
+    }
+
+    #[test]
+    fn components_without_ttl_never_expire() {
+        let t: StateTable<4> = StateTable::new();
+        t.heartbeat_ok("plain", 0).unwrap();
+        t.expect_with_ttl("ttl", 10_000, 100).unwrap();
+        t.heartbeat_ok("ttl", 0).unwrap();
+        assert_eq!(t.expire(u64::MAX), 1);
+        assert_eq!(t.component("plain"), Some(State::Ok));
+        assert_eq!(t.ttl_ms("plain"), None);
+        // A clock going backwards never expires anything.
+        t.heartbeat_ok("ttl", 50_000).unwrap();
+        assert_eq!(t.expire(10), 0);
+    }
+
+    #[test]
+    fn an_ok_report_never_moves_the_recorded_time_back() {
+        let t: StateTable<4> = StateTable::new();
+        t.expect_with_ttl("db", 1_000, 500).unwrap();
+        t.heartbeat_ok("db", 1_000).unwrap();
+        t.heartbeat_ok("db", 10).unwrap();
+        assert_eq!(t.expire(1_500), 0);
+        assert_eq!(t.expire(1_501), 1);
+    }
+
+    #[test]
     fn gauge_values() {
         assert_eq!([State::Ok, State::Recovering, State::Degraded, State::Starting].map(State::gauge), [0, 1, 2, 3]);
+    }
+}
+
+/// loom models of the time to live: an expiry racing with reports.
+#[cfg(all(test, loom))]
+mod loom_ttl {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::{State, StateTable};
+
+    /// An `Ok` component reporting while it expires ends `Ok` (the report came first) or
+    /// `Recovering` (the expiry came first), never `Degraded`; transitions count what happened.
+    #[test]
+    fn a_report_racing_an_expiry_is_never_lost() {
+        loom::model(|| {
+            let t: Arc<StateTable<1>> = Arc::new(StateTable::new());
+            t.expect_with_ttl("a", 10_000, 100).unwrap();
+            t.heartbeat_ok("a", 0).unwrap();
+            let reporter = {
+                let t = t.clone();
+                thread::spawn(move || t.heartbeat_ok("a", 150).unwrap())
+            };
+            let expired = t.expire(150);
+            let reported = reporter.join().unwrap();
+            match (expired, reported, t.component("a")) {
+                // The report first: 150 is within the TTL, nothing expires.
+                (0, State::Ok, Some(State::Ok)) => assert_eq!(t.transitions(), 1),
+                // The expiry first: the report starts the recovery.
+                (1, State::Recovering, Some(State::Recovering)) => assert_eq!(t.transitions(), 3),
+                other => panic!("impossible interleaving result {other:?}"),
+            }
+        });
+    }
+
+    /// A reader sees the expiry or not, nothing else, while it happens.
+    #[test]
+    fn readers_see_ok_or_degraded_during_an_expiry() {
+        loom::model(|| {
+            let t: Arc<StateTable<1>> = Arc::new(StateTable::new());
+            t.expect_with_ttl("a", 10_000, 100).unwrap();
+            t.heartbeat_ok("a", 0).unwrap();
+            let expirer = {
+                let t = t.clone();
+                thread::spawn(move || t.expire(101))
+            };
+            let seen = t.state();
+            assert!(matches!(seen, State::Ok | State::Degraded), "{seen:?}");
+            assert_eq!(expirer.join().unwrap(), 1);
+            assert_eq!(t.state(), State::Degraded);
+        });
     }
 }

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use super::client::{self, Reply};
-use super::profiles::{self, DEFAULT_SECONDS};
-use super::{log_level, socket, tarball};
-use crate::config::Config;
+use diag::config::Config;
+use diag::debug::client::{self, Reply};
+use diag::debug::profiles::{self, DEFAULT_SECONDS};
+use diag::debug::{log_level, socket_path, tarball};
 
 /// `diagd debug`.
 #[derive(Debug, clap::Args)]
@@ -53,10 +53,10 @@ enum DebugCommand {
 /// unknown profile name; each with a message saying what to do.
 pub(crate) fn run(args: DebugArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => Config::load(path).map_err(diag::Error::into_anyhow)?,
         None => Config::default(),
     };
-    let socket = socket::socket_path(&config);
+    let socket = socket_path(&config);
     let call = |method: &str, path: &str, body: &str| client::request(&socket, method, path, body);
     match args.command {
         DebugCommand::GetLogLevel => {

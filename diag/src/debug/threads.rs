@@ -82,28 +82,13 @@ extern "C" fn on_sigurg(_signal: c_int, _info: *mut libc::siginfo_t, context: *m
 /// Installs the `SIGURG` handler once (it stays: it does nothing outside a dump).
 fn install_handler() -> Result<(), String> {
     static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            // SAFETY: plain sigaction calls on zeroed structs; the handler is async-signal-safe.
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(libc::SIGURG, std::ptr::null(), &mut old) != 0 {
-                    return Err(format!("cannot read the SIGURG action: {}", std::io::Error::last_os_error()));
-                }
-                if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
-                    return Err("SIGURG already has a handler in this process: thread stacks unavailable".into());
-                }
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_sigurg as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
-                if libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()) != 0 {
-                    return Err(format!("cannot install the SIGURG handler: {}", std::io::Error::last_os_error()));
-                }
-            }
-            Ok(())
-        })
-        .clone()
+    super::signal::install_once(
+        &INSTALLED,
+        libc::SIGURG,
+        on_sigurg,
+        "SIGURG",
+        "SIGURG already has a handler in this process: thread stacks unavailable",
+    )
 }
 
 /// Collects the threads' stacks on a thread of its own.
@@ -113,7 +98,7 @@ fn install_handler() -> Result<(), String> {
 pub(crate) async fn collect() -> Result<Vec<u8>, String> {
     let (tx, rx) = async_channel::bounded(1);
     std::thread::Builder::new()
-        .name("diagd-threads".into())
+        .name("diag-threads".into())
         .spawn(move || {
             let _ = tx.send_blocking(profile());
         })

@@ -12,14 +12,16 @@ use smol_hyper::rt::FuturesIo;
 
 /// A response: status and whole body.
 #[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) body: Vec<u8>,
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The whole body.
+    pub body: Vec<u8>,
 }
 
 impl Reply {
     /// The body as text (lossy), without surrounding whitespace.
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).trim().to_owned()
     }
 }
@@ -29,7 +31,7 @@ impl Reply {
 /// # Errors
 /// When the socket cannot be reached (diagd not running, another data_dir, no permission) or
 /// the exchange fails.
-pub(crate) fn request(socket: &Path, method: &str, path: &str, body: &str) -> anyhow::Result<Reply> {
+pub fn request(socket: &Path, method: &str, path: &str, body: &str) -> anyhow::Result<Reply> {
     async_io::block_on(async {
         let stream = UnixStream::connect(socket).await.with_context(|| {
             format!("cannot reach the debug service at {} (is diagd running with this data_dir?)", socket.display())

@@ -14,9 +14,12 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+#[cfg(feature = "profiling")]
 use super::cpu::{self, CpuError};
+use super::log_level;
 use super::profiles::{self, MAX_SECONDS, Profile};
-use super::{heap, log_level, threads};
+#[cfg(feature = "profiling")]
+use super::{heap, threads};
 
 /// Largest `PUT /log-level` body accepted.
 const MAX_LEVEL_BODY: usize = 1024;
@@ -40,18 +43,18 @@ enum Mode {
 
 /// The debug service's routes; see the [module docs](self).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DebugRoutes {
+pub struct DebugRoutes {
     mode: Mode,
 }
 
 impl DebugRoutes {
     /// The debug socket's routes: all of them, or (when `enabled` is false) none but health.
-    pub(crate) fn socket(enabled: bool) -> Self {
+    pub fn socket(enabled: bool) -> Self {
         Self { mode: if enabled { Mode::Socket } else { Mode::HealthOnly } }
     }
 
     /// The diagnostic address's routes: `/debug/pprof/…` with `--debug` (`debug`), else none.
-    pub(crate) fn diag_addr(debug: bool) -> Self {
+    pub fn diag_addr(debug: bool) -> Self {
         Self { mode: if debug { Mode::Profiles } else { Mode::Off } }
     }
 }
@@ -191,24 +194,32 @@ async fn pprof(request: Request<Incoming>) -> Response<DiagBody> {
     if head {
         return attachment(name, DiagBody::empty());
     }
-    let collected = match profile {
-        Profile::Cpu => match cpu::collect(seconds).await {
-            Ok(profile) => Ok(profile),
-            Err(CpuError::Busy) => {
-                return error(
-                    StatusCode::CONFLICT,
-                    "a CPU profile is already being collected; one runs at a time, try again when it ends",
-                );
-            }
-            Err(CpuError::Failed(e)) => Err(e),
-        },
-        Profile::Heap => heap::collect(heap::View::InUse).await,
-        Profile::Allocs => heap::collect(heap::View::Allocs).await,
-        Profile::Goroutine => threads::collect().await,
-    };
-    match collected {
-        Ok(profile) => attachment(name, DiagBody::full(profile)),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    #[cfg(not(feature = "profiling"))]
+    {
+        let _ = (profile, seconds);
+        error(StatusCode::NOT_FOUND, "profiles are off: this program was built without diag's `profiling` feature")
+    }
+    #[cfg(feature = "profiling")]
+    {
+        let collected = match profile {
+            Profile::Cpu => match cpu::collect(seconds).await {
+                Ok(profile) => Ok(profile),
+                Err(CpuError::Busy) => {
+                    return error(
+                        StatusCode::CONFLICT,
+                        "a CPU profile is already being collected; one runs at a time, try again when it ends",
+                    );
+                }
+                Err(CpuError::Failed(e)) => Err(e),
+            },
+            Profile::Heap => heap::collect(heap::View::InUse).await,
+            Profile::Allocs => heap::collect(heap::View::Allocs).await,
+            Profile::Goroutine => threads::collect().await,
+        };
+        match collected {
+            Ok(profile) => attachment(name, DiagBody::full(profile)),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use flate2::write::GzEncoder;
 ///
 /// # Errors
 /// When writing to `out` fails.
-pub(crate) fn write(out: impl Write, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+pub fn write(out: impl Write, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
     let mtime = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::default()));
     for (name, contents) in files {

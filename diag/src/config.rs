@@ -1,4 +1,5 @@
-//! The YAML configuration (docs/config.md): parsed with serde, unknown keys refused, every error
+//! The YAML configuration diagd reads and [`Diagnostics::from_config`](crate::Diagnostics::from_config)
+//! reads the same way (docs/config.md): parsed with serde, unknown keys refused, every error
 //! naming the key it is about.
 
 use std::collections::HashSet;
@@ -12,33 +13,37 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 /// Most components one agent watches (the capacity of its state table).
-pub(crate) const MAX_COMPONENTS: usize = 64;
+pub const MAX_COMPONENTS: usize = 64;
 
 /// Most bytes of a component name (the name capacity of its state table).
-pub(crate) const MAX_COMPONENT_NAME: usize = 64;
+pub const MAX_COMPONENT_NAME: usize = 64;
 
 /// The whole file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Config {
+pub struct Config {
     /// Address of the diagnostic endpoints; off when absent.
     #[serde(default, deserialize_with = "addr")]
-    pub(crate) diag_addr: Option<SocketAddr>,
+    pub diag_addr: Option<SocketAddr>,
     /// Where the agent keeps its files (the debug socket); default `/var/lib/diagd`.
     #[serde(default)]
-    pub(crate) data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    /// `log:`.
     #[serde(default)]
-    pub(crate) log: Log,
+    pub log: Log,
+    /// `debug_service:`.
     #[serde(default)]
-    pub(crate) debug_service: DebugService,
+    pub debug_service: DebugService,
+    /// `tracing_service:`.
     #[serde(default)]
-    pub(crate) tracing_service: TracingService,
+    pub tracing_service: TracingService,
+    /// `components:`; none means one component, `agent`, that reports itself.
     #[serde(default)]
-    pub(crate) components: Vec<Component>,
+    pub components: Vec<Component>,
     /// How long the diagnostic address keeps answering after SIGTERM/SIGINT, `/readyz` 503
     /// and `/healthz` 200, before it stops accepting; default [`DEFAULT_SHUTDOWN_DELAY`].
     #[serde(default, deserialize_with = "some_duration")]
-    pub(crate) shutdown_delay: Option<Duration>,
+    pub shutdown_delay: Option<Duration>,
 }
 
 /// `shutdown_delay` when neither the key nor `--shutdown-delay` is given: 5 s, the library's
@@ -46,26 +51,32 @@ pub(crate) struct Config {
 /// every second or two to see several 503s, and for Kubernetes to take the pod out of its
 /// endpoints; short enough that, with the 10 s drain, diagd exits well within Kubernetes'
 /// default 30 s termination grace period.
-pub(crate) const DEFAULT_SHUTDOWN_DELAY: Duration =
+pub const DEFAULT_SHUTDOWN_DELAY: Duration =
     Duration::from_millis(diag_core::http::Limits::DEFAULT.shutdown_delay_ms);
 
 /// `log:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Log {
+pub struct Log {
+    /// `log.severity`.
     #[serde(default)]
-    pub(crate) severity: Severity,
+    pub severity: Severity,
 }
 
 /// `log.severity`, with the reference's spellings in any case: `trace`, `debug`, `info`,
 /// `warn` (`warning`), `error` (`err`); Teleport's own files write `DEBUG`, `INFO`, `WARN`, ….
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Severity {
+pub enum Severity {
+    /// `trace`.
     Trace,
+    /// `debug`.
     Debug,
+    /// `info`, the default.
     #[default]
     Info,
+    /// `warn` or `warning`.
     Warn,
+    /// `error` or `err`.
     Error,
 }
 
@@ -87,7 +98,8 @@ impl<'de> Deserialize<'de> for Severity {
 }
 
 impl Severity {
-    pub(crate) fn as_filter(self) -> &'static str {
+    /// The level as a tracing filter directive: `trace` … `error`.
+    pub fn as_filter(self) -> &'static str {
         match self {
             Self::Trace => "trace",
             Self::Debug => "debug",
@@ -99,11 +111,12 @@ impl Severity {
 }
 
 /// `debug_service:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DebugService {
+pub struct DebugService {
+    /// `debug_service.enabled` (default true): false leaves the socket only the health routes.
     #[serde(default = "yes")]
-    pub(crate) enabled: bool,
+    pub enabled: bool,
 }
 
 impl Default for DebugService {
@@ -116,45 +129,62 @@ fn yes() -> bool {
     true
 }
 
-/// `tracing_service:` (docs/tracing.md#configuration; used by `telemetry`).
-#[derive(Debug, Default, Deserialize)]
+/// `tracing_service:` (docs/tracing.md#configuration; used by [`telemetry`](crate::telemetry)).
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct TracingService {
+pub struct TracingService {
+    /// Export spans.
     #[serde(default)]
-    pub(crate) enabled: bool,
+    pub enabled: bool,
+    /// Where: `grpc://host:port` (or `host:port`), `http://…`, `https://…`, `file:///dir`.
     #[serde(default)]
-    pub(crate) exporter_url: Option<String>,
+    pub exporter_url: Option<String>,
+    /// Root spans sampled per million (0: only those an incoming sampled `traceparent` asks for).
     #[serde(default)]
-    pub(crate) sampling_rate_per_million: Option<u32>,
+    pub sampling_rate_per_million: Option<u32>,
+    /// PEM files of the CAs that verify an `https://` collector (default: the system's roots).
     #[serde(default)]
-    pub(crate) ca_certs: Vec<PathBuf>,
+    pub ca_certs: Vec<PathBuf>,
+    /// The client certificate for mTLS (at most one).
     #[serde(default)]
-    pub(crate) https_keypairs: Vec<KeyPair>,
+    pub https_keypairs: Vec<KeyPair>,
 }
 
 /// One `tracing_service.https_keypairs` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct KeyPair {
-    pub(crate) key_file: PathBuf,
-    pub(crate) cert_file: PathBuf,
+pub struct KeyPair {
+    /// The PEM private key.
+    pub key_file: PathBuf,
+    /// The PEM certificate chain.
+    pub cert_file: PathBuf,
 }
 
 /// One `components:` entry: a name and exactly one heartbeat check.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Component {
-    pub(crate) name: String,
+pub struct Component {
+    /// The component's name (`/readyz/<name>`).
+    pub name: String,
+    /// `tcp: host:port`: connecting succeeds.
     #[serde(default, deserialize_with = "tcp_addr")]
-    pub(crate) tcp: Option<String>,
+    pub tcp: Option<String>,
+    /// `http: url`: `GET` answers 2xx.
     #[serde(default)]
-    pub(crate) http: Option<String>,
+    pub http: Option<String>,
+    /// `exec: [cmd, args…]`: exits 0.
     #[serde(default)]
-    pub(crate) exec: Option<Vec<String>>,
+    pub exec: Option<Vec<String>>,
+    /// How often the check runs (default 5 s); each run is bounded by it.
     #[serde(default = "default_period", deserialize_with = "duration")]
-    pub(crate) heartbeat_period: Duration,
+    pub heartbeat_period: Duration,
+    /// How long a degraded component must keep succeeding to be ok again (default 10 s).
     #[serde(default = "default_window", deserialize_with = "duration")]
-    pub(crate) recovery_window: Duration,
+    pub recovery_window: Duration,
+    /// Time to live: after a silence longer than this the component turns degraded (none by
+    /// default; must be longer than `heartbeat_period`).
+    #[serde(default, deserialize_with = "some_duration")]
+    pub ttl: Option<Duration>,
 }
 
 fn default_period() -> Duration {
@@ -167,7 +197,8 @@ fn default_window() -> Duration {
 
 /// What a component's heartbeat does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Check {
+#[non_exhaustive]
+pub enum Check {
     /// Connect to `host:port`.
     Tcp(String),
     /// `GET` an `http://` URL, expecting 2xx.
@@ -180,7 +211,7 @@ pub(crate) enum Check {
 
 impl Component {
     /// The component the agent watches when none is configured: itself.
-    pub(crate) fn agent() -> Self {
+    pub fn agent() -> Self {
         Self {
             name: "agent".into(),
             tcp: None,
@@ -188,11 +219,12 @@ impl Component {
             exec: None,
             heartbeat_period: default_period(),
             recovery_window: default_window(),
+            ttl: None,
         }
     }
 
     /// The check, once validated.
-    pub(crate) fn check(&self) -> Check {
+    pub fn check(&self) -> Check {
         match (&self.tcp, &self.http, &self.exec) {
             (Some(addr), _, _) => Check::Tcp(addr.clone()),
             (_, Some(url), _) => Check::Http(url.parse().unwrap_or_default()),
@@ -218,7 +250,7 @@ fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error>
 }
 
 /// Parses a listen address, with an error that says what is expected.
-pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| format!("invalid address {s:?}: expected IP:PORT such as 127.0.0.1:3000"))
 }
 
@@ -257,17 +289,21 @@ impl Config {
     /// # Errors
     /// A missing or unreadable file, malformed YAML, an unknown key or a bad value; the
     /// message names the file and the key.
-    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, crate::Error> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+        Ok(Self::parse_text(&text).with_context(|| format!("invalid config file {}", path.display()))?)
     }
 
     /// Parses and validates YAML text.
     ///
     /// # Errors
     /// As [`load`](Self::load).
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str) -> Result<Self, crate::Error> {
+        Ok(Self::parse_text(text)?)
+    }
+
+    fn parse_text(text: &str) -> anyhow::Result<Self> {
         // An empty file is an empty config.
         if text.trim().is_empty() {
             return Ok(Self::default());
@@ -283,11 +319,19 @@ impl Config {
                 };
                 if path == "." { anyhow::anyhow!("{message}") } else { anyhow::anyhow!("{path}: {message}") }
             })?;
-        config.validate()?;
+        config.check()?;
         Ok(config)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Checks what serde cannot: one check per component, unique valid names, URLs, TTLs.
+    ///
+    /// # Errors
+    /// The first problem, naming its key.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        Ok(self.check()?)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
         if self.components.len() > MAX_COMPONENTS {
             bail!(
                 "components: {} components configured, at most {MAX_COMPONENTS} are supported",
@@ -322,6 +366,15 @@ impl Config {
             if c.heartbeat_period.is_zero() {
                 bail!("{key}.heartbeat_period: must be greater than zero");
             }
+            if let Some(ttl) = c.ttl {
+                if ttl <= c.heartbeat_period {
+                    bail!(
+                        "{key}.ttl: {} must be longer than heartbeat_period ({}), or every check would expire",
+                        humantime::format_duration(ttl),
+                        humantime::format_duration(c.heartbeat_period)
+                    );
+                }
+            }
         }
         if self.tracing_service.enabled && self.tracing_service.exporter_url.is_none() {
             bail!("tracing_service.exporter_url: required when tracing_service.enabled is true");
@@ -339,7 +392,7 @@ impl Config {
     }
 
     /// The components to watch: the configured ones, or the agent itself.
-    pub(crate) fn watched(&self) -> Vec<Component> {
+    pub fn watched(&self) -> Vec<Component> {
         if self.components.is_empty() { vec![Component::agent()] } else { self.components.clone() }
     }
 }
@@ -349,7 +402,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> String {
-        format!("{:#}", Config::parse(text).unwrap_err())
+        Config::parse(text).unwrap_err().to_string()
     }
 
     #[test]
@@ -426,6 +479,12 @@ mod tests {
         assert!(!e.is_empty());
         let e = err("shutdown_delay: soon");
         assert!(e.starts_with("shutdown_delay: invalid duration"), "{e}");
+        let e = err("components:\n  - {name: a, tcp: 'x:1', heartbeat_period: 5s, ttl: 5s}\n");
+        assert!(e.starts_with("components[0].ttl: 5s must be longer than heartbeat_period (5s)"), "{e}");
+        let e = err("components:\n  - {name: a, tcp: 'x:1', ttl: soon}\n");
+        assert!(e.starts_with("components[0].ttl: invalid duration"), "{e}");
+        let c = Config::parse("components:\n  - {name: a, tcp: 'x:1', heartbeat_period: 1s, ttl: 3s}\n").unwrap();
+        assert_eq!(c.components[0].ttl, Some(Duration::from_secs(3)));
         let e = err("shutdown_delay: -1");
         assert!(e.starts_with("shutdown_delay: a duration cannot be negative"), "{e}");
     }

@@ -91,7 +91,7 @@ pub(crate) async fn collect(seconds: u64) -> Result<Vec<u8>, CpuError> {
     tracing::info!(seconds, "collecting a CPU profile");
     let (tx, rx) = async_channel::bounded(1);
     std::thread::Builder::new()
-        .name("diagd-cpu-profile".into())
+        .name("diag-cpu-profile".into())
         .spawn(move || {
             let _claim = claim;
             let _ = tx.send_blocking(profile(Duration::from_secs(seconds)).map_err(CpuError::Failed));
@@ -221,28 +221,13 @@ fn overrun(info: *const libc::siginfo_t) -> u32 {
 /// never meets the default action, which would end the process.
 fn install_handler() -> Result<(), String> {
     static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            // SAFETY: plain sigaction calls on zeroed structs; the handler is async-signal-safe.
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(libc::SIGPROF, std::ptr::null(), &mut old) != 0 {
-                    return Err(format!("cannot read the SIGPROF action: {}", std::io::Error::last_os_error()));
-                }
-                if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
-                    return Err("SIGPROF already has a handler (another profiler in this process?)".into());
-                }
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_sigprof as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
-                if libc::sigaction(libc::SIGPROF, &action, std::ptr::null_mut()) != 0 {
-                    return Err(format!("cannot install the SIGPROF handler: {}", std::io::Error::last_os_error()));
-                }
-            }
-            Ok(())
-        })
-        .clone()
+    super::signal::install_once(
+        &INSTALLED,
+        libc::SIGPROF,
+        on_sigprof,
+        "SIGPROF",
+        "SIGPROF already has a handler (another profiler in this process?)",
+    )
 }
 
 /// The CPU-time timers of the process's threads, by thread id.

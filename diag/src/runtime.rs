@@ -1,9 +1,9 @@
-//! `--runtime`: which async runtime serves the endpoints and runs the heartbeat tasks.
+//! [`Runtime`]: which async runtime serves the endpoints (features `tokio`, `smol`,
+//! `async-std`).
 //!
-//! Everything else in the agent is runtime-independent (the checks and timers use async-io,
-//! signals async-signal), so this file is the only place that names a runtime. Each runtime
-//! is a cargo feature (`tokio`, `smol`, `async-std`, all on by default); a build has at least
-//! one.
+//! Everything else in diag is runtime-independent (the checks and timers use async-io,
+//! signals async-signal, the debug socket a thread of its own), so this file is the only place
+//! that names a runtime.
 
 use std::future::Future;
 use std::io;
@@ -13,12 +13,9 @@ use diag_core::http::{Limits, Service};
 use diag_core::server::Routes;
 use diag_core::{Collect, Encoder, Stop};
 
-#[cfg(not(any(feature = "tokio", feature = "smol", feature = "async-std")))]
-compile_error!("diagd needs at least one runtime feature: tokio, smol or async-std");
-
-/// A runtime diagd can run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Runtime {
+/// A runtime diag can serve on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
     /// tokio's multi-threaded runtime, serving with diag-tokio.
     #[cfg(feature = "tokio")]
     Tokio,
@@ -27,21 +24,21 @@ pub(crate) enum Runtime {
     Smol,
     /// async-std, serving with diag-smol.
     #[cfg(feature = "async-std")]
-    #[value(name = "async-std")]
     AsyncStd,
 }
 
 /// The runtime used when `--runtime` is not given: the first one built in.
 #[cfg(feature = "tokio")]
-pub(crate) const DEFAULT: &str = "tokio";
+pub const DEFAULT: Runtime = Runtime::Tokio;
 /// The runtime used when `--runtime` is not given: the first one built in.
 #[cfg(all(not(feature = "tokio"), feature = "smol"))]
-pub(crate) const DEFAULT: &str = "smol";
+pub const DEFAULT: Runtime = Runtime::Smol;
 /// The runtime used when `--runtime` is not given: the first one built in.
 #[cfg(all(not(feature = "tokio"), not(feature = "smol")))]
-pub(crate) const DEFAULT: &str = "async-std";
+pub const DEFAULT: Runtime = Runtime::AsyncStd;
 
 /// A bound listener of the runtime's own type.
+#[derive(Debug)]
 pub(crate) enum Listener {
     #[cfg(feature = "tokio")]
     Tokio(tokio::net::TcpListener),
@@ -61,7 +58,7 @@ impl Listener {
         self,
         owner: O,
         service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
-        metrics: &RuntimeMetrics,
+        metrics: Option<&RuntimeMetrics>,
         routes: impl Routes,
         limits: Limits,
         shutdown: impl Future<Output = ()>,
@@ -76,8 +73,7 @@ impl Listener {
             #[cfg(any(feature = "smol", feature = "async-std"))]
             Self::Smol(l) => {
                 let mut server = diag_smol::Server::owning(owner, service).with_routes(routes).with_limits(limits);
-                #[allow(irrefutable_let_patterns, reason = "refutable when the tokio feature is on")]
-                if let RuntimeMetrics::Smol(m) = metrics {
+                if let Some(RuntimeMetrics::Smol(m)) = metrics {
                     server = server.with_metrics(m);
                 }
                 server.serve(l, shutdown).await
@@ -97,11 +93,23 @@ impl Listener {
 }
 
 impl Runtime {
+    /// The runtime's name: `tokio`, `smol` or `async-std`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "tokio")]
+            Self::Tokio => "tokio",
+            #[cfg(feature = "smol")]
+            Self::Smol => "smol",
+            #[cfg(feature = "async-std")]
+            Self::AsyncStd => "async-std",
+        }
+    }
+
     /// Runs `main` to completion on this runtime.
     ///
     /// # Errors
     /// When the runtime cannot start.
-    pub(crate) fn block_on<T>(self, main: impl Future<Output = T>) -> anyhow::Result<T> {
+    pub fn block_on<T>(self, main: impl Future<Output = T>) -> Result<T, crate::Error> {
         Ok(match self {
             #[cfg(feature = "tokio")]
             Self::Tokio => anyhow::Context::context(

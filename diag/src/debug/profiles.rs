@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 /// One kind of profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Profile {
+pub enum Profile {
     /// Every thread's stack now (Go's `goroutine`).
     Goroutine,
     /// Live heap allocations (sampled).
@@ -20,10 +20,10 @@ pub(crate) enum Profile {
 }
 
 /// Every profile, in the order the index gives them.
-pub(crate) const ALL: [Profile; 4] = [Profile::Goroutine, Profile::Heap, Profile::Cpu, Profile::Allocs];
+pub const ALL: [Profile; 4] = [Profile::Goroutine, Profile::Heap, Profile::Cpu, Profile::Allocs];
 
 /// What `diagd debug profile` collects when no list is given: Teleport's default.
-pub(crate) const DEFAULT_LIST: &str = "goroutine,heap,profile";
+pub const DEFAULT_LIST: &str = "goroutine,heap,profile";
 
 /// Go profile names diag has no counterpart for, with why.
 const GO_ONLY: [(&str, &str); 6] = [
@@ -36,14 +36,14 @@ const GO_ONLY: [(&str, &str); 6] = [
 ];
 
 /// CPU profile length when none (or 0) is asked for.
-pub(crate) const DEFAULT_SECONDS: u64 = 10;
+pub const DEFAULT_SECONDS: u64 = 10;
 
 /// Longest CPU profile served.
-pub(crate) const MAX_SECONDS: u64 = 600;
+pub const MAX_SECONDS: u64 = 600;
 
 impl Profile {
     /// Its name: the path under `/debug/pprof/` and the tarball entry `<name>.pprof`.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Goroutine => "goroutine",
             Self::Heap => "heap",
@@ -53,12 +53,12 @@ impl Profile {
     }
 
     /// The profile called `name`.
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
+    pub fn from_name(name: &str) -> Option<Self> {
         ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// Its path on the debug service; `seconds` is the CPU profile's length.
-    pub(crate) fn path(self, seconds: u64) -> String {
+    pub fn path(self, seconds: u64) -> String {
         match self {
             Self::Cpu => format!("/debug/pprof/profile?seconds={seconds}"),
             _ => format!("/debug/pprof/{}", self.name()),
@@ -76,12 +76,12 @@ impl Profile {
 }
 
 /// `goroutine, heap, profile, allocs`: the names, for error messages.
-pub(crate) fn supported() -> String {
+pub fn supported() -> String {
     ALL.map(Profile::name).join(", ")
 }
 
 /// Why a profile name was refused.
-pub(crate) fn unknown(name: &str) -> String {
+pub fn unknown(name: &str) -> String {
     match GO_ONLY.iter().find(|(n, _)| *n == name) {
         Some((_, what)) => {
             format!(
@@ -98,7 +98,7 @@ pub(crate) fn unknown(name: &str) -> String {
 ///
 /// # Errors
 /// An empty list or a name diag does not serve, with the supported names.
-pub(crate) fn parse_list(list: &str) -> Result<Vec<Profile>, String> {
+pub fn parse_list(list: &str) -> Result<Vec<Profile>, String> {
     let mut profiles = Vec::new();
     for name in list.split(',').map(str::trim) {
         if name.is_empty() {
@@ -116,7 +116,7 @@ pub(crate) fn parse_list(list: &str) -> Result<Vec<Profile>, String> {
 }
 
 /// The plain-text index served at `/debug/pprof/`.
-pub(crate) fn index() -> String {
+pub fn index() -> String {
     let mut text = String::from("diagd profiles (pprof protobuf; read them with `go tool pprof`):\n");
     for p in ALL {
         let _ = writeln!(text, "/debug/pprof/{:<10} {}", p.name(), p.about());

@@ -14,10 +14,10 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 static HANDLE: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// The level names accepted, for messages.
-pub(crate) const SUPPORTED: &str = "TRACE, DEBUG, INFO, WARN, ERROR";
+pub const SUPPORTED: &str = "TRACE, DEBUG, INFO, WARN, ERROR";
 
 /// Wraps the log filter so [`set`] can replace it; call once, when logging starts.
-pub(crate) fn reloadable(filter: EnvFilter) -> reload::Layer<EnvFilter, Registry> {
+pub fn reloadable(filter: EnvFilter) -> reload::Layer<EnvFilter, Registry> {
     let (layer, handle) = reload::Layer::new(filter);
     if HANDLE.set(handle).is_err() {
         tracing::warn!("the log filter was made reloadable twice; /log-level changes the first");
@@ -26,7 +26,7 @@ pub(crate) fn reloadable(filter: EnvFilter) -> reload::Layer<EnvFilter, Registry
 }
 
 /// A level name (`TRACE`, `DEBUG`, `INFO`, `WARN`/`WARNING`, `ERROR`/`ERR`, any case).
-pub(crate) fn parse(name: &str) -> Option<LevelFilter> {
+pub fn parse(name: &str) -> Option<LevelFilter> {
     match name.trim().to_ascii_uppercase().as_str() {
         "TRACE" => Some(LevelFilter::TRACE),
         "DEBUG" => Some(LevelFilter::DEBUG),
@@ -38,7 +38,7 @@ pub(crate) fn parse(name: &str) -> Option<LevelFilter> {
 }
 
 /// The name a level is shown with: `TRACE` … `ERROR`, or `OFF`.
-pub(crate) fn name(level: LevelFilter) -> &'static str {
+pub fn name(level: LevelFilter) -> &'static str {
     match level.into_level() {
         Some(tracing::Level::TRACE) => "TRACE",
         Some(tracing::Level::DEBUG) => "DEBUG",
@@ -53,7 +53,7 @@ pub(crate) fn name(level: LevelFilter) -> &'static str {
 ///
 /// # Errors
 /// When logging was not set up with [`reloadable`].
-pub(crate) fn current() -> Result<LevelFilter, String> {
+pub fn current() -> Result<LevelFilter, String> {
     let handle = HANDLE.get().ok_or("the log level cannot be read: logging is not reloadable")?;
     handle
         .with_current(|filter| filter.max_level_hint().unwrap_or(LevelFilter::TRACE))
@@ -62,7 +62,7 @@ pub(crate) fn current() -> Result<LevelFilter, String> {
 
 /// What [`set`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
+pub enum Change {
     /// The level changed from the first to the second.
     Changed(LevelFilter, LevelFilter),
     /// The level already was this one; nothing changed.
@@ -72,7 +72,7 @@ pub(crate) enum Change {
 impl Change {
     /// The debug service's answer: `Changed log level from "INFO" to "DEBUG".` or
     /// `Log level already set to "DEBUG".`
-    pub(crate) fn message(self) -> String {
+    pub fn message(self) -> String {
         match self {
             Self::Changed(from, to) => format!("Changed log level from {:?} to {:?}.", name(from), name(to)),
             Self::Unchanged(level) => format!("Log level already set to {:?}.", name(level)),
@@ -84,7 +84,7 @@ impl Change {
 ///
 /// # Errors
 /// When logging was not set up with [`reloadable`].
-pub(crate) fn set(level: LevelFilter) -> Result<Change, String> {
+pub fn set(level: LevelFilter) -> Result<Change, String> {
     let before = current()?;
     if before == level {
         return Ok(Change::Unchanged(level));

@@ -21,56 +21,70 @@ use super::DebugRoutes;
 use crate::config::Config;
 
 /// The data dir when `data_dir` is not configured.
-pub(crate) const DEFAULT_DATA_DIR: &str = "/var/lib/diagd";
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/diagd";
 
 /// The socket's file name inside the data dir.
-const SOCKET_NAME: &str = "debug.sock";
+pub const SOCKET_NAME: &str = "debug.sock";
 
 /// Most connections served at once (further ones wait in the backlog: the socket is local).
 const MAX_CONNECTIONS: usize = 64;
 
-/// The data dir of `config` and whether it was configured (not the default).
-pub(crate) fn data_dir(config: &Config) -> (PathBuf, bool) {
-    match &config.data_dir {
-        Some(dir) => (dir.clone(), true),
-        None => (PathBuf::from(DEFAULT_DATA_DIR), false),
-    }
+/// Where the debug socket of `config` is: `<data_dir>/debug.sock`.
+pub fn socket_path(config: &Config) -> PathBuf {
+    config.data_dir.as_deref().unwrap_or(Path::new(DEFAULT_DATA_DIR)).join(SOCKET_NAME)
 }
 
-/// Where the debug socket of `config` is.
-pub(crate) fn socket_path(config: &Config) -> PathBuf {
-    data_dir(config).0.join(SOCKET_NAME)
+/// Where a debug socket goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DataDir {
+    /// A data dir the user chose: a problem with it is an error.
+    Chosen(PathBuf),
+    /// The default data dir: a problem with it is logged and the service runs without the
+    /// socket, so `diagd start` works for a user who cannot write `/var/lib/diagd`.
+    Default(PathBuf),
 }
 
-/// The running debug socket; dropping it removes the socket file.
+/// The running debug socket; dropping it stops the service (its thread ends) and removes the
+/// socket file.
 #[derive(Debug)]
 pub(crate) struct DebugSocket {
     path: PathBuf,
+    stop: Option<async_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for DebugSocket {
     fn drop(&mut self) {
+        // Closing the channel ends the accept loop; connections in flight end with it.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-/// Binds `<data_dir>/debug.sock` and serves the service `service` builds from `owner` (plus
-/// the debug routes, or only the health routes when `debug_service.enabled` is false) on a
-/// thread of its own.
+/// Binds `<dir>/debug.sock` and serves the service `service` builds from `owner` (plus the
+/// debug routes, or only the health routes when `enabled` is false) on a thread of its own.
 ///
 /// # Errors
-/// With a configured `data_dir`: when the dir cannot be created, the socket cannot be bound
-/// or another process serves it; the message names `data_dir`. With the default data dir the
-/// same problems are logged as a warning and the agent runs without the socket (`Ok(None)`), so
-/// `diagd start` works for a user who cannot write `/var/lib/diagd`.
+/// With [`DataDir::Chosen`]: when the dir cannot be created, the socket cannot be bound or
+/// another process serves it; the message names `data_dir`. With [`DataDir::Default`] the same
+/// problems are logged as a warning and the service runs without the socket (`Ok(None)`).
 pub(crate) fn start<O: Send + Sync + 'static>(
-    config: &Config,
+    dir: &DataDir,
+    enabled: bool,
     owner: O,
     service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
 ) -> anyhow::Result<Option<DebugSocket>> {
-    let (dir, configured) = data_dir(config);
+    let (dir, configured) = match dir {
+        DataDir::Chosen(dir) => (dir, true),
+        DataDir::Default(dir) => (dir, false),
+    };
     let path = dir.join(SOCKET_NAME);
-    let listener = match bind(&dir, &path) {
+    let listener = match bind(dir, &path) {
         Ok(listener) => listener,
         Err(e) if configured => return Err(e.context("data_dir")),
         Err(e) => {
@@ -78,13 +92,18 @@ pub(crate) fn start<O: Send + Sync + 'static>(
             return Ok(None);
         }
     };
-    let handler = Handler::owning(owner, service).with_routes(DebugRoutes::socket(config.debug_service.enabled));
-    std::thread::Builder::new()
+    let handler = Handler::owning(owner, service).with_routes(DebugRoutes::socket(enabled));
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let thread = std::thread::Builder::new()
         .name("diagd-debug".into())
-        .spawn(move || async_io::block_on(serve(listener, Arc::new(handler))))
+        .spawn(move || {
+            async_io::block_on(futures_lite::future::or(serve(listener, Arc::new(handler)), async move {
+                let _ = stopped.recv().await;
+            }))
+        })
         .context("cannot start the debug service thread")?;
-    tracing::info!(socket = %path.display(), enabled = config.debug_service.enabled, "debug service listening");
-    Ok(Some(DebugSocket { path }))
+    tracing::info!(socket = %path.display(), enabled, "debug service listening");
+    Ok(Some(DebugSocket { path, stop: Some(stop), thread: Some(thread) }))
 }
 
 /// Creates `dir` (0700) if missing or tightens it to 0700, replaces a stale socket at `path`,

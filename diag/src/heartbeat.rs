@@ -1,51 +1,50 @@
-//! One task per component: run its check every `heartbeat_period` and feed the result to the
-//! state table as `heartbeat_ok` / `heartbeat_failed`, logging every change of state. The
-//! tasks use async-io's timer, so they run under every `--runtime`.
+//! The heartbeat driver: one task per checked component runs its check every
+//! `heartbeat_period` and feeds the result to the state table as `heartbeat_ok` /
+//! `heartbeat_failed`, logging every change of state; and the [`Clock`] the table runs on.
+//! The tasks use async-io's timer, so they run under every runtime.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diag_core::StateTable;
 
 use crate::check;
-use crate::config::{Check, Component};
+use crate::config::Check;
 
-/// The agent's state table.
-pub(crate) type States = StateTable<{ crate::config::MAX_COMPONENTS }, { crate::config::MAX_COMPONENT_NAME }>;
+/// The state table of a [`Diagnostics`](crate::Diagnostics): at most
+/// [`MAX_COMPONENTS`](crate::config::MAX_COMPONENTS) components, names of at most
+/// [`MAX_COMPONENT_NAME`](crate::config::MAX_COMPONENT_NAME) bytes.
+pub type States = StateTable<{ crate::config::MAX_COMPONENTS }, { crate::config::MAX_COMPONENT_NAME }>;
 
-/// Monotonic milliseconds since the agent started, the clock the state table runs on.
+/// Monotonic milliseconds since the clock started, the clock the state table runs on.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock(Instant);
+pub struct Clock(Instant);
 
 impl Clock {
-    pub(crate) fn start() -> Self {
+    /// A clock reading 0 now.
+    pub fn start() -> Self {
         Self(Instant::now())
     }
 
-    pub(crate) fn now_ms(self) -> u64 {
+    /// Milliseconds since [`start`](Self::start), from the monotonic clock.
+    pub fn now_ms(self) -> u64 {
         u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
-/// Registers `component` as `starting` and returns the task that heartbeats it.
+/// The task that heartbeats the component `name` (registered already) with `check` every
+/// `period`.
 ///
 /// A configured check first runs one period after start (so `starting` is visible until
-/// then); the agent's self-check reports at once.
-///
-/// # Errors
-/// When the state table is full or refuses the name.
+/// then); the self-check ([`Check::Itself`]) reports at once.
 pub(crate) fn watch(
-    states: &'static States,
-    component: &Component,
+    states: Arc<States>,
+    name: String,
+    check: Check,
+    period: Duration,
     clock: Clock,
-) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    let name = component.name.clone();
-    let window_ms = u64::try_from(component.recovery_window.as_millis()).unwrap_or(u64::MAX);
-    states
-        .expect_with_window(&name, window_ms)
-        .map_err(|e| anyhow::anyhow!("components: cannot watch {name:?}: {e}"))?;
-    let check = component.check();
-    let period = component.heartbeat_period;
-    Ok(async move {
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
         let first = if check == Check::Itself { Duration::ZERO } else { period };
         let mut next = Instant::now() + first;
         loop {
@@ -76,5 +75,5 @@ pub(crate) fn watch(
                 tracing::info!(component = name.as_str(), from, to, "component state changed");
             }
         }
-    })
+    }
 }

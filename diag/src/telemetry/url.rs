@@ -9,13 +9,23 @@ pub(crate) const DEFAULT_FILE_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// A parsed `exporter_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ExporterUrl {
+pub enum ExporterUrl {
     /// OTLP over gRPC (`grpc://host:port` or a bare `host:port`); the endpoint is `http://host:port`.
     Grpc(String),
     /// OTLP over HTTP or HTTPS (`http://` / `https://`); the endpoint is the traces URL.
-    Http { endpoint: String, tls: bool },
+    Http {
+        /// The traces URL.
+        endpoint: String,
+        /// Whether it is `https://`.
+        tls: bool,
+    },
     /// Rotating files of OTLP JSON lines in `dir`, each file at most about `limit` bytes.
-    File { dir: PathBuf, limit: u64 },
+    File {
+        /// The directory the files go in.
+        dir: PathBuf,
+        /// The size after which a file is rotated.
+        limit: u64,
+    },
 }
 
 impl ExporterUrl {
@@ -23,7 +33,7 @@ impl ExporterUrl {
     ///
     /// # Errors
     /// An unknown scheme, a missing host or port, a relative or empty file path, a bad `?limit=`.
-    pub(crate) fn parse(url: &str) -> anyhow::Result<Self> {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
         let Some((scheme, rest)) = url.split_once("://") else {
             // A bare host:port means gRPC.
             return Self::grpc(url, url);
@@ -78,7 +88,7 @@ impl ExporterUrl {
     }
 
     /// Whether the exporter speaks TLS (the only case `ca_certs` and `https_keypairs` apply to).
-    pub(crate) fn is_tls(&self) -> bool {
+    pub fn is_tls(&self) -> bool {
         matches!(self, Self::Http { tls: true, .. })
     }
 }

@@ -37,7 +37,7 @@ pub(crate) enum View {
 pub(crate) async fn collect(view: View) -> Result<Vec<u8>, String> {
     let (tx, rx) = async_channel::bounded(1);
     std::thread::Builder::new()
-        .name("diagd-heap-profile".into())
+        .name("diag-heap-profile".into())
         .spawn(move || {
             let _ = tx.send_blocking(dump().and_then(|text| convert(&text, view)));
         })
@@ -48,15 +48,32 @@ pub(crate) async fn collect(view: View) -> Result<Vec<u8>, String> {
 /// Reads a jemalloc option or statistic.
 fn read_ctl<T: Copy>(name: &[u8]) -> Option<T> {
     #[allow(unsafe_code, reason = "jemalloc's mallctl interface is untyped")]
-    // SAFETY: every name passed names a jemalloc control of type `T` (bool or size_t), as
+    // SAFETY: every name passed names a jemalloc control of type `T` (bool, size_t or uint64_t), as
     // jemalloc's manual documents.
     unsafe {
         tikv_jemalloc_ctl::raw::read(name).ok()
     }
 }
 
+/// Whether jemalloc is the program's global allocator: a fresh allocation through Rust's
+/// allocator shows in jemalloc's count of this thread's allocated bytes. It is not unless the
+/// program opts in (`diag::profiling::jemalloc!()`): the library never installs an allocator.
+pub(crate) fn jemalloc_is_global() -> bool {
+    let allocated = || read_ctl::<u64>(b"thread.allocated\0");
+    let Some(before) = allocated() else { return false };
+    let probe = std::hint::black_box(Vec::<u8>::with_capacity(1 << 20));
+    let after = allocated().unwrap_or(before);
+    drop(probe);
+    after.wrapping_sub(before) >= 1 << 20
+}
+
 /// Asks jemalloc for a heap dump and returns its text.
 fn dump() -> Result<String, String> {
+    if !jemalloc_is_global() {
+        return Err("heap profiles need jemalloc as the global allocator: add `diag::profiling::jemalloc!();` \
+                    to the program's main.rs (diag installs no allocator by itself)"
+            .into());
+    }
     if read_ctl::<bool>(b"opt.prof\0") != Some(true) {
         return Err("heap profiling is off: jemalloc started without prof:true (check MALLOC_CONF)".into());
     }

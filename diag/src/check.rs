@@ -21,7 +21,7 @@ use crate::config::Check;
 ///
 /// # Errors
 /// Why the check failed, for the log.
-pub(crate) async fn run(check: &Check, timeout: Duration) -> Result<(), String> {
+pub async fn run(check: &Check, timeout: Duration) -> Result<(), String> {
     let attempt = async {
         match check {
             Check::Itself => Ok(()),
