@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
 use diag_tokio::{DiagBody, RouteFuture, Routes, Server};
-use hyper::body::Incoming;
+use diag_tokio::RouteBody;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -42,11 +42,11 @@ fn limits() -> Limits {
 struct Hello;
 
 impl Routes for Hello {
-    fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+    fn claims(&self, request: &hyper::Request<RouteBody>) -> bool {
         matches!(request.uri().path(), "/hello" | "/slow")
     }
 
-    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture {
+    fn serve(&self, request: hyper::Request<RouteBody>) -> RouteFuture {
         let slow = request.uri().path() == "/slow";
         Box::pin(async move {
             if slow {
