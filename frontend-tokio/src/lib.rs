@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "tower")]
 mod router;
 mod runtime_metrics;
 mod server;

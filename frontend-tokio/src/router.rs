@@ -1,29 +1,21 @@
 //! diag's routes on the application's own router: [`Server`] as a `tower::Service` (feature
 //! `tower`) and as an axum `Router` to merge (feature `axum`).
 
-#[cfg(feature = "tower")]
 use core::convert::Infallible;
-#[cfg(feature = "tower")]
 use core::future::Future;
-#[cfg(feature = "tower")]
 use core::pin::Pin;
-#[cfg(feature = "tower")]
 use core::task::{Context, Poll};
 
-#[cfg(feature = "tower")]
 use bytes::Bytes;
-#[cfg(feature = "tower")]
 use diag_core::server::{BoxError, DiagBody};
 
 use crate::Server;
 
 /// The future of [`Server`]'s `tower::Service::call`.
-#[cfg(feature = "tower")]
 pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<hyper::Response<DiagBody>, Infallible>> + Send>>;
 
 /// diag's routes as a tower service: every request gets what [`Server::respond`] answers
 /// (`404` for a path diag does not serve). Always ready; never fails.
-#[cfg(feature = "tower")]
 impl<B> tower_service::Service<hyper::Request<B>> for Server
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,

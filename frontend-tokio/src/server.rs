@@ -81,6 +81,13 @@ impl Server {
         &self.handler
     }
 
+    /// Whether `path` is one of diag's (a core route, or one the extra routes name in
+    /// [`Routes::paths`]): the requests to hand to [`respond`](Self::respond); see
+    /// [`Handler::serves_path`].
+    pub fn serves_path(&self, path: &str) -> bool {
+        self.handler.serves_path(path)
+    }
+
     /// Binds `addr` and serves until shutdown; see [`serve`](Self::serve).
     ///
     /// # Errors

@@ -154,6 +154,31 @@ impl Handler {
         self.routes.as_deref()
     }
 
+    /// Whether `path` (without the query) is one of diag's: a core route (`/healthz`, `/livez`,
+    /// `/readyz`, `/readyz/<component>`, `/metrics`) or one the extra routes name in
+    /// [`Routes::paths`]. An application's own server sends these to [`call`](Self::call) and
+    /// answers the rest itself.
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::http::Service;
+    /// use diag_core::server::Handler;
+    /// use diag_core::StateTable;
+    /// static STATES: StateTable<4> = StateTable::new();
+    /// let handler = Handler::new(Service::new(&STATES, &[], 1));
+    /// assert!(handler.serves_path("/readyz/db") && handler.serves_path("/metrics"));
+    /// assert!(!handler.serves_path("/api/users") && !handler.serves_path("/debug/pprof/heap"));
+    /// ```
+    pub fn serves_path(&self, path: &str) -> bool {
+        let core = !matches!(crate::http::Route::parse(path), crate::http::Route::NotFound | crate::http::Route::Debug(_));
+        core || self.routes.as_ref().is_some_and(|r| {
+            r.paths().iter().any(|p| match p.strip_suffix('/') {
+                Some(base) if !base.is_empty() => path == base || path.starts_with(p),
+                _ => path == *p,
+            })
+        })
+    }
+
     /// Answers a request received by a server of the application's own (a tower or axum
     /// router, hyper on smol or async-std): what the built-in servers answer on a connection,
     /// with the same routes (the extra [`Routes`] first), negotiation, gzip, `HEAD` handling
