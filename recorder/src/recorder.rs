@@ -226,7 +226,7 @@ impl Recorder {
     /// The family named `name` (sanitized), created as `metric_type` if new; `None` when it
     /// exists with another type.
     fn family(&self, name: &str, metric_type: MetricType) -> Option<Arc<Family>> {
-        let name = sanitize(name, true);
+        let name = family_name(name, metric_type);
         let found = |families: &Families| families.by_name.get(&name).map(|&i| Arc::clone(&families.list[i]));
         let existing = found(&read(&self.families));
         let family = match existing {
@@ -254,8 +254,8 @@ impl Recorder {
     }
 
     /// Keeps `description` (and `unit`) as the HELP text of the family `name`.
-    fn describe(&self, name: &KeyName, unit: Option<Unit>, description: &SharedString) {
-        let name = sanitize(name.as_str(), true);
+    fn describe(&self, name: &KeyName, metric_type: MetricType, unit: Option<Unit>, description: &SharedString) {
+        let name = family_name(name.as_str(), metric_type);
         let help = match unit {
             Some(unit) if unit != Unit::Count => format!("{description} (unit: {})", unit.as_str()),
             _ => description.to_string(),
@@ -292,15 +292,15 @@ impl fmt::Debug for Recorder {
 
 impl metrics::Recorder for Recorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(&key, unit, &description);
+        self.describe(&key, MetricType::Counter, unit, &description);
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(&key, unit, &description);
+        self.describe(&key, MetricType::Gauge, unit, &description);
     }
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.describe(&key, unit, &description);
+        self.describe(&key, MetricType::Histogram, unit, &description);
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
@@ -323,6 +323,16 @@ impl metrics::Recorder for Recorder {
             _ => metrics::Histogram::noop(),
         }
     }
+}
+
+/// The family name of the metric `name`: sanitized, and for a counter ending in `_total`, as
+/// Prometheus names counters and OpenMetrics requires of their samples.
+fn family_name(name: &str, metric_type: MetricType) -> String {
+    let mut name = sanitize(name, true);
+    if metric_type == MetricType::Counter && !name.ends_with("_total") {
+        name.push_str("_total");
+    }
+    name
 }
 
 /// The family counting refused registrations.
