@@ -9,6 +9,6 @@ mod server;
 pub use async_net::TcpListener;
 pub use diag_core;
 pub use diag_core::server::ConnectionTask;
-pub use diag_core::server::{BodyError, DiagBody, RouteFuture, Routes};
+pub use diag_core::server::{BodyError, DiagBody, RouteBody, RouteFuture, Routes};
 pub use runtime_metrics::SmolMetrics;
 pub use server::Server;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use async_executor::Executor;
 use async_net::{TcpListener, TcpStream};
+use bytes::Bytes;
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Accept, ConnectionStats, ConnectionTask, Handler, Routes};
+use diag_core::server::{Accept, BoxError, ConnectionStats, ConnectionTask, DiagBody, Handler, Routes};
 use smol_hyper::rt::SmolTimer;
 
 use crate::SmolMetrics;
@@ -73,6 +74,30 @@ impl Server {
     /// server drains. Call it on a clone kept before `serve`.
     pub fn begin_shutdown(&self) {
         self.handler.begin_shutdown();
+    }
+
+    /// Answers a request received by an HTTP server of the application's own (hyper on smol
+    /// or async-std through `smol-hyper`, or any server speaking the `http` crate's types):
+    /// the answers of the built-in server, extra routes first, with the same negotiation,
+    /// gzip, `HEAD` handling, `431` for a head over `max_head_bytes` and `/metrics` streamed
+    /// in `chunk_bytes` chunks ([`DiagBody`] is an `http_body::Body`); `404` for any path
+    /// diag does not serve, so call it for diag's paths and answer the others yourself. See
+    /// [`Handler::call`]; the crate docs have an example.
+    ///
+    /// The future is `Send + 'static` and needs no runtime of its own.
+    pub fn respond<B>(&self, request: hyper::Request<B>) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.handler.call(request)
+    }
+
+    /// Whether `path` is one of diag's (a core route, or one the extra routes name in
+    /// [`Routes::paths`]): the requests to hand to [`respond`](Self::respond); see
+    /// [`Handler::serves_path`].
+    pub fn serves_path(&self, path: &str) -> bool {
+        self.handler.serves_path(path)
     }
 
     /// Binds `addr` and serves until shutdown; see [`serve`](Self::serve). A host name is

@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use diag_core::http::Limits;
+use diag_tests::ask;
 use support::{Runtime, chunk_sizes, connect, exchange, get, limits, split, start, start_with, status_line};
 
 /// Runs each listed test under both runtimes, serving on one thread and spawning.
@@ -385,30 +386,6 @@ fn smol_and_async_std_answer_byte_for_byte_alike() {
             String::from_utf8_lossy(a),
             String::from_utf8_lossy(b)
         );
-    }
-}
-
-/// Sends `request` on the keep-alive connection `c` and reads one response (head and a
-/// `Content-Length` body).
-fn ask(c: &mut TcpStream, request: &str) -> (String, String) {
-    c.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = c.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&out));
-        out.extend_from_slice(&buf[..n]);
-        if let Some(at) = out.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if out.len() >= at + 4 + len {
-                return (head, String::from_utf8_lossy(&out[at + 4..at + 4 + len]).into_owned());
-            }
-        }
     }
 }
 

@@ -5,8 +5,9 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Accept, ConnectionStats, Handler, Routes};
+use diag_core::server::{Accept, BoxError, ConnectionStats, DiagBody, Handler, Routes};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
@@ -59,6 +60,32 @@ impl Server {
     /// server drains. Call it on a clone kept before `serve`.
     pub fn begin_shutdown(&self) {
         self.handler.begin_shutdown();
+    }
+
+    /// Answers a request received by a server of the application's own (a tower or axum
+    /// stack, a hyper service of its own): the answers of the built-in server, extra routes
+    /// first, with the same negotiation, gzip, `HEAD` handling, `431` for a head over
+    /// `max_head_bytes` and `/metrics` streamed in `chunk_bytes` chunks; `404` for any path
+    /// diag does not serve. See [`Handler::call`]. With the feature `tower`, `Server` is a
+    /// `tower::Service` doing this; with `axum`, [`into_router`](Self::into_router) mounts it.
+    pub fn respond<B>(&self, request: hyper::Request<B>) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.handler.call(request)
+    }
+
+    #[cfg_attr(not(feature = "axum"), allow(dead_code, reason = "read by `into_router` only"))]
+    pub(crate) fn handler(&self) -> &Handler {
+        &self.handler
+    }
+
+    /// Whether `path` is one of diag's (a core route, or one the extra routes name in
+    /// [`Routes::paths`]): the requests to hand to [`respond`](Self::respond); see
+    /// [`Handler::serves_path`].
+    pub fn serves_path(&self, path: &str) -> bool {
+        self.handler.serves_path(path)
     }
 
     /// Binds `addr` and serves until shutdown; see [`serve`](Self::serve).

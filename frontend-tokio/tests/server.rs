@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
 use diag_tokio::{DiagBody, RouteFuture, Routes, Server};
-use hyper::body::Incoming;
+use diag_tokio::RouteBody;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -42,11 +42,11 @@ fn limits() -> Limits {
 struct Hello;
 
 impl Routes for Hello {
-    fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+    fn claims(&self, request: &hyper::Request<RouteBody>) -> bool {
         matches!(request.uri().path(), "/hello" | "/slow")
     }
 
-    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture {
+    fn serve(&self, request: hyper::Request<RouteBody>) -> RouteFuture {
         let slow = request.uri().path() == "/slow";
         Box::pin(async move {
             if slow {
@@ -320,47 +320,27 @@ async fn head_has_no_body_and_shutdown_drains() {
     assert!(TcpStream::connect(s.addr).await.is_err(), "listener closed");
 }
 
-/// Sends `request` on the keep-alive connection `c` and reads one response (head and a
-/// `Content-Length` body).
-async fn ask(c: &mut TcpStream, request: &str) -> (String, String) {
-    c.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await.unwrap().unwrap();
-        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&out));
-        out.extend_from_slice(&buf[..n]);
-        if let Some(at) = out.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if out.len() >= at + 4 + len {
-                return (head, String::from_utf8_lossy(&out[at + 4..at + 4 + len]).into_owned());
-            }
-        }
-    }
-}
-
-#[tokio::test]
+// Multi-threaded: the blocking client (`ask`) runs in place while the server's tasks go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_the_shutdown_delay_readyz_is_503_healthz_200_then_the_server_drains() {
     let mut limits = limits();
     limits.shutdown_delay_ms = 1_500;
     let s = start_with(limits).await;
-    let mut keep_alive = TcpStream::connect(s.addr).await.unwrap();
-    let (head, _) = ask(&mut keep_alive, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut blocking = std::net::TcpStream::connect(s.addr).unwrap();
+    let mut ask = |request| tokio::task::block_in_place(|| diag_tests::ask(&mut blocking, request));
+    let (head, _) = ask("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(head.starts_with("http/1.1 200"), "{head}");
 
     s.stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The keep-alive connection and a new one are both served, readiness 503, health 200.
-    let (head, body) = ask(&mut keep_alive, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (head, body) = ask("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(head.starts_with("http/1.1 503"), "{head}");
     assert_eq!(body, r#"{"status":"process is shutting down","pid":99}"#);
-    let (head, _) = ask(&mut keep_alive, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (head, _) = ask("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(head.starts_with("http/1.1 200"), "{head}");
+    blocking.set_nonblocking(true).unwrap();
+    let mut keep_alive = TcpStream::from_std(blocking).unwrap();
     assert_eq!(status_line(&exchange(s.addr, &get("/readyz")).await), "HTTP/1.1 503 Service Unavailable");
     assert_eq!(status_line(&exchange(s.addr, &get("/healthz")).await), "HTTP/1.1 200 OK");
     assert!(!s.task.is_finished(), "still serving during the delay");

@@ -484,3 +484,86 @@ impl DebugAgent {
         run_diagd_output(&all)
     }
 }
+
+/// Sends `request` on the keep-alive connection `c` and reads one response: the head
+/// (lower-cased) and a `Content-Length` body; at most 5 s for the whole response.
+///
+/// # Panics
+/// When the connection fails or closes before a whole response.
+pub fn ask(c: &mut TcpStream, request: &str) -> (String, String) {
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("set a read timeout");
+    c.write_all(request.as_bytes()).expect("send");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = c.read(&mut buf).expect("read a response within 5 s");
+        assert!(n > 0, "closed before a whole response: {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+        if let Some(at) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..at]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if out.len() >= at + 4 + len {
+                return (head, String::from_utf8_lossy(&out[at + 4..at + 4 + len]).into_owned());
+            }
+        }
+    }
+}
+
+/// Runs `program args` with `input` on stdin; returns (exit code, stdout, stderr).
+///
+/// # Panics
+/// When the program cannot be run.
+pub fn pipe(program: &Path, args: &[&str], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+/// Parses `exposition` with Python prometheus_client's reference parser for `format`
+/// (`prometheus` or `openmetrics`): family name → `{"type", "samples": [[name, labels, value]]}`.
+///
+/// # Panics
+/// When the parser rejects it (with its error and the text), or Python or the package is
+/// missing.
+pub fn python_parse(format: &str, exposition: &str) -> serde_json::Value {
+    let python = require_python_prometheus_client();
+    let script = package_dir().join("python/parse_metrics.py");
+    let (code, out, err) = pipe(&python, &[script.to_str().expect("UTF-8 path"), format], exposition);
+    assert_eq!(code, 0, "prometheus_client's {format} parser rejects the exposition:\n{err}\n{exposition}");
+    serde_json::from_str(&out).expect("the parser's JSON")
+}
+
+/// Checks `exposition` with `promtool check metrics`: a 0.0.4 exposition must pass clean. An
+/// OpenMetrics one (ending in `# EOF`) must parse, and the only lint allowed is the one the
+/// format difference implies: an OpenMetrics counter family is named without `_total`, so
+/// promtool's 0.0.4 linter finds its `_total` samples without HELP.
+///
+/// # Panics
+/// When promtool rejects it or is not installed.
+pub fn promtool_check(exposition: &str) {
+    let promtool = require_tool("promtool", "apt-get install prometheus (Debian package, provides promtool)");
+    let (code, out, err) = pipe(&promtool, &["check", "metrics"], exposition);
+    if !exposition.ends_with("# EOF\n") {
+        assert_eq!(code, 0, "promtool rejects the 0.0.4 exposition:\n{out}{err}\n{exposition}");
+        return;
+    }
+    assert_ne!(code, 1, "promtool cannot parse the OpenMetrics exposition:\n{out}{err}\n{exposition}");
+    let counters: Vec<&str> =
+        exposition.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    for problem in format!("{out}{err}").lines().filter(|l| !l.trim().is_empty()) {
+        let explained = counters.iter().any(|c| problem == format!("{c}_total no help text"));
+        assert!(explained, "unexpected promtool finding on OpenMetrics: {problem:?}\n{exposition}");
+    }
+}

@@ -2,9 +2,11 @@
 //! core [`Service`], converted between hyper's types and the core's.
 
 use core::fmt;
+use core::future::Future;
 use std::sync::Arc;
 use std::vec;
 
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 
@@ -13,7 +15,7 @@ use crate::server::admission::ConnectionStats;
 use crate::server::pool::{ChunkPool, POOL_CHUNK_BYTES};
 use crate::server::shared::Shared;
 use crate::server::watchdog::Busy;
-use crate::server::{DiagBody, Routes};
+use crate::server::{BoxError, DiagBody, RouteBody, Routes};
 
 /// Smallest read buffer hyper accepts; a smaller `max_head_bytes` is raised to it.
 pub(crate) const HYPER_MIN_BUF: usize = 8192;
@@ -147,14 +149,104 @@ impl Handler {
         self.shared.service().readiness().is_shutting_down()
     }
 
+    /// The extra routes, if any (for routers that mount them by [`Routes::paths`]).
+    pub fn routes(&self) -> Option<&dyn Routes> {
+        self.routes.as_deref()
+    }
+
+    /// Whether `path` (without the query) is one of diag's: a core route (`/healthz`, `/livez`,
+    /// `/readyz`, `/readyz/<component>`, `/metrics`) or one the extra routes name in
+    /// [`Routes::paths`]. An application's own server sends these to [`call`](Self::call) and
+    /// answers the rest itself.
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::http::Service;
+    /// use diag_core::server::Handler;
+    /// use diag_core::StateTable;
+    /// static STATES: StateTable<4> = StateTable::new();
+    /// let handler = Handler::new(Service::new(&STATES, &[], 1));
+    /// assert!(handler.serves_path("/readyz/db") && handler.serves_path("/metrics"));
+    /// assert!(!handler.serves_path("/api/users") && !handler.serves_path("/debug/pprof/heap"));
+    /// ```
+    pub fn serves_path(&self, path: &str) -> bool {
+        let core = !matches!(crate::http::Route::parse(path), crate::http::Route::NotFound | crate::http::Route::Debug(_));
+        core || self.routes.as_ref().is_some_and(|r| {
+            r.paths().iter().any(|p| match p.strip_suffix('/') {
+                Some(base) if !base.is_empty() => path == base || path.starts_with(p),
+                _ => path == *p,
+            })
+        })
+    }
+
+    /// Answers a request received by a server of the application's own (a tower or axum
+    /// router, hyper on smol or async-std): what the built-in servers answer on a connection,
+    /// with the same routes (the extra [`Routes`] first), negotiation, gzip, `HEAD` handling
+    /// and `/metrics` streamed in `chunk_bytes` chunks. A request head (request line and
+    /// headers, as sent) larger than [`max_head_bytes`](Self::max_head_bytes) gets `431` and
+    /// `Connection: close`, as on the built-in servers. The core routes never read the request
+    /// body (it is dropped with the request); an extra route bounds what it reads. Paths the
+    /// routes do not serve get the core's `404`.
+    ///
+    /// What belongs to connections (timeouts, the connection cap, the drain) is the
+    /// application's server's business.
+    ///
+    /// The future owns a clone of the handler (a few reference counts): it is `'static`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() {
+    /// use diag_core::http::Service;
+    /// use diag_core::server::Handler;
+    /// use diag_core::StateTable;
+    /// use http_body::Body as _;
+    ///
+    /// static STATES: StateTable<4> = StateTable::new();
+    /// let handler = Handler::new(Service::new(&STATES, &[], 1));
+    /// let request = hyper::Request::get("/healthz").body(String::new()).unwrap();
+    /// let response = futures_block_on(handler.call(request));
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.body().size_hint().exact(), Some(15));
+    /// # }
+    /// # fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
+    /// ```
+    pub fn call<B>(&self, request: hyper::Request<B>) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let handler = self.clone();
+        async move {
+            if head_bytes(&request) > handler.max_head_bytes() {
+                let response = Response::plain(431, "request header fields too large");
+                let mut response = to_hyper(response, handler.limits.chunk_bytes, None, |_, _, _| DiagBody::empty());
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+            handler.handle_any(request.map(RouteBody::new), None).await
+        }
+    }
+
+    /// Answers `request` received on one of the connections [`serve`](crate::server::serve)
+    /// drives; `busy` ends when the response body is done.
+    pub(crate) async fn handle(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
+        self.handle_any(request.map(RouteBody::from), Some(busy)).await
+    }
+
     /// Answers `request`: an extra route if one claims it (with the common headers added),
-    /// else the core routes. `busy` ends when the response body is done.
+    /// else the core routes. `busy`, if any, ends when the response body is done.
     ///
     /// Runs inside a `debug` span `http.request` (target `diag_core::server::handler`; debug so
     /// that a subscriber logging at info pays nothing for it) that records the method, path,
     /// status and the W3C `traceparent` header, so a subscriber such as `tracing-opentelemetry`
     /// can link it to the caller's trace.
-    pub(crate) async fn handle(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
+    async fn handle_any(&self, request: hyper::Request<RouteBody>, busy: Option<Busy>) -> hyper::Response<DiagBody> {
         use tracing::Instrument as _;
         let span = request_span(&request);
         let response = self.answer(request, busy).instrument(span.clone()).await;
@@ -162,21 +254,33 @@ impl Handler {
         response
     }
 
-    async fn answer(&self, request: hyper::Request<Incoming>, busy: Busy) -> hyper::Response<DiagBody> {
+    async fn answer(&self, request: hyper::Request<RouteBody>, busy: Option<Busy>) -> hyper::Response<DiagBody> {
+        let with_busy = |body: DiagBody| match busy {
+            Some(busy) => body.with_busy(busy),
+            None => body,
+        };
         if let Some(routes) = self.routes.as_ref().filter(|r| r.claims(&request)) {
             let mut response = routes.serve(request).await;
             let headers = response.headers_mut();
             for (name, value) in [("cache-control", "no-store"), ("x-content-type-options", "nosniff")] {
                 headers.entry(name).or_insert(HeaderValue::from_static(value));
             }
-            let (parts, body) = response.into_parts();
-            return hyper::Response::from_parts(parts, body.with_busy(busy));
+            return response.map(with_busy);
         }
         let response = self.shared.service().respond(&core_request(&request));
         // SAFETY: the response comes from `self.shared`'s own service.
         let stream = |response, chunk_bytes, pool| unsafe { Shared::stream(&self.shared, response, chunk_bytes, pool) };
-        to_hyper(response, self.limits.chunk_bytes, self.pool.clone(), stream).map(|body| body.with_busy(busy))
+        to_hyper(response, self.limits.chunk_bytes, self.pool.clone(), stream).map(with_busy)
     }
+}
+
+/// The size of `request`'s head as sent over HTTP/1.1: request line, headers and the blank line.
+fn head_bytes<B>(request: &hyper::Request<B>) -> usize {
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(uri.path().len(), |pq| pq.as_str().len());
+    let line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + 2 + value.len() + 2).sum();
+    line + headers + 2
 }
 
 /// The pool `limits` ask for: none when it would hold no buffer or its buffers would be no

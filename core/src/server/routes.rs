@@ -5,9 +5,7 @@ use core::future::Future;
 use core::pin::Pin;
 use std::boxed::Box;
 
-use hyper::body::Incoming;
-
-use crate::server::DiagBody;
+use crate::server::{DiagBody, RouteBody};
 
 /// The future of an extra route's response.
 pub type RouteFuture = Pin<Box<dyn Future<Output = hyper::Response<DiagBody>> + Send>>;
@@ -22,23 +20,34 @@ pub type RouteFuture = Pin<Box<dyn Future<Output = hyper::Response<DiagBody>> + 
 ///
 /// # Examples
 /// ```
-/// use diag_core::server::{DiagBody, RouteFuture, Routes};
-/// use hyper::body::Incoming;
+/// use diag_core::server::{DiagBody, RouteBody, RouteFuture, Routes};
 ///
 /// struct Hello;
 /// impl Routes for Hello {
-///     fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+///     fn claims(&self, request: &hyper::Request<RouteBody>) -> bool {
 ///         request.uri().path() == "/hello"
 ///     }
-///     fn serve(&self, _request: hyper::Request<Incoming>) -> RouteFuture {
+///     fn serve(&self, _request: hyper::Request<RouteBody>) -> RouteFuture {
 ///         Box::pin(async { hyper::Response::new(DiagBody::full("hello\n")) })
+///     }
+///     fn paths(&self) -> &[&str] {
+///         &["/hello"]
 ///     }
 /// }
 /// ```
 pub trait Routes: Send + Sync + 'static {
     /// Whether this hook answers `request`.
-    fn claims(&self, request: &hyper::Request<Incoming>) -> bool;
+    fn claims(&self, request: &hyper::Request<RouteBody>) -> bool;
 
     /// Answers a request [`claims`](Self::claims) accepted.
-    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture;
+    fn serve(&self, request: hyper::Request<RouteBody>) -> RouteFuture;
+
+    /// The paths this hook may claim, for routers that dispatch on the path before any
+    /// service sees the request (axum's `Router`): `"/x"` stands for that path, `"/x/"` (a
+    /// trailing slash) for it and every path below it. The built-in servers and
+    /// [`Handler::call`](crate::server::Handler::call) ask [`claims`](Self::claims) on every
+    /// request and do not need it. By default none: such a router then mounts no extra route.
+    fn paths(&self) -> &[&str] {
+        &[]
+    }
 }

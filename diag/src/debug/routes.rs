@@ -8,9 +8,8 @@
 //! as for `GET` (an unknown profile is 404, a bad `seconds` 400) and answered with the
 //! `Content-Type` and `Content-Disposition` of the profile, without `Content-Length`.
 
-use diag_core::server::{DiagBody, RouteFuture, Routes};
+use diag_core::server::{DiagBody, RouteBody, RouteFuture, Routes};
 use http_body_util::{BodyExt as _, Limited};
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -78,11 +77,11 @@ fn is_health(path: &str) -> bool {
 }
 
 impl Routes for DebugRoutes {
-    fn claims(&self, request: &Request<Incoming>) -> bool {
+    fn claims(&self, request: &Request<RouteBody>) -> bool {
         claims_path(self.mode, request.uri().path())
     }
 
-    fn serve(&self, request: Request<Incoming>) -> RouteFuture {
+    fn serve(&self, request: Request<RouteBody>) -> RouteFuture {
         let mode = self.mode;
         Box::pin(async move {
             tracing::debug!(method = %request.method(), path = request.uri().path(), "debug route");
@@ -129,7 +128,7 @@ fn without_body(response: Response<DiagBody>) -> Response<DiagBody> {
 }
 
 /// `GET /log-level` (the level, e.g. `INFO`) and `PUT /log-level` (body: the new level).
-async fn level(request: Request<Incoming>) -> Response<DiagBody> {
+async fn level(request: Request<RouteBody>) -> Response<DiagBody> {
     match *request.method() {
         Method::GET | Method::HEAD => match log_level::current() {
             Ok(level) => text(StatusCode::OK, log_level::name(level)),
@@ -171,7 +170,7 @@ fn seconds(query: Option<&str>) -> Result<u64, String> {
 }
 
 /// `/debug/pprof/` (the index), `/debug/pprof/profile?seconds=N`, `heap`, `allocs`, `goroutine`.
-async fn pprof(request: Request<Incoming>) -> Response<DiagBody> {
+async fn pprof(request: Request<RouteBody>) -> Response<DiagBody> {
     let head = match *request.method() {
         Method::GET => false,
         Method::HEAD => true,

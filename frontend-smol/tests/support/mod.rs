@@ -10,7 +10,7 @@ use async_io::Timer;
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
 use diag_smol::{DiagBody, RouteFuture, Routes, Server, SmolMetrics};
-use hyper::body::Incoming;
+use diag_smol::RouteBody;
 
 /// The runtime that drives the server.
 #[derive(Debug, Clone, Copy)]
@@ -85,11 +85,11 @@ pub(crate) fn limits() -> Limits {
 struct Extra;
 
 impl Routes for Extra {
-    fn claims(&self, request: &hyper::Request<Incoming>) -> bool {
+    fn claims(&self, request: &hyper::Request<RouteBody>) -> bool {
         matches!(request.uri().path(), "/hello" | "/slow")
     }
 
-    fn serve(&self, request: hyper::Request<Incoming>) -> RouteFuture {
+    fn serve(&self, request: hyper::Request<RouteBody>) -> RouteFuture {
         let slow = request.uri().path() == "/slow";
         Box::pin(async move {
             if slow {
