@@ -85,7 +85,10 @@ impl Server {
     /// [`Handler::call`]; the crate docs have an example.
     ///
     /// The future is `Send + 'static` and needs no runtime of its own.
-    pub fn respond<B>(&self, request: hyper::Request<B>) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
+    pub fn respond<B>(
+        &self,
+        request: hyper::Request<B>,
+    ) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,

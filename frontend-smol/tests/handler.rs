@@ -119,7 +119,8 @@ fn check(addr: SocketAddr) {
     assert_eq!(gzip.header("content-encoding"), Some("gzip"));
     python_parse("prometheus", &gzip.gunzip());
 
-    let bytes = exchange(addr, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n");
+    let bytes =
+        exchange(addr, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n");
     let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(&bytes[end..], b"", "HEAD: no body");
     let head = parse_response(&bytes, true).unwrap();

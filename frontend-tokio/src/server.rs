@@ -68,7 +68,10 @@ impl Server {
     /// `max_head_bytes` and `/metrics` streamed in `chunk_bytes` chunks; `404` for any path
     /// diag does not serve. See [`Handler::call`]. With the feature `tower`, `Server` is a
     /// `tower::Service` doing this; with `axum`, [`into_router`](Self::into_router) mounts it.
-    pub fn respond<B>(&self, request: hyper::Request<B>) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
+    pub fn respond<B>(
+        &self,
+        request: hyper::Request<B>,
+    ) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,

@@ -134,7 +134,9 @@ fn metrics_through_axum_negotiate_parse_stream_in_chunks_and_gzip() {
 fn head_through_axum_has_the_get_head_and_no_body() {
     let rt = runtime();
     let addr = app(&rt);
-    for (path, headers) in [("/metrics", &[][..]), ("/metrics", &[("Accept-Encoding", "gzip")][..]), ("/readyz", &[][..])] {
+    for (path, headers) in
+        [("/metrics", &[][..]), ("/metrics", &[("Accept-Encoding", "gzip")][..]), ("/readyz", &[][..])]
+    {
         let mut raw = format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
         for (n, v) in headers {
             raw.push_str(&format!("{n}: {v}\r\n"));

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
-use diag_tokio::{DiagBody, RouteFuture, Routes, Server};
 use diag_tokio::RouteBody;
+use diag_tokio::{DiagBody, RouteFuture, Routes, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;

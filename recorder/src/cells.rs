@@ -71,12 +71,15 @@ impl<const N: usize> EncodeHistogram for HistogramCell<N> {
     }
 }
 
+/// A new histogram: its scrape side and its `metrics` handle.
+pub(crate) type NewHistogram = (Arc<dyn EncodeHistogram>, metrics::Histogram);
+
 /// Histogram buckets chosen at compile time (`&'static [f64; N]`), kept with the function
 /// that makes a histogram of that size, so one recorder serves several bucket counts.
 #[derive(Clone, Copy)]
 pub(crate) struct Buckets {
     pub(crate) bounds: &'static [f64],
-    make: fn(&'static [f64]) -> (Arc<dyn EncodeHistogram>, metrics::Histogram),
+    make: fn(&'static [f64]) -> NewHistogram,
 }
 
 impl Buckets {
@@ -85,7 +88,7 @@ impl Buckets {
     }
 
     /// A new, empty histogram over these buckets: its scrape side and its `metrics` handle.
-    pub(crate) fn make(&self) -> (Arc<dyn EncodeHistogram>, metrics::Histogram) {
+    pub(crate) fn make(&self) -> NewHistogram {
         (self.make)(self.bounds)
     }
 }
@@ -96,7 +99,7 @@ impl core::fmt::Debug for Buckets {
     }
 }
 
-fn make<const N: usize>(bounds: &'static [f64]) -> (Arc<dyn EncodeHistogram>, metrics::Histogram) {
+fn make<const N: usize>(bounds: &'static [f64]) -> NewHistogram {
     // `bounds` came from a `&'static [f64; N]` in `Buckets::new`, so the conversion holds; the
     // other arm only keeps this free of panics.
     let Ok(bounds) = <&'static [f64; N]>::try_from(bounds) else {

@@ -3,8 +3,8 @@
 
 use core::fmt;
 use core::hash::{BuildHasherDefault, Hasher};
-use std::hash::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::DefaultHasher;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use diag_core::{Collect, Counter, Desc, Encoder, Labels, MetricType, Series, Stop, Value};

@@ -170,7 +170,8 @@ impl Handler {
     /// assert!(!handler.serves_path("/api/users") && !handler.serves_path("/debug/pprof/heap"));
     /// ```
     pub fn serves_path(&self, path: &str) -> bool {
-        let core = !matches!(crate::http::Route::parse(path), crate::http::Route::NotFound | crate::http::Route::Debug(_));
+        let core =
+            !matches!(crate::http::Route::parse(path), crate::http::Route::NotFound | crate::http::Route::Debug(_));
         core || self.routes.as_ref().is_some_and(|r| {
             r.paths().iter().any(|p| match p.strip_suffix('/') {
                 Some(base) if !base.is_empty() => path == base || path.starts_with(p),
@@ -216,7 +217,10 @@ impl Handler {
     /// #     }
     /// # }
     /// ```
-    pub fn call<B>(&self, request: hyper::Request<B>) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
+    pub fn call<B>(
+        &self,
+        request: hyper::Request<B>,
+    ) -> impl Future<Output = hyper::Response<DiagBody>> + Send + 'static
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_io::Timer;
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
-use diag_smol::{DiagBody, RouteFuture, Routes, Server, SmolMetrics};
 use diag_smol::RouteBody;
+use diag_smol::{DiagBody, RouteFuture, Routes, Server, SmolMetrics};
 
 /// The runtime that drives the server.
 #[derive(Debug, Clone, Copy)]
