@@ -117,10 +117,8 @@ fn run(start: Start) -> anyhow::Result<()> {
         None => Config::default(),
     };
     let runtime = start.runtime.runtime();
-    let mut builder = Builder::from_config(&config)
-        .service_name("diagd")
-        .build_info(BUILD)
-        .profiles_on_diag_addr(start.debug);
+    let mut builder =
+        Builder::from_config(&config).service_name("diagd").build_info(BUILD).profiles_on_diag_addr(start.debug);
     if let Some(delay) = start.shutdown_delay {
         builder = builder.shutdown_delay(delay);
     }

@@ -51,8 +51,7 @@ pub struct Config {
 /// every second or two to see several 503s, and for Kubernetes to take the pod out of its
 /// endpoints; short enough that, with the 10 s drain, diagd exits well within Kubernetes'
 /// default 30 s termination grace period.
-pub const DEFAULT_SHUTDOWN_DELAY: Duration =
-    Duration::from_millis(diag_core::http::Limits::DEFAULT.shutdown_delay_ms);
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_millis(diag_core::http::Limits::DEFAULT.shutdown_delay_ms);
 
 /// `log:`.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -356,6 +356,10 @@ fn default_service_name() -> String {
 
 /// What the servers, the debug socket, the tasks and the heartbeats share.
 #[derive(Debug)]
+#[cfg_attr(
+    not(any(feature = "tokio", feature = "smol", feature = "async-std")),
+    allow(dead_code, reason = "the server settings are read by the runtime features' servers")
+)]
 pub(crate) struct Shared {
     states: Arc<States>,
     clock: Clock,
@@ -707,7 +711,12 @@ impl Heartbeat {
             Ok(after) => {
                 if before != Some(after) {
                     let from = before.map_or("unknown", State::as_str);
-                    tracing::info!(component = self.name.as_str(), from, to = after.as_str(), "component state changed");
+                    tracing::info!(
+                        component = self.name.as_str(),
+                        from,
+                        to = after.as_str(),
+                        "component state changed"
+                    );
                 }
                 after
             }
@@ -793,7 +802,8 @@ mod tests {
 
     #[test]
     fn the_last_handle_stops_the_tasks() {
-        let diag = Diagnostics::builder().component(Component::new("db").ttl(Duration::from_millis(50))).build().unwrap();
+        let diag =
+            Diagnostics::builder().component(Component::new("db").ttl(Duration::from_millis(50))).build().unwrap();
         let tasks = diag.owned().tasks.as_ref().and_then(|t| t.thread.as_ref()).map(|t| t.thread().id());
         assert!(tasks.is_some(), "a TTL starts the sweep");
         let heartbeat = diag.heartbeat("db").unwrap();

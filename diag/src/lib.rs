@@ -22,10 +22,10 @@ pub mod telemetry;
 pub use diag_core as core;
 #[doc(no_inline)]
 pub use diag_core::*;
-pub use diagnostics::{Builder, Component, Diagnostics, Heartbeat, Serving, Timed};
-pub use error::Error;
-pub use signal::shutdown_signal;
 #[cfg(feature = "smol")]
 pub use diag_smol;
 #[cfg(feature = "tokio")]
 pub use diag_tokio;
+pub use diagnostics::{Builder, Component, Diagnostics, Heartbeat, Serving, Timed};
+pub use error::Error;
+pub use signal::shutdown_signal;

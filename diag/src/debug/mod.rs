@@ -32,4 +32,4 @@ mod unwind;
 pub(crate) use heap::jemalloc_is_global;
 pub use routes::DebugRoutes;
 pub use socket::{DEFAULT_DATA_DIR, SOCKET_NAME, socket_path};
-pub(crate) use socket::{DebugSocket, DataDir, start};
+pub(crate) use socket::{DataDir, DebugSocket, start};

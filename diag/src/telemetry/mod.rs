@@ -62,7 +62,7 @@ pub struct Tracing {
 }
 
 /// A boxed layer for a subscriber.
-pub type BoxLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+pub type BoxLayer<S> = Box<dyn tracing_subscriber::Layer<S> + Send + Sync>;
 
 /// Sets up tracing when `config.enabled`: the layer to add to the subscriber (spans of the
 /// `diag`, `diagd` and `diag_core` targets and of `targets`, linked to incoming `traceparent`s)
@@ -186,7 +186,11 @@ impl Tracing {
 ///
 /// # Errors
 /// As [`start`]; also when the process already has a global subscriber.
-pub fn init(config: &Config, service_name: &str, targets: &[(String, tracing::Level)]) -> anyhow::Result<Option<Tracing>> {
+pub fn init(
+    config: &Config,
+    service_name: &str,
+    targets: &[(String, tracing::Level)],
+) -> anyhow::Result<Option<Tracing>> {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("DIAGD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.severity.as_filter()));
