@@ -12,6 +12,8 @@ use diag_core::{Collect, State};
 use crate::config::{Check, Config, Log, Severity, TracingService};
 use crate::debug::{DataDir, DebugSocket};
 use crate::heartbeat::{Clock, States};
+
+mod embed;
 use crate::sources::{Scraped, Source, Static};
 use crate::telemetry::Tracing;
 

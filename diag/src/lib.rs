@@ -22,6 +22,9 @@ pub mod telemetry;
 pub use diag_core as core;
 #[doc(no_inline)]
 pub use diag_core::*;
+#[cfg(feature = "metrics")]
+/// The `metrics` crate's recorder on diag's storage ([`Builder::metrics_recorder`] installs it).
+pub use diag_recorder as recorder;
 #[cfg(feature = "smol")]
 pub use diag_smol;
 #[cfg(feature = "tokio")]
