@@ -166,20 +166,19 @@ impl Builder {
     /// `debug_service`, `log`, `tracing_service`, `shutdown_delay` and `diag_addr`
     /// ([`Diagnostics::diag_addr`]). Installs diag's log subscriber at [`build`](Self::build).
     pub fn from_config(config: &Config) -> Self {
-        let mut builder = Self::default();
-        builder.components = config.watched().iter().map(Component::from_config).collect();
-        builder.debug_dir = Some(match &config.data_dir {
-            Some(dir) => DataDir::Chosen(dir.clone()),
-            None => DataDir::Default(PathBuf::from(crate::debug::DEFAULT_DATA_DIR)),
-        });
-        builder.debug_enabled = config.debug_service.enabled;
-        builder.log = Some(config.log.clone());
-        builder.tracing = Some(config.tracing_service.clone());
-        if let Some(delay) = config.shutdown_delay {
-            builder.shutdown_delay = delay;
+        Self {
+            components: config.watched().iter().map(Component::from_config).collect(),
+            debug_dir: Some(match &config.data_dir {
+                Some(dir) => DataDir::Chosen(dir.clone()),
+                None => DataDir::Default(PathBuf::from(crate::debug::DEFAULT_DATA_DIR)),
+            }),
+            debug_enabled: config.debug_service.enabled,
+            log: Some(config.log.clone()),
+            tracing: Some(config.tracing_service.clone()),
+            shutdown_delay: config.shutdown_delay.unwrap_or(crate::config::DEFAULT_SHUTDOWN_DELAY),
+            diag_addr: config.diag_addr,
+            ..Self::default()
         }
-        builder.diag_addr = config.diag_addr;
-        builder
     }
 
     /// Adds a component (a name, or a [`Component`] with a TTL, a recovery window or a check).
@@ -196,7 +195,7 @@ impl Builder {
     }
 
     /// Adds an owned metrics source to `/metrics` (kept until the last handle is dropped).
-    pub fn metrics(mut self, source: impl Collect + Send + Sync + 'static) -> Self {
+    pub fn metrics(mut self, source: impl Collect + Send + 'static) -> Self {
         self.sources.push(Box::new(source));
         self
     }

@@ -37,14 +37,8 @@ impl Clock {
 ///
 /// A configured check first runs one period after start (so `starting` is visible until
 /// then); the self-check ([`Check::Itself`]) reports at once.
-pub(crate) fn watch(
-    states: Arc<States>,
-    name: String,
-    check: Check,
-    period: Duration,
-    clock: Clock,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
+pub(crate) async fn watch(states: Arc<States>, name: String, check: Check, period: Duration, clock: Clock) {
+    {
         let first = if check == Check::Itself { Duration::ZERO } else { period };
         let mut next = Instant::now() + first;
         loop {
