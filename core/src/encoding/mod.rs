@@ -385,9 +385,10 @@ impl<'b> Encoder<'b> {
                 Ok(())
             }
             Err(Full) => {
-                self.pos = mark;
                 if self.format == Format::Protobuf {
                     protobuf::stop(self, mark);
+                } else {
+                    self.pos = mark;
                 }
                 self.stopped = Some(self.at);
                 Err(Stop(()))

@@ -22,7 +22,8 @@
 //! it is copied, unescaping only values that hold a backslash.
 
 use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, Value};
-use crate::proto::{Open, Sink, SliceWriter, varint};
+use crate::proto::wire::key;
+use crate::proto::{Open, Sink, SliceWriter, WireType, varint};
 
 /// `Content-Type` of the delimited protobuf exposition.
 pub const CONTENT_TYPE: &str =
@@ -68,8 +69,8 @@ const fn type_number(t: MetricType) -> u64 {
 #[derive(Debug, Clone, Copy)]
 struct OpenFamily {
     length: Open,
-    /// Where the message (its reserved length) starts: an item rolled back to before it
-    /// removes it.
+    /// Where the message's fields start (after the reserved length): an item rolled back to
+    /// before it removes it.
     start: usize,
     /// The family name's address and length: the same `&str` as the last series' (the usual
     /// case) is the same family without comparing bytes.
@@ -80,6 +81,8 @@ struct OpenFamily {
 #[derive(Debug, Default)]
 pub(super) struct State {
     open: Option<OpenFamily>,
+    /// The failed item already rolled itself back.
+    rolled_back: bool,
 }
 
 /// One series (a `Metric`) of family `desc`, opening the family's message if needed.
@@ -171,6 +174,10 @@ fn timestamp_len(unix_ms: u64) -> usize {
 }
 
 /// Writes one `Metric` (labels, then `body`) into the family's message.
+///
+/// On failure the item rolls itself back: closing the previous family may have moved its
+/// bytes (a shorter length), so the position before the item is no longer the caller's mark;
+/// [`stop`] then only ends the chunk.
 fn series(
     e: &mut Encoder<'_>,
     desc: &Desc<'_>,
@@ -179,28 +186,51 @@ fn series(
 ) -> Result<(), Full> {
     let mut w = SliceWriter::at(&mut *e.buf, e.pos);
     let name = (desc.name.as_ptr() as usize, desc.name.len());
-    let same = e.proto.open.is_some_and(|f| f.name == name);
-    if !same {
+    let mut rollback = w.pos();
+    if !e.proto.open.is_some_and(|f| f.name == name) {
         if let Some(family) = e.proto.open.take() {
-            w.close(family.length).map_err(|_| Full)?;
+            // Cannot fail: the reservation was as long as the room left, so it only shrinks.
+            let _ = w.close(family.length);
+            rollback = w.pos();
         }
-        let start = w.pos();
         // The most the family can take is what is left of the chunk, so the reservation
         // only ever shrinks when patched.
-        let length = w.open(varint::len(w.remaining() as u64)).map_err(|_| Full)?;
-        family_fields(&mut w, desc).map_err(|_| Full)?;
-        e.proto.open = Some(OpenFamily { length, start, name });
+        match w.open(varint::len(w.remaining() as u64)) {
+            Ok(length) => {
+                let start = w.pos();
+                e.proto.open = Some(OpenFamily { length, start, name });
+                if family_fields(&mut w, desc).is_err() {
+                    return Err(rolled_back(e, rollback));
+                }
+            }
+            Err(_) => return Err(rolled_back(e, rollback)),
+        }
     }
     // A series with labels and a histogram is likely over 127 bytes: reserve two bytes.
     let reserve = if desc.metric_type == MetricType::Histogram { 2 } else { 1 };
-    let result = w.put_varint(crate::proto::wire::key(field::FAMILY_METRIC, crate::proto::WireType::Len)).and_then(|()| {
+    let result = w.put_varint(key(field::FAMILY_METRIC, WireType::Len)).and_then(|()| {
         let open = w.open(reserve)?;
         label_pairs(&mut w, labels)?;
         body(&mut w)?;
         w.close(open)
     });
-    e.pos = w.pos();
-    result.map_err(|_| Full)
+    match result {
+        Ok(()) => {
+            e.pos = w.pos();
+            Ok(())
+        }
+        Err(_) => Err(rolled_back(e, rollback)),
+    }
+}
+
+/// Rolls the item back to `pos`, dropping a family it opened.
+fn rolled_back(e: &mut Encoder<'_>, pos: usize) -> Full {
+    if e.proto.open.is_some_and(|f| f.start > pos) {
+        e.proto.open = None;
+    }
+    e.pos = pos;
+    e.proto.rolled_back = true;
+    Full
 }
 
 fn family_fields(w: &mut SliceWriter<'_>, desc: &Desc<'_>) -> Result<(), crate::proto::BufferFull> {
@@ -237,7 +267,7 @@ fn label_pair(w: &mut SliceWriter<'_>, name: &[u8], value: &[u8], escapes: usize
         if escapes == 0 {
             return w.bytes(field::LABEL_VALUE, value);
         }
-        w.key(field::LABEL_VALUE, crate::proto::WireType::Len)?;
+        w.key(field::LABEL_VALUE, WireType::Len)?;
         w.put_varint(value_len as u64)?;
         unescape(w, value)
     })
@@ -301,11 +331,14 @@ pub(super) fn close(e: &mut Encoder<'_>) {
     }
 }
 
-/// An item that did not fit was rolled back to `mark`: drop the family if the item opened
-/// it, and end the chunk.
+/// An item that did not fit: roll it back to `mark` (unless it did so itself) and end the
+/// chunk.
 pub(super) fn stop(e: &mut Encoder<'_>, mark: usize) {
-    if e.proto.open.is_some_and(|f| f.start >= mark) {
-        e.proto.open = None;
+    if !core::mem::take(&mut e.proto.rolled_back) {
+        e.pos = mark;
+        if e.proto.open.is_some_and(|f| f.start > mark) {
+            e.proto.open = None;
+        }
     }
     close(e);
 }
