@@ -7,6 +7,8 @@
 extern crate std;
 
 mod atomic;
+#[cfg(feature = "std")]
+mod clock;
 mod counter;
 mod decimal;
 pub mod encoding;
@@ -28,6 +30,8 @@ mod sharded;
 mod slots;
 pub mod state;
 
+#[cfg(feature = "std")]
+pub use clock::unix_time_ms;
 pub use counter::Counter;
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]

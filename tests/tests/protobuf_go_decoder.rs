@@ -132,7 +132,8 @@ static PLAIN: Histogram<4> = Histogram::new(&BOUNDS);
 static UP: Counter = Counter::new();
 static TEMPERATURE: GaugeF64 = GaugeF64::new();
 static QUEUE: Gauge = Gauge::new();
-static REGISTRY: Registry<'static, 8> = Registry::new();
+// Start times, written as created_timestamp (unknown to client_model 0.3, which skips them).
+static REGISTRY: Registry<'static, 8> = Registry::new().with_clock(diag_core::unix_time_ms);
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
 fn fill_registry() {

@@ -6,6 +6,7 @@
 //! item. Memory per scrape is therefore bounded by the chunk, not by the number of series.
 //! Format differences live in [`text`], [`openmetrics`] and [`protobuf`].
 
+mod created;
 pub mod openmetrics;
 pub mod parse;
 pub mod protobuf;
@@ -429,7 +430,8 @@ impl<'b> Encoder<'b> {
             }
             let (family, suffix) = e.sample_name(desc);
             e.line(family, suffix, labels, None, value)
-        })
+        })?;
+        self.created_item(desc, labels)
     }
 
     /// Writes a histogram series from a snapshot taken only if the item is not skipped.
@@ -443,10 +445,11 @@ impl<'b> Encoder<'b> {
         snapshot: impl FnOnce() -> Snapshot<N>,
     ) -> Result<(), Stop> {
         if self.skip_item() {
-            return Ok(());
+            return self.created_item(desc, labels);
         }
         let snap = snapshot();
-        self.write_item(|e| e.histogram_lines(desc, labels, &snap.view()))
+        self.write_item(|e| e.histogram_lines(desc, labels, &snap.view()))?;
+        self.created_item(desc, labels)
     }
 
     /// Writes a histogram series: cumulative `_bucket` lines ending in `le="+Inf"`, `_sum`,
@@ -456,7 +459,8 @@ impl<'b> Encoder<'b> {
     /// # Errors
     /// [`Stop`] when the buffer is full.
     pub fn histogram(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Stop> {
-        self.item(|e| e.histogram_lines(desc, labels, view))
+        self.item(|e| e.histogram_lines(desc, labels, view))?;
+        self.created_item(desc, labels)
     }
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {

@@ -132,7 +132,8 @@ pub(super) fn histogram(
             len += 1 + varint::len(bucket as u64) + bucket;
         }
         if let Some(ts) = created {
-            len += 2 + 1 + timestamp_len(ts);
+            // Key 15 takes one byte, the timestamp's length one.
+            len += 2 + timestamp_len(ts);
         }
         w.message_with_len(field::METRIC_HISTOGRAM, len, |w| {
             w.uint64(field::HISTOGRAM_COUNT, count)?;
@@ -341,4 +342,173 @@ pub(super) fn stop(e: &mut Encoder<'_>, mark: usize) {
         }
     }
     close(e);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use crate::proto::{WireType, varint};
+    use crate::{Counter, Family, Format, Gauge, Histogram, Registry, Scrape};
+
+    /// The fields of a message: (field number, wire type, value or bytes).
+    fn fields(mut b: &[u8]) -> Vec<(u32, WireType, u64, &[u8])> {
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let (key, n) = varint::read(b).expect("key");
+            b = &b[n..];
+            let wire = WireType::from_bits((key & 7) as u8).expect("wire type");
+            let field = (key >> 3) as u32;
+            match wire {
+                WireType::Varint => {
+                    let (v, n) = varint::read(b).expect("varint");
+                    assert_eq!(n, varint::len(v), "canonical varint");
+                    out.push((field, wire, v, &b[..0]));
+                    b = &b[n..];
+                }
+                WireType::Fixed64 => {
+                    out.push((field, wire, u64::from_le_bytes(b[..8].try_into().unwrap()), &b[..0]));
+                    b = &b[8..];
+                }
+                WireType::Len => {
+                    let (len, n) = varint::read(b).expect("length");
+                    assert_eq!(n, varint::len(len), "canonical length");
+                    let body = &b[n..n + len as usize];
+                    out.push((field, wire, len, body));
+                    b = &b[n + len as usize..];
+                }
+                WireType::Fixed32 => unreachable!("not written"),
+            }
+        }
+        out
+    }
+
+    /// Families of a delimited stream, consecutive messages of one family merged: name, the
+    /// other family fields, and the metrics' bytes back to back; and the message count.
+    fn families(mut b: &[u8]) -> (Vec<(Vec<u8>, Vec<(u32, u64)>, Vec<u8>)>, usize) {
+        let mut out: Vec<(Vec<u8>, Vec<(u32, u64)>, Vec<u8>)> = Vec::new();
+        let mut messages = 0;
+        while !b.is_empty() {
+            let (len, n) = varint::read(b).unwrap();
+            assert_eq!(n, varint::len(len), "canonical delimiter");
+            let msg = &b[n..n + len as usize];
+            b = &b[n + len as usize..];
+            messages += 1;
+            let (mut name, mut other, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
+            for (field, _, v, body) in fields(msg) {
+                match field {
+                    1 => name = body.to_vec(),
+                    4 => {
+                        metrics.extend_from_slice(body);
+                        metrics.push(0xff); // separator
+                    }
+                    _ => other.push((field, if body.is_empty() { v } else { body.len() as u64 })),
+                }
+            }
+            assert!(!metrics.is_empty(), "no empty family messages");
+            match out.last_mut() {
+                Some(last) if last.0 == name => {
+                    assert_eq!(last.1, other);
+                    last.2.extend_from_slice(&metrics);
+                }
+                _ => out.push((name, other, metrics)),
+            }
+        }
+        (out, messages)
+    }
+
+    static BOUNDS: [f64; 3] = [0.5, 1.0, 2.0];
+
+    #[test]
+    fn chunked_protobuf_holds_the_same_series_as_whole() {
+        let requests: Family<Counter, [&str; 2], 8, 512> = Family::new(["a", "b"], ());
+        let latency: Family<Histogram<3>, (&str,), 4> = Family::new(["route"], &BOUNDS);
+        let empty: Family<Gauge, (&str,), 4> = Family::new(["x"], ());
+        let up = Counter::new();
+        let registry: Registry<'_, 8> = Registry::new().with_clock(|| 1_234_567);
+        registry.register("requests_total", "Requests \"x\".", &requests).unwrap();
+        registry.register("empty", "", &empty).unwrap();
+        registry.register("latency_seconds", "", &latency).unwrap();
+        registry.register("up_total", "", &up).unwrap();
+        for (i, values) in [["x", "y"], ["q\"uo\\te", "new\nline"], ["é", ""], ["long", &"v".repeat(300)]].iter().enumerate() {
+            requests.get_or_create(*values).unwrap().inc_by(i as u64 * 1000);
+        }
+        for route in ["/a", "/b", "/c\\"] {
+            latency.get_or_create((route,)).unwrap().observe(0.7);
+        }
+        let mut whole = std::vec![0u8; 16 * 1024];
+        let n = Scrape::new(Format::Protobuf, &registry).fill(&mut whole).unwrap();
+        let (expected, messages) = families(&whole[..n]);
+        assert_eq!(messages, expected.len());
+        let names: Vec<&[u8]> = expected.iter().map(|f| &f.0[..]).collect();
+        assert_eq!(names, [&b"requests_total"[..], b"latency_seconds", b"up_total"]);
+        // Label values with escapes are written unescaped.
+        assert!(expected[0].2.windows(9).any(|w| w == b"\x12\x07q\"uo\\te"));
+        assert!(expected[0].2.windows(8).any(|w| w == b"new\nline"));
+        for chunk in [380, 381, 390, 400, 450, 512, 700] {
+            let mut scrape = Scrape::new(Format::Protobuf, &registry);
+            let mut out = Vec::new();
+            let mut buf = std::vec![0u8; chunk];
+            loop {
+                match scrape.fill(&mut buf).unwrap() {
+                    0 => break,
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            let (got, messages) = families(&out);
+            assert_eq!(got, expected, "chunk {chunk}");
+            assert!(messages > got.len(), "chunk {chunk}: families split");
+        }
+    }
+
+    #[test]
+    fn created_timestamps_and_values_decode() {
+        let up = Counter::new();
+        let latency: Histogram<3> = Histogram::new(&BOUNDS);
+        let registry: Registry<'_, 4> = Registry::new().with_clock(|| 1_700_000_000_250);
+        registry.register("up_total", "", &up).unwrap();
+        registry.register("latency_seconds", "", &latency).unwrap();
+        up.inc_by(3);
+        latency.observe(0.7);
+        latency.observe(5.0);
+        let mut buf = [0u8; 512];
+        let n = Scrape::new(Format::Protobuf, &registry).fill(&mut buf).unwrap();
+        let (families, _) = families(&buf[..n]);
+        let timestamp = |body: &[u8]| {
+            let f = fields(body);
+            assert_eq!((f[0].0, f[0].2), (1, 1_700_000_000));
+            assert_eq!((f[1].0, f[1].2), (2, 250_000_000));
+        };
+        // up_total: type COUNTER, metric { counter { value: 3, created_timestamp } }
+        let metric = fields(&families[0].2[..families[0].2.len() - 1]);
+        assert_eq!(metric[0].0, 3);
+        let counter = fields(metric[0].3);
+        assert_eq!(f64::from_bits(counter[0].2), 3.0);
+        assert_eq!(counter[1].0, 3);
+        timestamp(counter[1].3);
+        // latency_seconds: count 2, sum 5.7, buckets 0/1/1 (no +Inf), created_timestamp
+        assert_eq!(families[1].1, [(3, 4)]);
+        let metric = fields(&families[1].2[..families[1].2.len() - 1]);
+        assert_eq!(metric[0].0, 7);
+        let h = fields(metric[0].3);
+        assert_eq!((h[0].0, h[0].2), (1, 2));
+        assert_eq!((h[1].0, f64::from_bits(h[1].2)), (2, 5.7));
+        let buckets: Vec<(u64, f64)> = h[2..5]
+            .iter()
+            .map(|b| {
+                let b = fields(b.3);
+                (b[0].2, f64::from_bits(b[1].2))
+            })
+            .collect();
+        assert_eq!(buckets, [(0, 0.5), (1, 1.0), (1, 2.0)]);
+        assert_eq!(h[5].0, 15);
+        timestamp(h[5].3);
+        // OpenMetrics writes the same time as `_created` samples.
+        let n = Scrape::new(Format::OpenMetrics, &registry).fill(&mut buf).unwrap();
+        let text = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(text.contains("up_total 3\nup_created 1700000000.250\n"), "{text}");
+        assert!(text.contains("latency_seconds_count 2\nlatency_seconds_created 1700000000.250\n"), "{text}");
+        crate::encoding::parse::validate(Format::OpenMetrics, text).unwrap();
+    }
 }
