@@ -35,8 +35,7 @@ fn group(c: &mut Criterion, shape: Shape) {
         }
     };
     let pc = workload::PromClient::new(shape).into_registry();
-    let mut pc_encode =
-        || prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&pc).expect("encode").len();
+    let mut pc_encode = || prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&pc).expect("encode").len();
 
     for (name, f) in [("diag", &mut diag_encode as &mut dyn FnMut() -> usize), ("prometheus_client", &mut pc_encode)] {
         f();

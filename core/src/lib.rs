@@ -20,9 +20,9 @@ pub mod gzip;
 pub mod histogram;
 pub mod http;
 pub mod labels;
-pub mod proto;
 #[cfg(feature = "std")]
 pub mod process;
+pub mod proto;
 mod registry;
 #[cfg(feature = "hyper")]
 pub mod server;

@@ -106,7 +106,8 @@ fn replies(mut output: &[u8], methods: &[&str]) -> Vec<Reply> {
         };
         let headers: Vec<(String, String)> =
             parsed.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8(h.value.to_vec()).unwrap())).collect();
-        let mut reply = Reply { status: parsed.code.unwrap(), headers, body: String::new(), raw: Vec::new(), chunks: 0 };
+        let mut reply =
+            Reply { status: parsed.code.unwrap(), headers, body: String::new(), raw: Vec::new(), chunks: 0 };
         output = &output[len..];
         if *method == "HEAD" {
             out.push(reply);

@@ -16,7 +16,8 @@ impl Encoder<'_> {
         let Some(unix_ms) = self.created else {
             return Ok(());
         };
-        if self.format != Format::OpenMetrics || !matches!(desc.metric_type, MetricType::Counter | MetricType::Histogram)
+        if self.format != Format::OpenMetrics
+            || !matches!(desc.metric_type, MetricType::Counter | MetricType::Histogram)
         {
             return Ok(());
         }

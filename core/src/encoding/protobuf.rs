@@ -260,7 +260,12 @@ fn label_pairs(w: &mut SliceWriter<'_>, labels: &Labels<'_>) -> Result<(), crate
 
 /// One `LabelPair`; `value` is escaped text holding `escapes` backslash escapes (0: raw).
 #[cfg_attr(not(target_os = "none"), inline(always))]
-fn label_pair(w: &mut SliceWriter<'_>, name: &[u8], value: &[u8], escapes: usize) -> Result<(), crate::proto::BufferFull> {
+fn label_pair(
+    w: &mut SliceWriter<'_>,
+    name: &[u8],
+    value: &[u8],
+    escapes: usize,
+) -> Result<(), crate::proto::BufferFull> {
     let value_len = value.len() - escapes;
     let len = 2 + varint::len(name.len() as u64) + name.len() + varint::len(value_len as u64) + value_len;
     w.message_with_len(field::METRIC_LABEL, len, |w| {
@@ -431,7 +436,9 @@ mod tests {
         registry.register("empty", "", &empty).unwrap();
         registry.register("latency_seconds", "", &latency).unwrap();
         registry.register("up_total", "", &up).unwrap();
-        for (i, values) in [["x", "y"], ["q\"uo\\te", "new\nline"], ["é", ""], ["long", &"v".repeat(300)]].iter().enumerate() {
+        for (i, values) in
+            [["x", "y"], ["q\"uo\\te", "new\nline"], ["é", ""], ["long", &"v".repeat(300)]].iter().enumerate()
+        {
             requests.get_or_create(*values).unwrap().inc_by(i as u64 * 1000);
         }
         for route in ["/a", "/b", "/c\\"] {
