@@ -188,7 +188,7 @@ fn series(
     let mut w = SliceWriter::at(&mut *e.buf, e.pos);
     let name = (desc.name.as_ptr() as usize, desc.name.len());
     let mut rollback = w.pos();
-    if !e.proto.open.is_some_and(|f| f.name == name) {
+    if e.proto.open.is_none_or(|f| f.name != name) {
         if let Some(family) = e.proto.open.take() {
             // Cannot fail: the reservation was as long as the room left, so it only shrinks.
             let _ = w.close(family.length);
@@ -251,9 +251,9 @@ fn label_pairs(w: &mut SliceWriter<'_>, labels: &Labels<'_>) -> Result<(), crate
         return Ok(());
     }
     let mut rest = labels.rendered;
-    while let Some((name, value, escapes, next)) = next_rendered(rest) {
-        label_pair(w, name, value, escapes)?;
-        rest = next;
+    while let Some(pair) = next_rendered(rest) {
+        label_pair(w, pair.name, pair.value, pair.escapes)?;
+        rest = pair.rest;
     }
     Ok(())
 }
@@ -306,7 +306,7 @@ fn unescape(w: &mut SliceWriter<'_>, value: &[u8]) -> Result<(), crate::proto::B
 /// value, how many escapes it holds, and the rest. `None` at the end (or on text diag does not
 /// render, which is never written half).
 #[cfg_attr(not(target_os = "none"), inline(always))]
-fn next_rendered(text: &[u8]) -> Option<(&[u8], &[u8], usize, &[u8])> {
+fn next_rendered(text: &[u8]) -> Option<RenderedPair<'_>> {
     let eq = text.iter().position(|&b| b == b'=')?;
     let name = &text[..eq];
     let value_and_rest = text.get(eq + 2..)?; // after `="`
@@ -324,7 +324,17 @@ fn next_rendered(text: &[u8]) -> Option<(&[u8], &[u8], usize, &[u8])> {
     }
     let value = &value_and_rest[..i];
     let rest = value_and_rest.get(i + 1..).unwrap_or(&[]);
-    Some((name, value, escapes, rest.strip_prefix(b",").unwrap_or(rest)))
+    Some(RenderedPair { name, value, escapes, rest: rest.strip_prefix(b",").unwrap_or(rest) })
+}
+
+/// One pair of rendered label text, and the text after it.
+struct RenderedPair<'a> {
+    name: &'a [u8],
+    /// Escaped as rendered.
+    value: &'a [u8],
+    /// Backslash escapes in `value`.
+    escapes: usize,
+    rest: &'a [u8],
 }
 
 /// Patches the open family's length: the chunk ends here.
@@ -389,10 +399,13 @@ mod tests {
         out
     }
 
+    /// A family: name, its other fields, its metrics' bytes.
+    type Decoded = (Vec<u8>, Vec<(u32, u64)>, Vec<u8>);
+
     /// Families of a delimited stream, consecutive messages of one family merged: name, the
     /// other family fields, and the metrics' bytes back to back; and the message count.
-    fn families(mut b: &[u8]) -> (Vec<(Vec<u8>, Vec<(u32, u64)>, Vec<u8>)>, usize) {
-        let mut out: Vec<(Vec<u8>, Vec<(u32, u64)>, Vec<u8>)> = Vec::new();
+    fn families(mut b: &[u8]) -> (Vec<Decoded>, usize) {
+        let mut out: Vec<Decoded> = Vec::new();
         let mut messages = 0;
         while !b.is_empty() {
             let (len, n) = varint::read(b).unwrap();
