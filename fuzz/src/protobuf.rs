@@ -18,8 +18,11 @@ pub struct DecodedMetric {
     /// Counter, gauge or untyped value (`f64` bits, NaNs made canonical).
     pub value: u64,
     /// Histogram `(count, sum bits, buckets)`.
-    pub histogram: Option<(u64, u64, Vec<(u64, u64)>)>,
+    pub histogram: Option<DecodedHistogram>,
 }
+
+/// A decoded histogram: count, sum bits, `(cumulative count, bound bits)` per bucket.
+pub type DecodedHistogram = (u64, u64, Vec<(u64, u64)>);
 
 /// A decoded family (consecutive messages of one name merged).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +105,7 @@ fn single_value(b: &[u8]) -> Result<u64, String> {
     }
 }
 
-fn histogram(b: &[u8]) -> Result<(u64, u64, Vec<(u64, u64)>), String> {
+fn histogram(b: &[u8]) -> Result<DecodedHistogram, String> {
     let (mut count, mut sum, mut buckets) = (None, None, Vec::new());
     for f in fields(b)? {
         match f {
