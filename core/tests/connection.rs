@@ -325,6 +325,7 @@ fn metrics_in_both_formats_streamed_in_chunks() {
 /// The protobuf exposition through the embedded connection handler: negotiated from what
 /// Prometheus sends with native histograms on, streamed in chunks smaller than a family,
 /// byte for byte what the service writes in one buffer, and a well-formed delimited stream.
+#[cfg(feature = "protobuf")]
 #[test]
 fn metrics_as_protobuf_streamed_in_chunks() {
     const ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\

@@ -105,7 +105,13 @@ fn main() {
             }
         }),
     );
-    for format in [Format::Prometheus, Format::OpenMetrics, Format::Protobuf] {
+    let formats = [
+        Format::Prometheus,
+        Format::OpenMetrics,
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf,
+    ];
+    for format in formats {
         let mut total = 0;
         check(
             "a full encode",

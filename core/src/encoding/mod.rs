@@ -4,11 +4,12 @@
 //! a byte slice. An item that does not fit is rolled back whole and the encoder stops; the
 //! [`Scrape`](crate::Scrape) driving it remembers where, so the next chunk resumes at that
 //! item. Memory per scrape is therefore bounded by the chunk, not by the number of series.
-//! Format differences live in [`text`], [`openmetrics`] and [`protobuf`].
+//! Format differences live in [`text`], [`openmetrics`] and `protobuf` (feature `protobuf`).
 
 mod created;
 pub mod openmetrics;
 pub mod parse;
+#[cfg(feature = "protobuf")]
 pub mod protobuf;
 pub mod text;
 
@@ -26,6 +27,7 @@ pub enum Format {
     /// OpenMetrics 1.0 text format.
     OpenMetrics,
     /// Delimited `io.prometheus.client.MetricFamily` protobuf messages (see [`protobuf`]).
+    #[cfg(feature = "protobuf")]
     Protobuf,
 }
 
@@ -35,6 +37,7 @@ impl Format {
         match self {
             Self::Prometheus => text::CONTENT_TYPE,
             Self::OpenMetrics => openmetrics::CONTENT_TYPE,
+            #[cfg(feature = "protobuf")]
             Self::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
@@ -177,7 +180,8 @@ pub struct Encoder<'b> {
     /// Entries open (nesting level of the next [`entry`](Self::entry)).
     depth: usize,
     le: LeCache,
-    /// The family message open in this chunk, for [`Format::Protobuf`].
+    /// The family message open in this chunk, for `Format::Protobuf`.
+    #[cfg(feature = "protobuf")]
     proto: protobuf::State,
     /// Start time of the family being written (Unix milliseconds), see [`Self::set_created`].
     created: Option<u64>,
@@ -277,6 +281,7 @@ impl<'b> Encoder<'b> {
             past: resume == Position::default(),
             depth: 0,
             le: LeCache::EMPTY,
+            #[cfg(feature = "protobuf")]
             proto: protobuf::State::default(),
             created: None,
         }
@@ -386,11 +391,13 @@ impl<'b> Encoder<'b> {
                 Ok(())
             }
             Err(Full) => {
+                #[cfg(feature = "protobuf")]
                 if self.format == Format::Protobuf {
                     protobuf::stop(self, mark);
-                } else {
-                    self.pos = mark;
+                    self.stopped = Some(self.at);
+                    return Err(Stop(()));
                 }
+                self.pos = mark;
                 self.stopped = Some(self.at);
                 Err(Stop(()))
             }
@@ -406,6 +413,7 @@ impl<'b> Encoder<'b> {
             Format::Prometheus => text::header(e, desc),
             Format::OpenMetrics => openmetrics::header(e, desc),
             // Written with the family's first series (an empty family writes nothing).
+            #[cfg(feature = "protobuf")]
             Format::Protobuf => Ok(()),
         })
     }
@@ -416,6 +424,7 @@ impl<'b> Encoder<'b> {
     /// [`Stop`] when the buffer is full.
     pub fn sample(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Stop> {
         self.item(|e| {
+            #[cfg(feature = "protobuf")]
             if e.format == Format::Protobuf {
                 return protobuf::sample(e, desc, labels, value);
             }
@@ -464,6 +473,7 @@ impl<'b> Encoder<'b> {
     }
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {
+        #[cfg(feature = "protobuf")]
         if self.format == Format::Protobuf {
             return protobuf::histogram(self, desc, labels, view);
         }
@@ -578,6 +588,7 @@ impl<'b> Encoder<'b> {
         match self.format {
             Format::Prometheus => Ok(()),
             Format::OpenMetrics => self.item(|e| e.put(openmetrics::EOF)),
+            #[cfg(feature = "protobuf")]
             Format::Protobuf => {
                 protobuf::close(self);
                 Ok(())
