@@ -7,6 +7,8 @@
 extern crate std;
 
 mod atomic;
+#[cfg(feature = "std")]
+mod clock;
 mod counter;
 mod decimal;
 pub mod encoding;
@@ -31,6 +33,8 @@ mod slots;
 pub mod snappy;
 pub mod state;
 
+#[cfg(feature = "std")]
+pub use clock::unix_time_ms;
 pub use counter::Counter;
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]

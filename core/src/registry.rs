@@ -64,7 +64,7 @@ pub trait Collect: Sync {
 }
 
 enum Entry<'a> {
-    Metric { name: &'a str, help: &'a str, metric: &'a dyn Metric },
+    Metric { name: &'a str, help: &'a str, metric: &'a dyn Metric, created: Option<u64> },
     Collector(&'a dyn Collect),
 }
 
@@ -88,14 +88,39 @@ enum Entry<'a> {
 /// ```
 pub struct Registry<'a, const N: usize> {
     entries: Slots<Entry<'a>, N>,
+    clock: Option<fn() -> u64>,
 }
 
 impl<'a, const N: usize> Registry<'a, N> {
     crate::atomic::loom_const_fn! {
         /// An empty registry.
         pub fn new() -> Self {
-            Self { entries: Slots::new() }
+            Self { entries: Slots::new(), clock: None }
         }
+    }
+
+    /// The same registry stamping each metric with `clock()` (milliseconds since the Unix
+    /// epoch) when it is registered: its start time, written as `_created` samples in
+    /// OpenMetrics and as `created_timestamp` in protobuf for counters and histograms. The
+    /// core has no clock; with `std`, [`unix_time_ms`](crate::unix_time_ms) is one.
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::{Counter, Format, Registry, Scrape};
+    /// static HITS: Counter = Counter::new();
+    /// static REGISTRY: Registry<'static, 4> = Registry::new().with_clock(|| 1_700_000_000_250);
+    ///
+    /// REGISTRY.register("hits_total", "", &HITS).unwrap();
+    /// let mut buf = [0u8; 256];
+    /// let n = Scrape::new(Format::OpenMetrics, &REGISTRY).fill(&mut buf).unwrap();
+    /// assert_eq!(
+    ///     core::str::from_utf8(&buf[..n]).unwrap(),
+    ///     "# TYPE hits counter\nhits_total 0\nhits_created 1700000000.250\n# EOF\n"
+    /// );
+    /// ```
+    pub const fn with_clock(mut self, clock: fn() -> u64) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Registers `metric` as family `name` with `help`.
@@ -114,7 +139,7 @@ impl<'a, const N: usize> Registry<'a, N> {
             .entries
             .get_or_insert_with(
                 |e| matches!(e, Entry::Metric { name: n, .. } if *n == name),
-                || Entry::Metric { name, help, metric },
+                || Entry::Metric { name, help, metric, created: self.clock.map(|clock| clock()) },
             )
             .map_err(|_| CapacityError { capacity: N })?;
         match entry {
@@ -148,9 +173,12 @@ impl<const N: usize> Collect for Registry<'_, N> {
         // scrape in many chunks does not walk the whole registry for each.
         for i in enc.resume_entry()..self.entries.len_hint() {
             match self.entries.get(i) {
-                Some(Entry::Metric { name, help, metric }) => {
-                    enc.entry(i, |enc| metric.encode(&Desc { name, help, metric_type: metric.metric_type() }, enc))?
-                }
+                Some(Entry::Metric { name, help, metric, created }) => enc.entry(i, |enc| {
+                    enc.set_created(*created);
+                    let result = metric.encode(&Desc { name, help, metric_type: metric.metric_type() }, enc);
+                    enc.set_created(None);
+                    result
+                })?,
                 Some(Entry::Collector(c)) => enc.entry(i, |enc| c.collect(enc))?,
                 None => {}
             }

@@ -82,6 +82,8 @@ struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// The body's bytes (`body` is empty when they are not UTF-8, e.g. protobuf).
+    raw: Vec<u8>,
     chunks: usize,
 }
 
@@ -104,7 +106,8 @@ fn replies(mut output: &[u8], methods: &[&str]) -> Vec<Reply> {
         };
         let headers: Vec<(String, String)> =
             parsed.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8(h.value.to_vec()).unwrap())).collect();
-        let mut reply = Reply { status: parsed.code.unwrap(), headers, body: String::new(), chunks: 0 };
+        let mut reply =
+            Reply { status: parsed.code.unwrap(), headers, body: String::new(), raw: Vec::new(), chunks: 0 };
         output = &output[len..];
         if *method == "HEAD" {
             out.push(reply);
@@ -133,7 +136,8 @@ fn replies(mut output: &[u8], methods: &[&str]) -> Vec<Reply> {
             body.extend_from_slice(output);
             output = &[];
         }
-        reply.body = String::from_utf8(body).unwrap();
+        reply.body = String::from_utf8(body.clone()).unwrap_or_default();
+        reply.raw = body;
         out.push(reply);
     }
     assert!(output.is_empty(), "left over: {:?}", String::from_utf8_lossy(output));
@@ -316,6 +320,57 @@ fn metrics_in_both_formats_streamed_in_chunks() {
         "promhttp_metric_handler_requests_total{code=\"200\"} 2",
     );
     assert_eq!(om.body, expected);
+}
+
+/// The protobuf exposition through the embedded connection handler: negotiated from what
+/// Prometheus sends with native histograms on, streamed in chunks smaller than a family,
+/// byte for byte what the service writes in one buffer, and a well-formed delimited stream.
+#[cfg(feature = "protobuf")]
+#[test]
+fn metrics_as_protobuf_streamed_in_chunks() {
+    const ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\
+                          application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,\
+                          text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let states = StateTable::<4>::new();
+    states.heartbeat_ok("auth", 0).unwrap();
+    LATENCY.observe(0.5);
+    let sources: [&dyn diag_core::Collect; 1] = [registry()];
+    let service = Service::new(&states, &sources, 1);
+    let input = format!("GET /metrics HTTP/1.1\r\nAccept: {ACCEPT}\r\n\r\n");
+    let (mut head, mut chunk) = ([0u8; 1024], [0u8; 300]);
+    let mut connection = Connection::new(&service, &mut head, &mut chunk);
+    let mut io = Duplex::new(input.as_bytes());
+    assert_eq!(block_on(connection.serve(&mut io)).unwrap(), Closed::ByPeer);
+    let reply = &replies(&io.output, &["GET"])[0];
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
+    );
+    assert!(reply.chunks > 2, "streamed in {} chunks", reply.chunks);
+    // The same scrape in one buffer, from a fresh service (which has counted no scrape yet).
+    let fresh = Service::new(&states, &sources, 1);
+    let mut body = fresh.respond(&Request { accept: Some(ACCEPT), ..Request::get("/metrics") }).into_body();
+    let mut whole = vec![0u8; 64 * 1024];
+    let n = body.fill(&mut whole).unwrap();
+    // Delimited messages, back to back; a family's name is its first field.
+    let names = |mut b: &[u8]| {
+        let mut names = Vec::new();
+        while !b.is_empty() {
+            let (len, k) = diag_core::proto::varint::read(b).expect("length");
+            let msg = &b[k..k + len as usize];
+            assert_eq!(msg[0], 0x0a, "name first");
+            names.push(String::from_utf8(msg[2..2 + usize::from(msg[1])].to_vec()).unwrap());
+            b = &b[k + len as usize..];
+        }
+        names
+    };
+    let (streamed, whole) = (names(&reply.raw), names(&whole[..n]));
+    let mut merged = streamed.clone();
+    merged.dedup();
+    assert_eq!(merged, whole, "chunked messages continue the same families");
+    assert!(streamed.len() > whole.len(), "a 300-byte chunk splits families");
+    assert!(whole.iter().any(|n| n == "app_latency_seconds") && whole.iter().any(|n| n == "process_state"));
 }
 
 #[test]

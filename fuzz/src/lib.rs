@@ -3,6 +3,8 @@
 //! parsed back by the core's strict parser, with what was emitted.
 #![deny(missing_docs)]
 
+pub mod protobuf;
+
 use arbitrary::{Arbitrary, Unstructured};
 use diag_core::encoding::HistogramView;
 use diag_core::encoding::parse::{Escaped, Event, FamilyType, Parser};
@@ -592,4 +594,35 @@ pub fn run_encode_case(format: Format, case: &EncodeCase) {
     let families =
         case.registered.iter().map(RegisteredDesc::family).chain(case.set.families.iter().cloned()).collect();
     check_round_trip(format, &MetricSet { families }, &whole);
+}
+
+/// The protobuf encoder over an arbitrary case: whole and chunked encodes decode (strictly,
+/// with [`protobuf::decode`]) to the same families, series and values, which are exactly
+/// what was emitted; a chunked encode only splits families into more messages.
+pub fn run_protobuf_case(case: &EncodeCase) {
+    let (a, b) = case.set.families.split_at(case.split);
+    let (a, b) = (Source { families: a }, Source { families: b });
+    let metrics: Vec<Box<dyn Metric>> = case.registered.iter().map(RegisteredDesc::build).collect();
+    let registry: Registry<'_, { MAX_REGISTERED + 1 }> = Registry::new();
+    for (r, m) in case.registered.iter().zip(&metrics) {
+        registry.register(&r.name, &r.help, &**m).expect("valid, distinct names in a registry large enough");
+    }
+    registry.register_collector(&a).expect("room for the collector");
+    let sources: [&dyn Collect; 2] = [&registry, &b];
+    let whole = encode_whole(Format::Protobuf, &sources);
+    // Every chunk is whole messages: it decodes on its own.
+    let mut scrape = Scrape::new(Format::Protobuf, &sources);
+    let chunks = drain(&case.sizes, |buf| scrape.fill(buf));
+    assert!(scrape.is_done());
+    for (i, chunk) in chunks.iter().enumerate() {
+        protobuf::decode(chunk).unwrap_or_else(|e| panic!("chunk {i} alone: {e}"));
+    }
+    let chunked = chunks.concat();
+    let (decoded, messages) = protobuf::decode(&whole).unwrap_or_else(|e| panic!("whole encode: {e}"));
+    assert_eq!(messages, decoded.len(), "one message per family when nothing splits");
+    let (decoded_chunked, _) = protobuf::decode(&chunked).unwrap_or_else(|e| panic!("chunked encode: {e}"));
+    assert_eq!(decoded_chunked, decoded, "chunked encode decodes differently");
+    let families =
+        case.registered.iter().map(RegisteredDesc::family).chain(case.set.families.iter().cloned()).collect();
+    assert_eq!(decoded, protobuf::expected(&MetricSet { families }));
 }

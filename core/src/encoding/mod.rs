@@ -4,10 +4,12 @@
 //! a byte slice. An item that does not fit is rolled back whole and the encoder stops; the
 //! [`Scrape`](crate::Scrape) driving it remembers where, so the next chunk resumes at that
 //! item. Memory per scrape is therefore bounded by the chunk, not by the number of series.
-//! Format differences live in [`text`], [`openmetrics`] and [`protobuf`].
+//! Format differences live in [`text`], [`openmetrics`] and `protobuf` (feature `protobuf`).
 
+mod created;
 pub mod openmetrics;
 pub mod parse;
+#[cfg(feature = "protobuf")]
 pub mod protobuf;
 pub mod text;
 
@@ -28,6 +30,7 @@ pub enum Format {
     /// OpenMetrics 1.0 text format.
     OpenMetrics,
     /// Delimited `io.prometheus.client.MetricFamily` protobuf messages (see [`protobuf`]).
+    #[cfg(feature = "protobuf")]
     Protobuf,
 }
 
@@ -37,6 +40,7 @@ impl Format {
         match self {
             Self::Prometheus => text::CONTENT_TYPE,
             Self::OpenMetrics => openmetrics::CONTENT_TYPE,
+            #[cfg(feature = "protobuf")]
             Self::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
@@ -179,7 +183,8 @@ pub struct Encoder<'b> {
     /// Entries open (nesting level of the next [`entry`](Self::entry)).
     depth: usize,
     le: LeCache,
-    /// The family message open in this chunk, for [`Format::Protobuf`].
+    /// The family message open in this chunk, for `Format::Protobuf`.
+    #[cfg(feature = "protobuf")]
     proto: protobuf::State,
     /// Start time of the family being written (Unix milliseconds), see [`Self::set_created`].
     created: Option<u64>,
@@ -279,6 +284,7 @@ impl<'b> Encoder<'b> {
             past: resume == Position::default(),
             depth: 0,
             le: LeCache::EMPTY,
+            #[cfg(feature = "protobuf")]
             proto: protobuf::State::default(),
             created: None,
         }
@@ -388,10 +394,13 @@ impl<'b> Encoder<'b> {
                 Ok(())
             }
             Err(Full) => {
-                self.pos = mark;
+                #[cfg(feature = "protobuf")]
                 if self.format == Format::Protobuf {
                     protobuf::stop(self, mark);
+                    self.stopped = Some(self.at);
+                    return Err(Stop(()));
                 }
+                self.pos = mark;
                 self.stopped = Some(self.at);
                 Err(Stop(()))
             }
@@ -407,6 +416,7 @@ impl<'b> Encoder<'b> {
             Format::Prometheus => text::header(e, desc),
             Format::OpenMetrics => openmetrics::header(e, desc),
             // Written with the family's first series (an empty family writes nothing).
+            #[cfg(feature = "protobuf")]
             Format::Protobuf => Ok(()),
         })
     }
@@ -417,6 +427,7 @@ impl<'b> Encoder<'b> {
     /// [`Stop`] when the buffer is full.
     pub fn sample(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Stop> {
         self.item(|e| {
+            #[cfg(feature = "protobuf")]
             if e.format == Format::Protobuf {
                 return protobuf::sample(e, desc, labels, value);
             }
@@ -431,7 +442,8 @@ impl<'b> Encoder<'b> {
             }
             let (family, suffix) = e.sample_name(desc);
             e.line(family, suffix, labels, None, value)
-        })
+        })?;
+        self.created_item(desc, labels)
     }
 
     /// Writes a histogram series from a snapshot taken only if the item is not skipped.
@@ -445,10 +457,11 @@ impl<'b> Encoder<'b> {
         snapshot: impl FnOnce() -> Snapshot<N>,
     ) -> Result<(), Stop> {
         if self.skip_item() {
-            return Ok(());
+            return self.created_item(desc, labels);
         }
         let snap = snapshot();
-        self.write_item(|e| e.histogram_lines(desc, labels, &snap.view()))
+        self.write_item(|e| e.histogram_lines(desc, labels, &snap.view()))?;
+        self.created_item(desc, labels)
     }
 
     /// Writes a histogram series: cumulative `_bucket` lines ending in `le="+Inf"`, `_sum`,
@@ -458,10 +471,12 @@ impl<'b> Encoder<'b> {
     /// # Errors
     /// [`Stop`] when the buffer is full.
     pub fn histogram(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Stop> {
-        self.item(|e| e.histogram_lines(desc, labels, view))
+        self.item(|e| e.histogram_lines(desc, labels, view))?;
+        self.created_item(desc, labels)
     }
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {
+        #[cfg(feature = "protobuf")]
         if self.format == Format::Protobuf {
             return protobuf::histogram(self, desc, labels, view);
         }
@@ -576,6 +591,7 @@ impl<'b> Encoder<'b> {
         match self.format {
             Format::Prometheus => Ok(()),
             Format::OpenMetrics => self.item(|e| e.put(openmetrics::EOF)),
+            #[cfg(feature = "protobuf")]
             Format::Protobuf => {
                 protobuf::close(self);
                 Ok(())

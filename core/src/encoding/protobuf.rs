@@ -22,7 +22,8 @@
 //! it is copied, unescaping only values that hold a backslash.
 
 use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, Value};
-use crate::proto::{Open, Sink, SliceWriter, varint};
+use crate::proto::wire::key;
+use crate::proto::{Open, Sink, SliceWriter, WireType, varint};
 
 /// `Content-Type` of the delimited protobuf exposition.
 pub const CONTENT_TYPE: &str =
@@ -68,8 +69,8 @@ const fn type_number(t: MetricType) -> u64 {
 #[derive(Debug, Clone, Copy)]
 struct OpenFamily {
     length: Open,
-    /// Where the message (its reserved length) starts: an item rolled back to before it
-    /// removes it.
+    /// Where the message's fields start (after the reserved length): an item rolled back to
+    /// before it removes it.
     start: usize,
     /// The family name's address and length: the same `&str` as the last series' (the usual
     /// case) is the same family without comparing bytes.
@@ -80,6 +81,8 @@ struct OpenFamily {
 #[derive(Debug, Default)]
 pub(super) struct State {
     open: Option<OpenFamily>,
+    /// The failed item already rolled itself back.
+    rolled_back: bool,
 }
 
 /// One series (a `Metric`) of family `desc`, opening the family's message if needed.
@@ -129,7 +132,8 @@ pub(super) fn histogram(
             len += 1 + varint::len(bucket as u64) + bucket;
         }
         if let Some(ts) = created {
-            len += 2 + 1 + timestamp_len(ts);
+            // Key 15 takes one byte, the timestamp's length one.
+            len += 2 + timestamp_len(ts);
         }
         w.message_with_len(field::METRIC_HISTOGRAM, len, |w| {
             w.uint64(field::HISTOGRAM_COUNT, count)?;
@@ -171,6 +175,10 @@ fn timestamp_len(unix_ms: u64) -> usize {
 }
 
 /// Writes one `Metric` (labels, then `body`) into the family's message.
+///
+/// On failure the item rolls itself back: closing the previous family may have moved its
+/// bytes (a shorter length), so the position before the item is no longer the caller's mark;
+/// [`stop`] then only ends the chunk.
 fn series(
     e: &mut Encoder<'_>,
     desc: &Desc<'_>,
@@ -179,28 +187,51 @@ fn series(
 ) -> Result<(), Full> {
     let mut w = SliceWriter::at(&mut *e.buf, e.pos);
     let name = (desc.name.as_ptr() as usize, desc.name.len());
-    let same = e.proto.open.is_some_and(|f| f.name == name);
-    if !same {
+    let mut rollback = w.pos();
+    if e.proto.open.is_none_or(|f| f.name != name) {
         if let Some(family) = e.proto.open.take() {
-            w.close(family.length).map_err(|_| Full)?;
+            // Cannot fail: the reservation was as long as the room left, so it only shrinks.
+            let _ = w.close(family.length);
+            rollback = w.pos();
         }
-        let start = w.pos();
         // The most the family can take is what is left of the chunk, so the reservation
         // only ever shrinks when patched.
-        let length = w.open(varint::len(w.remaining() as u64)).map_err(|_| Full)?;
-        family_fields(&mut w, desc).map_err(|_| Full)?;
-        e.proto.open = Some(OpenFamily { length, start, name });
+        match w.open(varint::len(w.remaining() as u64)) {
+            Ok(length) => {
+                let start = w.pos();
+                e.proto.open = Some(OpenFamily { length, start, name });
+                if family_fields(&mut w, desc).is_err() {
+                    return Err(rolled_back(e, rollback));
+                }
+            }
+            Err(_) => return Err(rolled_back(e, rollback)),
+        }
     }
     // A series with labels and a histogram is likely over 127 bytes: reserve two bytes.
     let reserve = if desc.metric_type == MetricType::Histogram { 2 } else { 1 };
-    let result = w.put_varint(crate::proto::wire::key(field::FAMILY_METRIC, crate::proto::WireType::Len)).and_then(|()| {
+    let result = w.put_varint(key(field::FAMILY_METRIC, WireType::Len)).and_then(|()| {
         let open = w.open(reserve)?;
         label_pairs(&mut w, labels)?;
         body(&mut w)?;
         w.close(open)
     });
-    e.pos = w.pos();
-    result.map_err(|_| Full)
+    match result {
+        Ok(()) => {
+            e.pos = w.pos();
+            Ok(())
+        }
+        Err(_) => Err(rolled_back(e, rollback)),
+    }
+}
+
+/// Rolls the item back to `pos`, dropping a family it opened.
+fn rolled_back(e: &mut Encoder<'_>, pos: usize) -> Full {
+    if e.proto.open.is_some_and(|f| f.start > pos) {
+        e.proto.open = None;
+    }
+    e.pos = pos;
+    e.proto.rolled_back = true;
+    Full
 }
 
 fn family_fields(w: &mut SliceWriter<'_>, desc: &Desc<'_>) -> Result<(), crate::proto::BufferFull> {
@@ -220,16 +251,21 @@ fn label_pairs(w: &mut SliceWriter<'_>, labels: &Labels<'_>) -> Result<(), crate
         return Ok(());
     }
     let mut rest = labels.rendered;
-    while let Some((name, value, escapes, next)) = next_rendered(rest) {
-        label_pair(w, name, value, escapes)?;
-        rest = next;
+    while let Some(pair) = next_rendered(rest) {
+        label_pair(w, pair.name, pair.value, pair.escapes)?;
+        rest = pair.rest;
     }
     Ok(())
 }
 
 /// One `LabelPair`; `value` is escaped text holding `escapes` backslash escapes (0: raw).
 #[cfg_attr(not(target_os = "none"), inline(always))]
-fn label_pair(w: &mut SliceWriter<'_>, name: &[u8], value: &[u8], escapes: usize) -> Result<(), crate::proto::BufferFull> {
+fn label_pair(
+    w: &mut SliceWriter<'_>,
+    name: &[u8],
+    value: &[u8],
+    escapes: usize,
+) -> Result<(), crate::proto::BufferFull> {
     let value_len = value.len() - escapes;
     let len = 2 + varint::len(name.len() as u64) + name.len() + varint::len(value_len as u64) + value_len;
     w.message_with_len(field::METRIC_LABEL, len, |w| {
@@ -237,7 +273,7 @@ fn label_pair(w: &mut SliceWriter<'_>, name: &[u8], value: &[u8], escapes: usize
         if escapes == 0 {
             return w.bytes(field::LABEL_VALUE, value);
         }
-        w.key(field::LABEL_VALUE, crate::proto::WireType::Len)?;
+        w.key(field::LABEL_VALUE, WireType::Len)?;
         w.put_varint(value_len as u64)?;
         unescape(w, value)
     })
@@ -270,7 +306,7 @@ fn unescape(w: &mut SliceWriter<'_>, value: &[u8]) -> Result<(), crate::proto::B
 /// value, how many escapes it holds, and the rest. `None` at the end (or on text diag does not
 /// render, which is never written half).
 #[cfg_attr(not(target_os = "none"), inline(always))]
-fn next_rendered(text: &[u8]) -> Option<(&[u8], &[u8], usize, &[u8])> {
+fn next_rendered(text: &[u8]) -> Option<RenderedPair<'_>> {
     let eq = text.iter().position(|&b| b == b'=')?;
     let name = &text[..eq];
     let value_and_rest = text.get(eq + 2..)?; // after `="`
@@ -288,7 +324,17 @@ fn next_rendered(text: &[u8]) -> Option<(&[u8], &[u8], usize, &[u8])> {
     }
     let value = &value_and_rest[..i];
     let rest = value_and_rest.get(i + 1..).unwrap_or(&[]);
-    Some((name, value, escapes, rest.strip_prefix(b",").unwrap_or(rest)))
+    Some(RenderedPair { name, value, escapes, rest: rest.strip_prefix(b",").unwrap_or(rest) })
+}
+
+/// One pair of rendered label text, and the text after it.
+struct RenderedPair<'a> {
+    name: &'a [u8],
+    /// Escaped as rendered.
+    value: &'a [u8],
+    /// Backslash escapes in `value`.
+    escapes: usize,
+    rest: &'a [u8],
 }
 
 /// Patches the open family's length: the chunk ends here.
@@ -301,11 +347,188 @@ pub(super) fn close(e: &mut Encoder<'_>) {
     }
 }
 
-/// An item that did not fit was rolled back to `mark`: drop the family if the item opened
-/// it, and end the chunk.
+/// An item that did not fit: roll it back to `mark` (unless it did so itself) and end the
+/// chunk.
 pub(super) fn stop(e: &mut Encoder<'_>, mark: usize) {
-    if e.proto.open.is_some_and(|f| f.start >= mark) {
-        e.proto.open = None;
+    if !core::mem::take(&mut e.proto.rolled_back) {
+        e.pos = mark;
+        if e.proto.open.is_some_and(|f| f.start > mark) {
+            e.proto.open = None;
+        }
     }
     close(e);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use crate::proto::{WireType, varint};
+    use crate::{Counter, Family, Format, Gauge, Histogram, Registry, Scrape};
+
+    /// The fields of a message: (field number, wire type, value or bytes).
+    fn fields(mut b: &[u8]) -> Vec<(u32, WireType, u64, &[u8])> {
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let (key, n) = varint::read(b).expect("key");
+            b = &b[n..];
+            let wire = WireType::from_bits((key & 7) as u8).expect("wire type");
+            let field = (key >> 3) as u32;
+            match wire {
+                WireType::Varint => {
+                    let (v, n) = varint::read(b).expect("varint");
+                    assert_eq!(n, varint::len(v), "canonical varint");
+                    out.push((field, wire, v, &b[..0]));
+                    b = &b[n..];
+                }
+                WireType::Fixed64 => {
+                    out.push((field, wire, u64::from_le_bytes(b[..8].try_into().unwrap()), &b[..0]));
+                    b = &b[8..];
+                }
+                WireType::Len => {
+                    let (len, n) = varint::read(b).expect("length");
+                    assert_eq!(n, varint::len(len), "canonical length");
+                    let body = &b[n..n + len as usize];
+                    out.push((field, wire, len, body));
+                    b = &b[n + len as usize..];
+                }
+                WireType::Fixed32 => unreachable!("not written"),
+            }
+        }
+        out
+    }
+
+    /// A family: name, its other fields, its metrics' bytes.
+    type Decoded = (Vec<u8>, Vec<(u32, u64)>, Vec<u8>);
+
+    /// Families of a delimited stream, consecutive messages of one family merged: name, the
+    /// other family fields, and the metrics' bytes back to back; and the message count.
+    fn families(mut b: &[u8]) -> (Vec<Decoded>, usize) {
+        let mut out: Vec<Decoded> = Vec::new();
+        let mut messages = 0;
+        while !b.is_empty() {
+            let (len, n) = varint::read(b).unwrap();
+            assert_eq!(n, varint::len(len), "canonical delimiter");
+            let msg = &b[n..n + len as usize];
+            b = &b[n + len as usize..];
+            messages += 1;
+            let (mut name, mut other, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
+            for (field, _, v, body) in fields(msg) {
+                match field {
+                    1 => name = body.to_vec(),
+                    4 => {
+                        metrics.extend_from_slice(body);
+                        metrics.push(0xff); // separator
+                    }
+                    _ => other.push((field, if body.is_empty() { v } else { body.len() as u64 })),
+                }
+            }
+            assert!(!metrics.is_empty(), "no empty family messages");
+            match out.last_mut() {
+                Some(last) if last.0 == name => {
+                    assert_eq!(last.1, other);
+                    last.2.extend_from_slice(&metrics);
+                }
+                _ => out.push((name, other, metrics)),
+            }
+        }
+        (out, messages)
+    }
+
+    static BOUNDS: [f64; 3] = [0.5, 1.0, 2.0];
+
+    #[test]
+    fn chunked_protobuf_holds_the_same_series_as_whole() {
+        let requests: Family<Counter, [&str; 2], 8, 512> = Family::new(["a", "b"], ());
+        let latency: Family<Histogram<3>, (&str,), 4> = Family::new(["route"], &BOUNDS);
+        let empty: Family<Gauge, (&str,), 4> = Family::new(["x"], ());
+        let up = Counter::new();
+        let registry: Registry<'_, 8> = Registry::new().with_clock(|| 1_234_567);
+        registry.register("requests_total", "Requests \"x\".", &requests).unwrap();
+        registry.register("empty", "", &empty).unwrap();
+        registry.register("latency_seconds", "", &latency).unwrap();
+        registry.register("up_total", "", &up).unwrap();
+        for (i, values) in
+            [["x", "y"], ["q\"uo\\te", "new\nline"], ["é", ""], ["long", &"v".repeat(300)]].iter().enumerate()
+        {
+            requests.get_or_create(*values).unwrap().inc_by(i as u64 * 1000);
+        }
+        for route in ["/a", "/b", "/c\\"] {
+            latency.get_or_create((route,)).unwrap().observe(0.7);
+        }
+        let mut whole = std::vec![0u8; 16 * 1024];
+        let n = Scrape::new(Format::Protobuf, &registry).fill(&mut whole).unwrap();
+        let (expected, messages) = families(&whole[..n]);
+        assert_eq!(messages, expected.len());
+        let names: Vec<&[u8]> = expected.iter().map(|f| &f.0[..]).collect();
+        assert_eq!(names, [&b"requests_total"[..], b"latency_seconds", b"up_total"]);
+        // Label values with escapes are written unescaped.
+        assert!(expected[0].2.windows(9).any(|w| w == b"\x12\x07q\"uo\\te"));
+        assert!(expected[0].2.windows(8).any(|w| w == b"new\nline"));
+        for chunk in [380, 381, 390, 400, 450, 512, 700] {
+            let mut scrape = Scrape::new(Format::Protobuf, &registry);
+            let mut out = Vec::new();
+            let mut buf = std::vec![0u8; chunk];
+            loop {
+                match scrape.fill(&mut buf).unwrap() {
+                    0 => break,
+                    n => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            let (got, messages) = families(&out);
+            assert_eq!(got, expected, "chunk {chunk}");
+            assert!(messages > got.len(), "chunk {chunk}: families split");
+        }
+    }
+
+    #[test]
+    fn created_timestamps_and_values_decode() {
+        let up = Counter::new();
+        let latency: Histogram<3> = Histogram::new(&BOUNDS);
+        let registry: Registry<'_, 4> = Registry::new().with_clock(|| 1_700_000_000_250);
+        registry.register("up_total", "", &up).unwrap();
+        registry.register("latency_seconds", "", &latency).unwrap();
+        up.inc_by(3);
+        latency.observe(0.7);
+        latency.observe(5.0);
+        let mut buf = [0u8; 512];
+        let n = Scrape::new(Format::Protobuf, &registry).fill(&mut buf).unwrap();
+        let (families, _) = families(&buf[..n]);
+        let timestamp = |body: &[u8]| {
+            let f = fields(body);
+            assert_eq!((f[0].0, f[0].2), (1, 1_700_000_000));
+            assert_eq!((f[1].0, f[1].2), (2, 250_000_000));
+        };
+        // up_total: type COUNTER, metric { counter { value: 3, created_timestamp } }
+        let metric = fields(&families[0].2[..families[0].2.len() - 1]);
+        assert_eq!(metric[0].0, 3);
+        let counter = fields(metric[0].3);
+        assert_eq!(f64::from_bits(counter[0].2), 3.0);
+        assert_eq!(counter[1].0, 3);
+        timestamp(counter[1].3);
+        // latency_seconds: count 2, sum 5.7, buckets 0/1/1 (no +Inf), created_timestamp
+        assert_eq!(families[1].1, [(3, 4)]);
+        let metric = fields(&families[1].2[..families[1].2.len() - 1]);
+        assert_eq!(metric[0].0, 7);
+        let h = fields(metric[0].3);
+        assert_eq!((h[0].0, h[0].2), (1, 2));
+        assert_eq!((h[1].0, f64::from_bits(h[1].2)), (2, 5.7));
+        let buckets: Vec<(u64, f64)> = h[2..5]
+            .iter()
+            .map(|b| {
+                let b = fields(b.3);
+                (b[0].2, f64::from_bits(b[1].2))
+            })
+            .collect();
+        assert_eq!(buckets, [(0, 0.5), (1, 1.0), (1, 2.0)]);
+        assert_eq!(h[5].0, 15);
+        timestamp(h[5].3);
+        // OpenMetrics writes the same time as `_created` samples.
+        let n = Scrape::new(Format::OpenMetrics, &registry).fill(&mut buf).unwrap();
+        let text = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(text.contains("up_total 3\nup_created 1700000000.250\n"), "{text}");
+        assert!(text.contains("latency_seconds_count 2\nlatency_seconds_created 1700000000.250\n"), "{text}");
+        crate::encoding::parse::validate(Format::OpenMetrics, text).unwrap();
+    }
 }

@@ -130,6 +130,7 @@ impl Negotiated {
             (Format::Prometheus, false) => with_escaping!("text/plain; version=0.0.4; charset=utf-8"),
             (Format::Prometheus, true) => with_escaping!("text/plain; version=1.0.0; charset=utf-8"),
             (Format::OpenMetrics, _) => with_escaping!("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            #[cfg(feature = "protobuf")]
             (Format::Protobuf, _) => with_escaping!(
                 "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
             ),
@@ -162,13 +163,16 @@ pub fn negotiate_format(accept: Option<&str>) -> Format {
 /// range is kept when valid.
 ///
 /// # Examples
-/// What Prometheus 2.42 sends with `--enable-feature=native-histograms`:
+/// What Prometheus 2.42 sends with `--enable-feature=native-histograms` (protobuf needs the
+/// `protobuf` feature; without it, OpenMetrics):
 /// ```
+/// # #[cfg(feature = "protobuf")] {
 /// use diag_core::{Format, http::negotiate};
 /// let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\
 ///               application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,\
 ///               text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// assert_eq!(negotiate(Some(accept)).format, Format::Protobuf);
+/// # }
 /// ```
 pub fn negotiate(accept: Option<&str>) -> Negotiated {
     /// The best q-value of a candidate, with its text version and escaping.
@@ -191,7 +195,8 @@ pub fn negotiate(accept: Option<&str>) -> Negotiated {
     }
     for (range, params, q) in elements(accept.unwrap_or("")) {
         if range.eq_ignore_ascii_case("application/vnd.google.protobuf") {
-            if param(params, "proto") == Some("io.prometheus.client.MetricFamily")
+            if cfg!(feature = "protobuf")
+                && param(params, "proto") == Some("io.prometheus.client.MetricFamily")
                 && param(params, "encoding") == Some("delimited")
             {
                 pb.offer(q, false, params);
@@ -210,13 +215,11 @@ pub fn negotiate(accept: Option<&str>) -> Negotiated {
             text.offer(q, false, "");
         }
     }
-    let (format, best) = if pb.q > 0 && pb.q > text.q && pb.q > om.q {
-        (Format::Protobuf, pb)
-    } else if om.q > 0 && om.q > text.q {
-        (Format::OpenMetrics, om)
-    } else {
-        (Format::Prometheus, text)
-    };
+    #[cfg(feature = "protobuf")]
+    if pb.q > 0 && pb.q > text.q && pb.q > om.q {
+        return Negotiated { format: Format::Protobuf, text_v1: false, escaping: pb.escaping };
+    }
+    let (format, best) = if om.q > 0 && om.q > text.q { (Format::OpenMetrics, om) } else { (Format::Prometheus, text) };
     Negotiated { format, text_v1: best.v1 && format == Format::Prometheus, escaping: best.escaping }
 }
 
@@ -264,6 +267,7 @@ mod tests {
     }
 
     /// The exact `Accept` headers Prometheus sends.
+    #[cfg(feature = "protobuf")]
     #[test]
     fn prometheus_accept_headers() {
         // 2.42, default.
@@ -296,6 +300,7 @@ mod tests {
         assert_eq!((n.text_v1, n.escaping), (true, None));
     }
 
+    #[cfg(feature = "protobuf")]
     #[test]
     fn protobuf_needs_its_parameters_and_the_best_q() {
         let pb = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";

@@ -3,8 +3,8 @@
 //! Protobuf's wire format is small enough to write by hand: [`varint`]s, field keys
 //! ([`wire`]), eight-byte doubles, and length-delimited strings and nested messages. This
 //! module is the whole of it, shared by everything in diag that speaks protobuf: the
-//! Prometheus protobuf exposition (`io.prometheus.client.MetricFamily`, see
-//! [`encoding::protobuf`](crate::encoding::protobuf)), remote write's
+//! Prometheus protobuf exposition (`io.prometheus.client.MetricFamily`, the `encoding::protobuf`
+//! module of the `protobuf` feature), remote write's
 //! `prometheus.WriteRequest`, and pprof profiles.
 //!
 //! # Shape

@@ -1,0 +1,42 @@
+//! Start timestamps in the text formats: OpenMetrics' `_created` samples.
+//!
+//! The core has no clock: a family's start time comes from whoever registers it
+//! ([`Registry::with_clock`](crate::Registry::with_clock)) or from a collector
+//! ([`Encoder::set_created`]). Every series of a family carries the family's time: a series
+//! created later reports an earlier start, which is harmless (it counted nothing before it
+//! existed), and a series removed and created again keeps it.
+
+use super::{Desc, Encoder, Format, Full, Labels, MetricType, Stop, openmetrics};
+
+impl Encoder<'_> {
+    /// The `_created` sample after a counter's or histogram's series, as its own item, when a
+    /// start time is set and the format is OpenMetrics (protobuf writes it inside the series;
+    /// 0.0.4 has no place for it).
+    pub(super) fn created_item(&mut self, desc: &Desc<'_>, labels: &Labels<'_>) -> Result<(), Stop> {
+        let Some(unix_ms) = self.created else {
+            return Ok(());
+        };
+        if self.format != Format::OpenMetrics
+            || !matches!(desc.metric_type, MetricType::Counter | MetricType::Histogram)
+        {
+            return Ok(());
+        }
+        self.item(|e| created_line(e, desc, labels, unix_ms))
+    }
+}
+
+/// `name_created{labels} <seconds>.<milliseconds>`
+fn created_line(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, unix_ms: u64) -> Result<(), Full> {
+    e.put_str(openmetrics::family_name(desc))?;
+    e.put(b"_created")?;
+    let labelled = !labels.rendered.is_empty() || labels.iter().next().is_some();
+    if labelled {
+        e.put(b"{")?;
+        e.labels_text(labels)?;
+        e.put(b"}")?;
+    }
+    e.put(b" ")?;
+    e.put_u64(unix_ms / 1000)?;
+    let ms = unix_ms % 1000;
+    e.put(&[b'.', b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8, b'\n'])
+}

@@ -1,0 +1,60 @@
+// Command promdecode reads a delimited io.prometheus.client.MetricFamily stream (diag's
+// protobuf exposition) on stdin with Prometheus' reference decoder (prometheus/common expfmt,
+// client_model) and prints it in the 0.0.4 text format with client_golang's own text writer.
+// Consecutive messages of one family (a family split across chunks) are merged first, as a
+// scraper reads them. On stderr: the number of messages and of families.
+//
+// Build in GOPATH mode over Debian's Go packages:
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go run ./tests/go/promdecode < metrics.pb
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+func main() {
+	dec := expfmt.NewDecoder(bufio.NewReader(os.Stdin), expfmt.FmtProtoDelim)
+	var families []*dto.MetricFamily
+	messages := 0
+	for {
+		mf := &dto.MetricFamily{}
+		err := dec.Decode(mf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "promdecode: message %d: %v\n", messages, err)
+			os.Exit(1)
+		}
+		messages++
+		if n := len(families); n > 0 && families[n-1].GetName() == mf.GetName() {
+			last := families[n-1]
+			if last.GetType() != mf.GetType() || last.GetHelp() != mf.GetHelp() {
+				fmt.Fprintf(os.Stderr, "promdecode: family %q continues with another type or help\n", mf.GetName())
+				os.Exit(1)
+			}
+			last.Metric = append(last.Metric, mf.Metric...)
+			continue
+		}
+		families = append(families, mf)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
+			fmt.Fprintf(os.Stderr, "promdecode: %s: %v\n", mf.GetName(), err)
+			os.Exit(1)
+		}
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(os.Stderr, "promdecode: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "messages %d families %d\n", messages, len(families))
+}
