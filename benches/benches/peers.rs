@@ -283,7 +283,28 @@ fn encode_group(c: &mut Criterion, shape: Shape) -> Vec<EncodeFacts> {
     bench("prometheus_client", &mut || pc.encode());
     bench("metrics", &mut || m.encode());
     g.finish();
+    // The floor: a `memcpy` of the bytes diag wrote, into a buffer reused the same way.
+    let len = diag.encode();
+    let text = diag.output(len).to_vec();
+    let mut dst = vec![0u8; len];
+    c.bench_function(&format!("encode_{}_memcpy", shape.name), |b| {
+        b.iter_custom(|iters| {
+            cpu_timed(|| {
+                for _ in 0..iters {
+                    dst.copy_from_slice(black_box(&text));
+                    black_box(&mut dst);
+                }
+            })
+        })
+    });
     facts
+}
+
+/// The median of the `encode_<workload>_memcpy` benchmark, if it ran.
+fn memcpy_time(dir: &std::path::Path, workload: &str) -> Option<(String, f64)> {
+    let path = dir.join(format!("encode_{workload}_memcpy")).join("new").join("estimates.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some((workload.to_owned(), json["median"]["point_estimate"].as_f64()?))
 }
 
 /// `<target>/criterion`, from this executable's path `<target>/release/deps/peers-…`.
@@ -369,6 +390,7 @@ fn main() {
             .map(|s| report::read_group(&dir, &format!("encode_{}", s.name), &format!("encode {}", s.name)))
             .collect(),
         facts,
+        memcpy: [SMALL, LARGE].iter().filter_map(|s| memcpy_time(&dir, s.name)).collect(),
         serve,
         serve_note,
     };

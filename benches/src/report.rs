@@ -153,6 +153,9 @@ pub struct Run {
     pub encode: Vec<Group>,
     /// Encode allocations and sizes.
     pub facts: Vec<EncodeFacts>,
+    /// `(workload, ns)`: a `memcpy` of the bytes diag writes for each encode workload, the
+    /// floor any encoder writing them into memory stands on.
+    pub memcpy: Vec<(String, f64)>,
     /// Serve results (empty when not measured), with a note on how.
     pub serve: Vec<ServeResult>,
     /// How serving was measured, or why it was not.
@@ -201,8 +204,8 @@ impl Run {
             && let (Some(d), Some(a)) = (g.time("diag"), g.time("atomic"))
         {
             out.push((
-                "counter inc within 1.2× of a bare `AtomicU64::fetch_add`".to_owned(),
-                d <= 1.2 * a,
+                "counter inc within 1.1× of a bare `AtomicU64::fetch_add`".to_owned(),
+                d <= 1.1 * a,
                 format!("diag {d:.2} ns vs atomic {a:.2} ns: {:.2}×", d / a),
             ));
         }
@@ -221,8 +224,8 @@ impl Run {
             for diag in ["diag", "diag_sharded"] {
                 let Some(d) = g.time(diag) else { continue };
                 out.push((
-                    format!("histogram observe faster than every peer, {what}, {}", display(diag)),
-                    d < p,
+                    format!("histogram observe ≥ 1.33× faster than every peer, {what}, {}", display(diag)),
+                    d <= 0.75 * p,
                     format!("{} {d:.2} ns vs fastest peer {} {p:.2} ns ({:.2}×)", display(diag), display(peer), p / d),
                 ));
             }
@@ -240,11 +243,15 @@ impl Run {
             let (Some(d), Some(p)) = (g.time("diag"), g.time("prometheus_client")) else { continue };
             let workload = id.trim_start_matches("encode_");
             let allocs = self.facts.iter().find(|f| f.imp == "diag" && f.workload == workload).map(|f| f.allocations);
+            let goal = if workload == "large" { 10.0 } else { 3.0 };
+            let memcpy = self.memcpy.iter().find(|(w, _)| w == workload).map_or_else(String::new, |(_, m)| {
+                format!("; a memcpy of diag's bytes {:.1} µs (diag: {:.1}× it)", m / 1e3, d / m)
+            });
             out.push((
-                format!("encode {workload}: ≥ 3× faster than prometheus-client, zero allocations"),
-                p / d >= 3.0 && allocs == Some(0),
+                format!("encode {workload}: ≥ {goal}× faster than prometheus-client, zero allocations"),
+                p / d >= goal && allocs == Some(0),
                 format!(
-                    "diag {:.1} µs vs prometheus-client {:.1} µs: {:.2}×; diag allocations per encode: {}",
+                    "diag {:.1} µs vs prometheus-client {:.1} µs: {:.2}×; diag allocations per encode: {}{memcpy}",
                     d / 1e3,
                     p / 1e3,
                     p / d,
@@ -522,6 +529,7 @@ mod tests {
             memory: vec![("diag", 100.0)],
             encode: vec![g("encode_small", &[("diag", 10.0), ("prometheus_client", 40.0)])],
             facts: vec![EncodeFacts { workload: "small", imp: "diag", allocations: 0, bytes: 10 }],
+            memcpy: vec![("small".into(), 2.0)],
             serve: vec![
                 ServeResult { server: "diag-tokio".into(), rps: 300.0, bytes: 1 },
                 ServeResult { server: "prometheus-client + hyper".into(), rps: 100.0, bytes: 1 },
