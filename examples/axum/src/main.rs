@@ -14,13 +14,18 @@ static REGISTRY: Registry<'static, 4> = Registry::new();
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     REGISTRY.register("hello_greetings_total", "Greetings, by user.", &GREETINGS)?;
     let env = |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_owned());
-    let otlp = Some(env("OTLP_URL", "grpc://127.0.0.1:4317"));
+    let (otlp, all) = (Some(env("OTLP_URL", "grpc://127.0.0.1:4317")), Some(1_000_000)); // sample every request
     let diag = Diagnostics::builder()
         .component(Component::new("db").ttl(Duration::from_secs(3))) // 503 if `db` goes silent 3 s
         .registry(&REGISTRY)
         .metrics_recorder() // `metrics::counter!` and friends appear on /metrics
         .debug_socket(env("DATA_DIR", "/tmp/example-axum")) // `diagd debug profile` of this process
-        .tracing(TracingService { enabled: true, exporter_url: otlp, ..Default::default() })
+        .tracing(TracingService {
+            enabled: true,
+            exporter_url: otlp,
+            sampling_rate_per_million: all,
+            ..Default::default()
+        })
         .trace_target("example_axum", tracing::Level::INFO) // export this service's spans
         .build()?;
     metrics::describe_counter!("hello_requests_total", "Requests, by route.");
