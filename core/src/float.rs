@@ -134,21 +134,24 @@ pub(crate) fn write_u64(dst: &mut [u8], mut v: u64) {
     let mut chunk = 0u32;
     for (i, b) in dst.iter_mut().rev().enumerate() {
         if i % 4 == 0 {
-            // v / 10_000 by long division in 16-bit digits: every partial dividend is below
-            // 10_000 × 2^16, so it fits a u32.
-            let mut q = 0u64;
-            let mut rem = 0u32;
-            for shift in [48, 32, 16, 0] {
-                let part = (rem << 16) | ((v >> shift) as u32 & 0xffff);
-                q |= u64::from(part / 10_000) << shift;
-                rem = part % 10_000;
-            }
-            v = q;
-            chunk = rem;
+            (v, chunk) = div_rem_u16(v, 10_000);
         }
         *b = b'0' + (chunk % 10) as u8;
         chunk /= 10;
     }
+}
+
+/// `(v / d, v % d)` for a divisor below 2^16 by long division in 16-bit digits: every partial
+/// dividend is below `d × 2^16`, so it fits a u32, and no 64-bit division routine is linked.
+pub(crate) fn div_rem_u16(v: u64, d: u32) -> (u64, u32) {
+    let mut q = 0u64;
+    let mut rem = 0u32;
+    for shift in [48, 32, 16, 0] {
+        let part = (rem << 16) | ((v >> shift) as u32 & 0xffff);
+        q |= u64::from(part / d) << shift;
+        rem = part % d;
+    }
+    (q, rem)
 }
 
 /// A "do-it-yourself" float: `f × 2^e`.

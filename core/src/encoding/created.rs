@@ -36,7 +36,12 @@ fn created_line(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, unix_
         e.put(b"}")?;
     }
     e.put(b" ")?;
-    e.put_u64(unix_ms / 1000)?;
-    let ms = unix_ms % 1000;
+    // On bare metal without linking a 64-bit division routine (see `float::div_rem_u16`).
+    let (seconds, ms) = if cfg!(target_os = "none") {
+        crate::float::div_rem_u16(unix_ms, 1000)
+    } else {
+        (unix_ms / 1000, (unix_ms % 1000) as u32)
+    };
+    e.put_u64(seconds)?;
     e.put(&[b'.', b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8, b'\n'])
 }

@@ -29,6 +29,7 @@ use diag_core::http::Service;
 #[cfg(feature = "http")]
 use diag_core::http::{Closed, Connection};
 use diag_core::{Collect, Counter, Family, Histogram, Registry, StateTable};
+use lm3s6965 as _; // the device's interrupt vectors
 use panic_halt as _;
 
 /// The pid the readiness bodies report (a microcontroller has no processes).
