@@ -171,3 +171,12 @@ fn smol_and_async_std_services_serve_and_are_profiled_through_their_sockets() {
         example.terminate();
     }
 }
+
+#[test]
+fn the_readme_shows_the_axum_example_as_it_is() {
+    let root = diag_tests::package_dir().join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let main = std::fs::read_to_string(root.join("examples/axum/src/main.rs")).unwrap();
+    let body = main.split_once("\n\n").map_or(main.as_str(), |(_doc, rest)| rest);
+    assert!(readme.contains(body.trim_end()), "README.md's library example differs from examples/axum/src/main.rs");
+}
