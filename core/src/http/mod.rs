@@ -11,6 +11,7 @@
 //! | `/debug/pprof/…` | [`Route::Debug`]: 404 here; a frontend may serve it |
 //! | anything else | 404; a method other than GET/HEAD on a known route: 405 with `Allow` |
 
+mod ascii;
 #[cfg(feature = "async")]
 mod connection;
 mod negotiate;
@@ -47,12 +48,12 @@ impl<'a> Request<'a> {
 
     /// The path, without the query.
     pub fn path(&self) -> &'a str {
-        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+        ascii::split_once(self.target, b'?').map_or(self.target, |(p, _)| p)
     }
 
     /// The query string, without `?`.
     pub fn query(&self) -> Option<&'a str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        ascii::split_once(self.target, b'?').map(|(_, q)| q)
     }
 
     /// Whether the method is `HEAD`.
@@ -103,7 +104,7 @@ impl<'a> Route<'a> {
     /// assert_eq!(Route::parse("/nope"), Route::NotFound);
     /// ```
     pub fn parse(target: &'a str) -> Self {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let (path, query) = ascii::split_once(target, b'?').unwrap_or((target, ""));
         match path {
             "/healthz" | "/livez" => Self::Healthz,
             "/readyz" => Self::Readyz { verbose: query_flag(query, "verbose") },
@@ -129,8 +130,8 @@ impl<'a> Route<'a> {
 /// Whether `query` sets flag `name` (present without value, or with a value other than
 /// `0`/`false`).
 fn query_flag(query: &str, name: &str) -> bool {
-    query.split('&').any(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    ascii::split(query, b'&').any(|pair| {
+        let (k, v) = ascii::split_once(pair, b'=').unwrap_or((pair, ""));
         k == name && !matches!(v, "0" | "false")
     })
 }

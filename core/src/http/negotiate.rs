@@ -1,5 +1,6 @@
 //! `Accept` and `Accept-Encoding` negotiation, with q-values.
 
+use super::ascii;
 use crate::encoding::Format;
 
 /// A q-value in thousandths: 0 to 1000.
@@ -7,13 +8,13 @@ type Q = u16;
 
 /// One element of a comma-separated header: the value before `;`, its parameters, and `q`.
 fn elements(header: &str) -> impl Iterator<Item = (&str, &str, Q)> {
-    header.split(',').filter_map(|element| {
-        let mut parts = element.split(';');
+    ascii::split(header, b',').filter_map(|element| {
+        let mut parts = ascii::split(element, b';');
         let value = parts.next()?.trim_ascii();
         if value.is_empty() {
             return None;
         }
-        let params = element.get(element.find(';').map_or(element.len(), |i| i + 1)..).unwrap_or("");
+        let params = ascii::split_once(element, b';').map_or("", |(_, params)| params);
         let q = parts
             .filter_map(|p| p.trim_ascii().strip_prefix("q=").or_else(|| p.trim_ascii().strip_prefix("Q=")))
             .find_map(|q| parse_q(q.trim_ascii()))
@@ -35,7 +36,7 @@ fn parse_q(s: &str) -> Option<Q> {
     if ["nan", "inf", "infinity"].iter().any(|w| digits.eq_ignore_ascii_case(w)) {
         return Some(0);
     }
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let (int, frac) = ascii::split_once(digits, b'.').unwrap_or((digits, ""));
     let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
@@ -50,9 +51,9 @@ fn parse_q(s: &str) -> Option<Q> {
 
 /// The value of parameter `name` in `params` (`a=b; c="d"`), unquoted.
 fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim_ascii().eq_ignore_ascii_case(name).then(|| v.trim_ascii().trim_matches('"'))
+    ascii::split(params, b';').find_map(|p| {
+        let (k, v) = ascii::split_once(p, b'=')?;
+        k.trim_ascii().eq_ignore_ascii_case(name).then(|| ascii::trim_quotes(v.trim_ascii()))
     })
 }
 
