@@ -51,6 +51,34 @@ pub fn diagd_path() -> PathBuf {
         .clone()
 }
 
+/// Crates of the in-process symbolizer, built optimized for programs whose profiles a test
+/// reads: unoptimized, reading the DWARF of a debug build takes seconds per profile on a loaded
+/// machine. The profiled code itself is built as usual (these crates get artifacts of their own).
+pub const OPTIMIZED_FOR_PROFILES: [&str; 5] = ["gimli", "addr2line", "backtrace", "object", "rustc-demangle"];
+
+/// Runs `cargo build <args>` into this test's target directory and profile, with
+/// [`OPTIMIZED_FOR_PROFILES`] optimized, and returns `<target>/<profile>/<artifact>` (e.g.
+/// `examples/profile_workload` or `example-axum`).
+///
+/// # Panics
+/// When the build fails, with cargo's output.
+pub fn cargo_build_for_profiles(args: &[&str], artifact: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.arg("build").arg("--quiet").args(args).env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
+    for package in OPTIMIZED_FOR_PROFILES {
+        build.arg("--config").arg(format!("profile.dev.package.{package}.opt-level=3"));
+    }
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let out = build.output().expect("run cargo build");
+    assert!(out.status.success(), "cargo build {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    profile_dir.join(artifact)
+}
+
 /// A running `diagd start`.
 #[derive(Debug)]
 pub struct Diagd {

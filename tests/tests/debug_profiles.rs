@@ -4,39 +4,17 @@
 //! over its debug socket, and read with `go tool pprof`.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use diag_tests::{TempDir, go_tool_pprof, request_unix, run_diagd_output};
-
-/// Crates of the in-process symbolizer, built optimized for the example: unoptimized, reading
-/// the DWARF of a debug build takes seconds per profile on a loaded machine. The profiles'
-/// code is built as for `diagd` (these crates get their own artifacts, so nothing else
-/// rebuilds).
-const OPTIMIZED: [&str; 5] = ["gimli", "addr2line", "backtrace", "object", "rustc-demangle"];
+use diag_tests::{TempDir, cargo_build_for_profiles, go_tool_pprof, request_unix, run_diagd_output};
 
 /// The example built into this test's target directory (once per test process).
 fn workload_path() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
-            let target_dir = profile_dir.parent().expect("target directory");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "--quiet", "-p", "diagd", "--example", "profile_workload"])
-                .env("CARGO_TARGET_DIR", target_dir);
-            for package in OPTIMIZED {
-                build.arg("--config").arg(format!("profile.dev.package.{package}.opt-level=3"));
-            }
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let out = build.output().expect("run cargo build --example profile_workload");
-            assert!(out.status.success(), "building the example failed:\n{}", String::from_utf8_lossy(&out.stderr));
-            profile_dir.join("examples").join("profile_workload")
+            cargo_build_for_profiles(&["-p", "diagd", "--example", "profile_workload"], "examples/profile_workload")
         })
         .clone()
 }

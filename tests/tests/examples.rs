@@ -10,29 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use diag_tests::{
-    TempDir, free_port, go_tool_pprof, promtool_check, python_parse, request, run_diagd_output, wait_for, wait_timeout,
+    TempDir, cargo_build_for_profiles, free_port, go_tool_pprof, promtool_check, python_parse, request,
+    run_diagd_output, wait_for, wait_timeout,
 };
-
-/// Crates whose debug builds make in-process symbolization slow (as in debug_profiles.rs).
-const OPTIMIZED: [&str; 5] = ["gimli", "addr2line", "backtrace", "object", "rustc-demangle"];
-
-/// Builds the example package `name` into this test's target directory; its binary's path.
-fn build(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", name]).env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
-    for package in OPTIMIZED {
-        build.arg("--config").arg(format!("profile.dev.package.{package}.opt-level=3"));
-    }
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let out = build.output().expect("run cargo build");
-    assert!(out.status.success(), "building {name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    profile_dir.join(name)
-}
 
 /// A running example with its data dir, and a config naming it for `diagd debug -c`.
 struct Example {
@@ -51,7 +31,7 @@ impl Drop for Example {
 
 impl Example {
     fn start(name: &str) -> Self {
-        let binary = build(name);
+        let binary = cargo_build_for_profiles(&["-p", name], name);
         let dir = TempDir::new(name);
         let data = dir.path().join("data");
         let config = dir.path().join("diagd.yaml");
