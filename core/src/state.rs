@@ -181,7 +181,10 @@ impl<const NAME: usize> Component<NAME> {
 /// ```
 pub struct StateTable<const N: usize, const NAME: usize = DEFAULT_NAME_CAPACITY> {
     components: Slots<Component<NAME>, N>,
-    window_ms: u64,
+    /// The default recovery window, xored with [`DEFAULT_RECOVERY_WINDOW_MS`]: a table with the
+    /// default window is all zero bytes, so a `static` one goes to `.bss` instead of taking its
+    /// size in flash as `.data` (352 bytes in the Cortex-M example).
+    window_xor: u64,
     transitions: AtomicU64,
     shutting_down: AtomicBool,
 }
@@ -199,11 +202,16 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
         pub fn with_recovery_window_ms(window_ms: u64) -> Self {
             Self {
                 components: Slots::new(),
-                window_ms,
+                window_xor: window_ms ^ DEFAULT_RECOVERY_WINDOW_MS,
                 transitions: AtomicU64::new(0),
                 shutting_down: AtomicBool::new(false),
             }
         }
+    }
+
+    /// The recovery window components get unless registered with their own.
+    const fn window_ms(&self) -> u64 {
+        self.window_xor ^ DEFAULT_RECOVERY_WINDOW_MS
     }
 
     /// The table's capacity, `N`.
@@ -284,7 +292,7 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     /// [Component names](Self#component-names)); [`ComponentError::Full`] when `N` components
     /// are already registered.
     pub fn expect(&self, name: &str) -> Result<(), ComponentError> {
-        self.entry(name, self.window_ms, 0).map(|_| ())
+        self.entry(name, self.window_ms(), 0).map(|_| ())
     }
 
     /// Like [`expect`](Self::expect), with this component's own recovery window. The window of
@@ -378,7 +386,7 @@ impl<const N: usize, const NAME: usize> StateTable<N, NAME> {
     pub fn heartbeat(&self, name: &str, event: Event, now_ms: u64) -> Result<State, ComponentError> {
         // Saturate like the stored recovery start, so a huge `now_ms` never ends a recovery early.
         let now_ms = now_ms.min(MAX_MS);
-        let c = self.entry(name, self.window_ms, 0)?;
+        let c = self.entry(name, self.window_ms(), 0)?;
         // Relaxed: a timestamp read on its own (by `expire`).
         c.last_ms.fetch_max(now_ms, Ordering::Relaxed);
         // Relaxed: the packed word is the whole state; the CAS loop serialises writers.

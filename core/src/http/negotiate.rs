@@ -28,9 +28,11 @@ fn elements(header: &str) -> impl Iterator<Item = (&str, &str, Q)> {
 /// `NaN` and infinities give 0. Integer-only: `f32::from_str` would bring about 14 KiB of
 /// tables and code, and float division soft-float routines, into microcontroller flash.
 fn parse_q(s: &str) -> Option<Q> {
+    // `get`, not indexing: after an ASCII sign byte there is always a character boundary, and
+    // indexing would link `str`'s slice-error reporting (260 bytes on Cortex-M) for nothing.
     let (negative, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, s.get(1..).unwrap_or("")),
+        Some(b'+') => (false, s.get(1..).unwrap_or("")),
         _ => (false, s),
     };
     if ["nan", "inf", "infinity"].iter().any(|w| digits.eq_ignore_ascii_case(w)) {
