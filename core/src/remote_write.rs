@@ -35,7 +35,8 @@
 //!
 //! let mut push = Push::new(&sources, &external, 1_700_000_000_000, &mut text);
 //! while let Some(len) = push.next_request(&mut request)? {
-//!     let body = &wire[..snappy.compress(&request[..len], &mut wire)?];
+//!     let n = snappy.compress(&request[..len], &mut wire)?;
+//!     let body = &wire[..n];
 //!     // POST `body` with `Content-Encoding: snappy` and
 //!     // `X-Prometheus-Remote-Write-Version: 0.1.0`.
 //!     assert!(!body.is_empty());
