@@ -246,6 +246,12 @@ fn go_decodes_diag_smol_protobuf_like_its_text() {
 fn go_decodes_diagd_protobuf_like_its_text() {
     for runtime in RUNTIMES {
         let diagd = Diagd::start(runtime, None);
+        // Once ready: the agent's own component goes from starting to ok after its first
+        // heartbeat, which would otherwise fall between the two scrapes.
+        diag_tests::wait_for("/readyz 200", std::time::Duration::from_secs(10), || {
+            let r = diag_tests::request(diagd.addr, "GET", "/readyz", &[]);
+            (r.status == 200).then_some(()).ok_or_else(|| r.text())
+        });
         let (from_go, _, from_diag) = scrape_both(diagd.addr);
         let moving = [
             ("promhttp_metric_handler_requests_total{code=\"200\"}", 1.0),
