@@ -256,7 +256,7 @@ fn request_len_at_least(line: &str, external: &[(&str, &str)]) -> usize {
     line.len() + external.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     extern crate std;
 
