@@ -4,9 +4,12 @@
 //! diag's storage.
 
 use std::future::Future;
+#[cfg(feature = "tokio")]
 use std::sync::Arc;
 
-use super::{Builder, Diagnostics, millis};
+#[cfg(feature = "tokio")]
+use super::millis;
+use super::{Builder, Diagnostics};
 
 impl Diagnostics {
     /// diag's endpoints as a diag-tokio [`Server`](diag_tokio::Server) owning what it serves:
