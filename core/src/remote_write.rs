@@ -48,7 +48,6 @@ use core::fmt;
 
 use crate::encoding::Format;
 use crate::encoding::parse::{Escaped, Line, Lines};
-use crate::error::EncodeError;
 use crate::proto::{BufferFull, Sink, SliceWriter};
 use crate::registry::{Scrape, Sources};
 
@@ -152,7 +151,8 @@ impl<'a> Push<'a> {
                 self.len = match self.scrape.fill(self.text) {
                     Ok(0) => 0,
                     Ok(n) => n,
-                    Err(EncodeError::BufferTooSmall) | Err(_) => return Err(PushError::TextBufferTooSmall),
+                    // Into a slice, `fill` fails only when the next item alone does not fit.
+                    Err(_) => return Err(PushError::TextBufferTooSmall),
                 };
                 if self.len == 0 {
                     return Ok((w.pos() > 0).then_some(w.pos()));
