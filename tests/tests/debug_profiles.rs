@@ -145,8 +145,11 @@ fn heap_names_the_allocating_function_and_allocs_counts_freed_memory() {
         assert!(!functions.contains(allocator), "{allocator} not trimmed:\n{heap}");
     }
     // 64 MiB kept: jemalloc samples every block of 1 MiB (far above its 16 KiB sample rate).
+    // The small allocations beside them (the vector holding the blocks) are sampled by chance,
+    // each scaled up to about the sample rate: allow a few of those, never less than 64 MiB.
     let retained = go_tool_pprof(&["-top", "-unit=B", "-focus=retain_known"], &workload.file("heap.pprof"));
-    assert!(retained.contains(&format!("{}B", 64 << 20)), "{retained}");
+    let bytes = number_after(&retained, "Showing nodes accounting for ", "B");
+    assert!((64 << 20..(64 << 20) + (1 << 20)).contains(&bytes), "{retained}");
     let churn_live = go_tool_pprof(&["-top", "-focus=churn_known"], &workload.file("heap.pprof"));
     assert!(top_functions(&churn_live).is_empty(), "freed memory is not live:\n{churn_live}");
 
