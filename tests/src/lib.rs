@@ -20,6 +20,28 @@ use std::time::{Duration, Instant};
 /// The `--runtime` values the suite runs against.
 pub const RUNTIMES: &[&str] = &["tokio", "smol", "async-std"];
 
+/// Runs `f` once per entry of [`RUNTIMES`], all at once on threads of their own: the suite's
+/// long waits (timeouts, drains, scrape intervals) then overlap instead of adding up. Fails
+/// with the names of the runtimes whose run panicked (each panic's own message is printed
+/// as it happens).
+///
+/// # Panics
+/// When any runtime's run panics.
+pub fn each_runtime(f: impl Fn(&'static str) + Sync) {
+    let failed: Vec<&str> = std::thread::scope(|s| {
+        let f = &f;
+        let runs: Vec<_> = RUNTIMES
+            .iter()
+            .map(|&runtime| {
+                let thread = std::thread::Builder::new().name(format!("runtime {runtime}"));
+                (runtime, thread.spawn_scoped(s, move || f(runtime)).expect("spawn a test thread"))
+            })
+            .collect();
+        runs.into_iter().filter_map(|(runtime, run)| run.join().is_err().then_some(runtime)).collect()
+    });
+    assert!(failed.is_empty(), "failed under {failed:?} (their panics are printed above)");
+}
+
 /// The `diagd` binary under test: `$DIAGD`, or `diagd` built by `cargo build -p diagd` into
 /// this test's target directory (run once per test process, so the binary is never stale).
 ///

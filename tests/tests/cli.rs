@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use diag_tests::{Diagd, RUNTIMES, TempDir, run_diagd};
+use diag_tests::{Diagd, RUNTIMES, TempDir, each_runtime, run_diagd};
 
 #[test]
 fn bad_address_port_in_use_missing_file_bad_config() {
@@ -45,7 +45,7 @@ fn bad_address_port_in_use_missing_file_bad_config() {
 
 #[test]
 fn sigterm_and_sigint_shut_down_cleanly() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         for signal in ["TERM", "INT"] {
             let mut diagd = Diagd::start(runtime, None);
             assert_eq!(diagd.get("/healthz").status, 200);
@@ -53,7 +53,7 @@ fn sigterm_and_sigint_shut_down_cleanly() {
             assert_eq!(status.code(), Some(0), "{runtime} SIG{signal}: {}", diagd.stderr());
             assert!(diagd.stderr().contains("shutting down"), "{}", diagd.stderr());
         }
-    }
+    });
 }
 
 #[test]

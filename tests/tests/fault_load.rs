@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use diag_tests::{Diagd, RUNTIMES, request, wait_for};
+use diag_tests::{Diagd, RUNTIMES, each_runtime, request, wait_for};
 
 /// Resident memory of `pid` in KiB, from /proc.
 fn rss_kib(pid: u32) -> u64 {
@@ -24,7 +24,7 @@ fn assert_no_panic(diagd: &Diagd, runtime: &str) {
 /// answers at once (the median of 20 requests under 100 ms; every one under 1 s).
 #[test]
 fn healthz_answers_with_500_idle_and_slow_header_clients_open() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         let diagd = Diagd::start(runtime, None);
         let idle: Vec<TcpStream> = (0..500).map(|_| TcpStream::connect(diagd.addr).expect("connect")).collect();
         let mut slow: Vec<TcpStream> = (0..20)
@@ -50,7 +50,7 @@ fn healthz_answers_with_500_idle_and_slow_header_clients_open() {
         assert!(latencies[19] < Duration::from_secs(1), "{runtime}: slowest {:?}", latencies[19]);
         drop((idle, slow));
         assert_no_panic(&diagd, runtime);
-    }
+    });
 }
 
 /// A check that hangs (exec `sleep 1000`) is cut off at its period and marks only its own
@@ -58,7 +58,7 @@ fn healthz_answers_with_500_idle_and_slow_header_clients_open() {
 /// listener shows within a few periods.
 #[test]
 fn a_hanging_check_does_not_stall_other_components() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let config = format!(
@@ -82,14 +82,14 @@ fn a_hanging_check_does_not_stall_other_components() {
         assert!(closed.elapsed() < Duration::from_secs(2), "{runtime}: live noticed after {:?}", closed.elapsed());
         assert_eq!(diagd.get("/readyz").status, 503, "{runtime}: the process is degraded");
         assert_no_panic(&diagd, runtime);
-    }
+    });
 }
 
-/// Scrapes in a loop for `DIAG_SOAK_SECONDS` (default 60) against every runtime at once; the
+/// Scrapes in a loop for `DIAG_SOAK_SECONDS` (default 15; longer soaks set it) against every runtime at once; the
 /// resident memory after the soak stays within 4 MiB of what it was after a warm-up.
 #[test]
 fn rss_stays_flat_across_a_soak_of_scrapes() {
-    let seconds: u64 = std::env::var("DIAG_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seconds: u64 = std::env::var("DIAG_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
     let soaks: Vec<_> = RUNTIMES
         .iter()
         .map(|runtime| {

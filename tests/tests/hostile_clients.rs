@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use diag_tests::{Diagd, RUNTIMES, exchange, parse_response};
+use diag_tests::{Diagd, RUNTIMES, each_runtime, exchange, parse_response};
 
 fn status(bytes: &[u8]) -> u16 {
     parse_response(bytes, false).map_or(0, |r| r.status)
@@ -51,7 +51,7 @@ fn oversized_and_malformed_requests() {
 
 #[test]
 fn a_slow_client_is_closed_while_others_are_served() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         let diagd = Diagd::start(runtime, None);
         let started = Instant::now();
         // Slowloris: a head that never completes, and a connection that says nothing.
@@ -71,12 +71,12 @@ fn a_slow_client_is_closed_while_others_are_served() {
         let waited = started.elapsed();
         assert!(waited >= Duration::from_secs(9), "{runtime}: the 10 s header timeout, not earlier: {waited:?}");
         assert_eq!(diagd.get("/healthz").status, 200, "{runtime}: still serving");
-    }
+    });
 }
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_after_30_seconds() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         let diagd = Diagd::start(runtime, None);
         let mut conn = TcpStream::connect(diagd.addr).unwrap();
         conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -90,5 +90,5 @@ fn an_idle_keep_alive_connection_is_closed_after_30_seconds() {
         // The idle timeout (30 s) applies between requests, not the header timeout (10 s).
         assert!(idle >= Duration::from_secs(29), "{runtime}: closed after {idle:?}");
         assert_eq!(diagd.get("/healthz").status, 200);
-    }
+    });
 }

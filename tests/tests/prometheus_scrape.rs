@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use diag_tests::prometheus::Prometheus;
-use diag_tests::{Diagd, RUNTIMES, wait_for};
+use diag_tests::{Diagd, each_runtime, wait_for};
 
 #[test]
 fn prometheus_scrapes_process_state() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         let diagd = Diagd::start(runtime, None);
         let prometheus = Prometheus::scraping(diagd.addr);
         let instance = diagd.addr.to_string();
@@ -37,5 +37,5 @@ fn prometheus_scrapes_process_state() {
             r.first().cloned().ok_or_else(|| "none".to_owned())
         });
         assert!(scrapes["value"][1].as_str().unwrap().parse::<f64>().unwrap() >= 1.0);
-    }
+    });
 }

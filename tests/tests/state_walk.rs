@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use diag_tests::{Diagd, RUNTIMES, wait_for};
+use diag_tests::{Diagd, each_runtime, wait_for};
 
 const MESSAGES: [(&str, u16, &str); 4] = [
     ("ok", 200, "ok"),
@@ -37,7 +37,7 @@ fn expect_state(diagd: &Diagd, state: &str, timeout: Duration) {
 
 #[test]
 fn starting_ok_degraded_recovering_ok() {
-    for runtime in RUNTIMES {
+    each_runtime(|runtime| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let target = listener.local_addr().unwrap();
         let config = format!(
@@ -71,5 +71,5 @@ fn starting_ok_degraded_recovering_ok() {
         ] {
             assert!(log.contains(change), "{runtime}: log lacks {change}:\n{log}");
         }
-    }
+    });
 }
