@@ -94,6 +94,9 @@ struct SeriesEntry {
     names: Vec<String>,
     values: Vec<String>,
     storage: Storage,
+    /// When the series was first used (Unix milliseconds): its start time, `_created` in
+    /// OpenMetrics and `created_timestamp` in protobuf.
+    created_ms: u64,
 }
 
 enum Storage {
@@ -217,6 +220,7 @@ impl Recorder {
             names: labels.iter().map(|(n, _)| n.clone()).collect(),
             values: labels.iter().map(|(_, v)| v.clone()).collect(),
             storage,
+            created_ms: diag_core::unix_time_ms(),
         });
         series.list.push(Arc::clone(&entry));
         series.by_labels.insert(labels, Arc::clone(&entry));
@@ -349,6 +353,7 @@ impl Collect for Recorder {
     /// only: it never blocks an update of a registered handle (a plain atomic), and delays a
     /// registration of a new series for at most the encoding of one chunk.
     fn collect(&self, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        enc.set_created(None); // until a series sets its own
         let rejected = self.rejected.get();
         if rejected > 0 {
             enc.entry(0, |enc| {
@@ -360,6 +365,7 @@ impl Collect for Recorder {
         for (i, family) in families.list.iter().enumerate() {
             enc.entry(i + 1, |enc| family.encode(enc))?;
         }
+        enc.set_created(None);
         Ok(())
     }
 }
@@ -394,6 +400,7 @@ impl SeriesEntry {
     }
 
     fn encode_with(&self, desc: &Desc<'_>, labels: &Labels<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop> {
+        enc.set_created(Some(self.created_ms));
         match &self.storage {
             Storage::Counter(cell) => cell.0.encode_series(desc, labels, enc),
             Storage::Gauge(cell) => cell.0.encode_series(desc, labels, enc),

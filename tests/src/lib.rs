@@ -598,7 +598,8 @@ pub fn python_parse(format: &str, exposition: &str) -> serde_json::Value {
 /// Checks `exposition` with `promtool check metrics`: a 0.0.4 exposition must pass clean. An
 /// OpenMetrics one (ending in `# EOF`) must parse, and the only lint allowed is the one the
 /// format difference implies: an OpenMetrics counter family is named without `_total`, so
-/// promtool's 0.0.4 linter finds its `_total` samples without HELP.
+/// promtool's 0.0.4 linter finds its `_total` samples without HELP, and the `_created`
+/// samples of counters and histograms likewise.
 ///
 /// # Panics
 /// When promtool rejects it or is not installed.
@@ -610,10 +611,17 @@ pub fn promtool_check(exposition: &str) {
         return;
     }
     assert_ne!(code, 1, "promtool cannot parse the OpenMetrics exposition:\n{out}{err}\n{exposition}");
-    let counters: Vec<&str> =
-        exposition.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let typed = |kind: &str| -> Vec<String> {
+        let suffix = format!(" {kind}");
+        exposition
+            .lines()
+            .filter_map(|l| Some(l.strip_prefix("# TYPE ")?.strip_suffix(suffix.as_str())?.to_owned()))
+            .collect()
+    };
+    let (counters, histograms) = (typed("counter"), typed("histogram"));
     for problem in format!("{out}{err}").lines().filter(|l| !l.trim().is_empty()) {
-        let explained = counters.iter().any(|c| problem == format!("{c}_total no help text"));
+        let explained = counters.iter().any(|c| problem == format!("{c}_total no help text"))
+            || counters.iter().chain(&histograms).any(|f| problem == format!("{f}_created no help text"));
         assert!(explained, "unexpected promtool finding on OpenMetrics: {problem:?}\n{exposition}");
     }
 }

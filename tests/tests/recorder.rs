@@ -41,6 +41,7 @@ fn serve() -> (tokio::runtime::Runtime, SocketAddr) {
 
 #[test]
 fn metrics_macros_with_runtime_labels_appear_on_diags_metrics_in_both_formats() {
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let recorder: &'static Recorder = &RECORDER;
     REGISTRY.register_collector(recorder).unwrap();
     metrics::set_global_recorder(recorder).unwrap();
@@ -110,6 +111,13 @@ fn metrics_macros_with_runtime_labels_appear_on_diags_metrics_in_both_formats() 
     assert_eq!(requests.len(), 201, "{requests:?}");
     assert_eq!(families["app_latency_seconds"]["type"], "histogram");
     assert_eq!(samples(&families, "app_workers", "app_workers").len(), 2);
+    // Start timestamps: each counter and histogram series' first use, none for gauges.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let created = samples(&families, "app_requests", "app_requests_created");
+    assert_eq!(created.len(), 201, "{created:?}");
+    assert!(created.iter().all(|(_, v)| v.as_f64().is_some_and(|t| t >= started - 1.0 && t <= now)), "{created:?}");
+    assert_eq!(samples(&families, "app_latency_seconds", "app_latency_seconds_created").len(), 1);
+    assert!(!text.contains("app_workers_created"), "gauges have no start time");
 
     // Updates through a kept handle show on the next scrape.
     let handle = metrics::counter!("app.requests", "user" => "user-0", "status" => "500");

@@ -28,7 +28,7 @@ pub(crate) static DROPPED: Counter = Counter::new();
 
 /// The `/metrics` source holding [`DROPPED`].
 pub(crate) fn metrics() -> &'static Registry<'static, 1> {
-    static REGISTRY: Registry<'static, 1> = Registry::new();
+    static REGISTRY: Registry<'static, 1> = Registry::new().with_clock(diag_core::unix_time_ms);
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if let Err(e) = REGISTRY.register(
