@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Checks what the cortex-m firmware printed under qemu (see src/main.rs).
 
-Usage: check_output.py OUTPUT_FILE
+Usage: check_output.py OUTPUT_FILE [--remote-write] [--protobuf]
 
 Accepts both builds of the firmware: with the `http` feature the output holds raw HTTP/1.1
 exchanges (parsed here with http.client), without it the bodies between markers. Either way
 it checks the status codes, content types, the readiness bodies byte for byte, and the
 /metrics exposition in both formats with the reference parsers of prometheus_client (0.0.4
-text and OpenMetrics), against the values the firmware's fixed workload must produce.
+text and OpenMetrics), against the values the firmware's fixed workload must produce. With
+--protobuf, also a third /metrics in Prometheus' protobuf format, decoded by the reference
+protobuf library; with --remote-write, the remote write requests (snappy, then protobuf).
 Exits 1 on any mismatch.
 """
 
@@ -25,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 PID = 1
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+PROTOBUF = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 JSON = "application/json"
 PLAIN = "text/plain; charset=utf-8"
 
@@ -141,6 +144,83 @@ def write_request_class():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("prometheus.WriteRequest"))
 
 
+def metric_family_class():
+    """io.prometheus.client.MetricFamily (client_model's metrics.proto, the fields diag writes
+    for counters, gauges, untyped and classic histograms), built from a descriptor."""
+    f = descriptor_pb2.FileDescriptorProto(name="metrics.proto", package="io.prometheus.client", syntax="proto2")
+    T = descriptor_pb2.FieldDescriptorProto
+
+    def message(name, fields):
+        m = f.message_type.add(name=name)
+        for number, fname, ftype, repeated, type_name in fields:
+            label = T.LABEL_REPEATED if repeated else T.LABEL_OPTIONAL
+            field = m.field.add(name=fname, number=number, type=ftype, label=label)
+            if type_name:
+                field.type_name = ".io.prometheus.client." + type_name
+
+    message("LabelPair", [(1, "name", T.TYPE_STRING, False, None), (2, "value", T.TYPE_STRING, False, None)])
+    message("Gauge", [(1, "value", T.TYPE_DOUBLE, False, None)])
+    message("Counter", [(1, "value", T.TYPE_DOUBLE, False, None)])
+    message("Untyped", [(1, "value", T.TYPE_DOUBLE, False, None)])
+    message("Bucket", [(1, "cumulative_count", T.TYPE_UINT64, False, None), (2, "upper_bound", T.TYPE_DOUBLE, False, None)])
+    message("Histogram", [(1, "sample_count", T.TYPE_UINT64, False, None), (2, "sample_sum", T.TYPE_DOUBLE, False, None),
+                          (3, "bucket", T.TYPE_MESSAGE, True, "Bucket")])
+    message("Metric", [(1, "label", T.TYPE_MESSAGE, True, "LabelPair"), (2, "gauge", T.TYPE_MESSAGE, False, "Gauge"),
+                       (3, "counter", T.TYPE_MESSAGE, False, "Counter"), (5, "untyped", T.TYPE_MESSAGE, False, "Untyped"),
+                       (7, "histogram", T.TYPE_MESSAGE, False, "Histogram")])
+    message("MetricFamily", [(1, "name", T.TYPE_STRING, False, None), (2, "help", T.TYPE_STRING, False, None),
+                             (3, "type", T.TYPE_INT32, False, None), (4, "metric", T.TYPE_MESSAGE, True, "Metric")])
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("io.prometheus.client.MetricFamily"))
+
+
+def protobuf_samples(body):
+    """Decodes a delimited MetricFamily stream into samples keyed like the text parser's: a
+    histogram's buckets (cumulative, `+Inf` from sample_count), `_sum` and `_count`."""
+    MetricFamily = metric_family_class()
+    COUNTER, GAUGE, UNTYPED, HISTOGRAM = 0, 1, 3, 4
+    out, at, names = {}, 0, []
+    while at < len(body):
+        size, shift = 0, 0
+        while True:
+            b = body[at]
+            at += 1
+            size |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        family = MetricFamily()
+        family.ParseFromString(body[at:at + size])
+        at += size
+        names.append(family.name)
+        for m in family.metric:
+            labels = tuple(sorted((l.name, l.value) for l in m.label))
+
+            def put(name, value, extra=()):
+                key = (name, tuple(sorted(labels + extra)))
+                check(key not in out, f"duplicate sample {key}")
+                out[key] = float(value)
+
+            if family.type == COUNTER:
+                put(family.name, m.counter.value)
+            elif family.type == GAUGE:
+                put(family.name, m.gauge.value)
+            elif family.type == UNTYPED:
+                put(family.name, m.untyped.value)
+            elif family.type == HISTOGRAM:
+                h = m.histogram
+                for b in h.bucket:
+                    put(family.name + "_bucket", b.cumulative_count, (("le", le(b.upper_bound)),))
+                put(family.name + "_bucket", h.sample_count, (("le", "+Inf"),))
+                put(family.name + "_sum", h.sample_sum)
+                put(family.name + "_count", h.sample_count)
+            else:
+                check(False, f"{family.name}: unexpected type {family.type}")
+    check(len(names) == len(set(names)), f"each family once: {names}")
+    return out
+
+
 def remote_write_samples(hex_requests):
     """Decodes the firmware's remote write requests (snappy, then protobuf) into samples keyed
     like the exposition's, checking the external labels, the timestamp and the label order."""
@@ -183,25 +263,27 @@ def http_responses(data, count):
         response = http.client.HTTPResponse(stream)
         response.begin()
         body = response.read()
-        out.append((response.status, response.getheader("Content-Type"), body.decode(), response))
+        is_protobuf = response.getheader("Content-Type") == PROTOBUF
+        out.append((response.status, response.getheader("Content-Type"), body if is_protobuf else body.decode(), response))
     check(stream.read() == b"", "nothing after the last response")
     return out
 
 
-def parse_http(raw):
+def parse_http(raw, protobuf):
     m = re.fullmatch(rb"=== connection 1 ===\n(.*)=== connection 2 ===\n(.*)=== end ===\n", raw, re.S)
     check(m is not None, "output framed as connection 1, connection 2, end")
     if m is None:
         return {}
     first = http_responses(m.group(1), 1)
-    second = http_responses(m.group(2), 4)
+    second = http_responses(m.group(2), 5 if protobuf else 4)
     for _, _, _, response in first + second:
         check(response.getheader("Cache-Control") == "no-store", "Cache-Control: no-store")
         check(response.getheader("X-Content-Type-Options") == "nosniff", "X-Content-Type-Options: nosniff")
     check(second[0][3].getheader("Transfer-Encoding") == "chunked", "/metrics streamed chunked")
     check(second[0][3].getheader("Content-Encoding") is None, "/metrics not gzipped")
-    check(second[3][3].getheader("Connection") == "close", "last response closes")
-    names = ["readyz-starting", "metrics-text", "metrics-openmetrics", "readyz-verbose", "readyz"]
+    check(second[-1][3].getheader("Connection") == "close", "last response closes")
+    names = ["readyz-starting", "metrics-text", "metrics-openmetrics"] + (["metrics-protobuf"] if protobuf else [])
+    names += ["readyz-verbose", "readyz"]
     return {n: r[:3] for n, r in zip(names, first + second)}
 
 
@@ -229,7 +311,8 @@ def main():
     pushed = re.findall(rb"=== remote-write ([0-9a-f]+) ===\n", raw)
     raw = re.sub(rb"=== remote-write [0-9a-f]+ ===\n", b"", raw)
 
-    responses = parse_http(raw) if raw.startswith(b"=== connection 1") else parse_bodies(raw)
+    protobuf = "--protobuf" in sys.argv
+    responses = parse_http(raw, protobuf) if raw.startswith(b"=== connection 1") else parse_bodies(raw)
     expect = {
         "readyz-starting": (400, JSON, f'{{"status":"process is starting and hasn\'t joined the cluster yet","pid":{PID}}}'),
         "readyz-verbose": (200, PLAIN, "".join(f"[+]{c} ok\n" for c in COMPONENTS) + "readyz check passed\n"),
@@ -264,6 +347,18 @@ def main():
     check(same({k: v for k, v in text_samples.items() if k != key}, {k: v for k, v in om_samples.items() if k != key}),
           "0.0.4 and OpenMetrics values agree")
     check(len(text_samples) == len(want_text) == 39, f"{len(text_samples)} samples")
+
+    if protobuf:
+        pb = responses.get("metrics-protobuf", (0, "", b""))
+        check(pb[:2] == (200, PROTOBUF), f"metrics-protobuf status and type: {pb[:2]}")
+        try:
+            pb_samples = protobuf_samples(pb[2])
+        except Exception as e:  # the decoder's own error is the report
+            check(False, f"protobuf decoder rejected the exposition: {e}")
+            pb_samples = {}
+        want_pb = expected_samples(3, sensor)
+        check(same(pb_samples, want_pb), f"protobuf samples: {sorted(set(pb_samples.items()) ^ set(want_pb.items()))}")
+        print(f"protobuf: {len(pb_samples)} samples decoded and checked")
 
     if pushed:
         # Remote write carries the registry's series (the built-in families are the HTTP

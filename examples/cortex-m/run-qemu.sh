@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the firmware (release) in both variants, runs each under qemu's lm3s6965evb (Cortex-M3)
+# Builds the firmware (release) in its variants, runs each under qemu's lm3s6965evb (Cortex-M3)
 # with semihosting, checks what it printed with check_output.py (prometheus_client's parsers,
 # exact readiness bodies), and reports flash and static RAM with arm-none-eabi-size.
 # Exits non-zero on any build failure, qemu failure or timeout, or output mismatch.
 #
 # Needs: rustup target thumbv7m-none-eabi, qemu-system-arm, binutils-arm-none-eabi,
-# python3 with prometheus_client, python-snappy and protobuf (the remote write check).
+# python3 with prometheus_client, python-snappy and protobuf (the remote write and protobuf checks).
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -28,7 +28,8 @@ run() { # name, cargo feature flags...
         exit 1
     fi
     local check=()
-    case "$*" in *remote-write*) check=(--remote-write) ;; esac
+    case "$*" in *remote-write*) check+=(--remote-write) ;; esac
+    case "$*" in *protobuf*) check+=(--protobuf) ;; esac
     python3 check_output.py "$out/$name.out" "${check[@]}"
     # Flash = .vector_table + .text + .rodata + .data (text + data); static RAM = .data + .bss.
     arm-none-eabi-size "$elf"
@@ -38,5 +39,6 @@ run() { # name, cargo feature flags...
 }
 
 run "http connection handler"
+run "http connection handler + protobuf" --features protobuf
 run "Service + Body::fill" --no-default-features
 run "Service + Body::fill + remote write" --no-default-features --features remote-write

@@ -11,6 +11,7 @@
 //! ```text
 //! === connection 1 ===       raw HTTP: GET /readyz while starting
 //! === connection 2 ===       raw HTTP: /metrics (0.0.4), /metrics (OpenMetrics), /readyz?verbose, /readyz
+//!                            (feature `protobuf`: /metrics in protobuf after the OpenMetrics one)
 //! === end ===
 //! stack <bytes used> of <bytes>
 //! ```
@@ -73,12 +74,31 @@ static REGISTRY: Registry<'static, 13> = Registry::new();
 #[cfg(feature = "http")]
 /// Requests before any heartbeat.
 const REQUESTS_STARTING: &[u8] = b"GET /readyz HTTP/1.1\r\nHost: mcu\r\n\r\n";
+
+/// With the `protobuf` feature, a scrape asking what Prometheus asks with native histograms on.
+#[cfg(feature = "protobuf")]
+macro_rules! protobuf_scrape {
+    () => {
+        "GET /metrics HTTP/1.1\r\nHost: mcu\r\nAccept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3\r\n\r\n"
+    };
+}
+#[cfg(all(feature = "http", not(feature = "protobuf")))]
+macro_rules! protobuf_scrape {
+    () => {
+        ""
+    };
+}
+
 #[cfg(feature = "http")]
 /// Requests once every component is ok, pipelined on one connection.
-const REQUESTS_READY: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: mcu\r\n\r\n\
-GET /metrics HTTP/1.1\r\nHost: mcu\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n\
-GET /readyz?verbose HTTP/1.1\r\nHost: mcu\r\n\r\n\
-GET /readyz HTTP/1.1\r\nHost: mcu\r\nConnection: close\r\n\r\n";
+const REQUESTS_READY: &[u8] = concat!(
+    "GET /metrics HTTP/1.1\r\nHost: mcu\r\n\r\n",
+    "GET /metrics HTTP/1.1\r\nHost: mcu\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n",
+    protobuf_scrape!(),
+    "GET /readyz?verbose HTTP/1.1\r\nHost: mcu\r\n\r\n",
+    "GET /readyz HTTP/1.1\r\nHost: mcu\r\nConnection: close\r\n\r\n",
+)
+.as_bytes();
 
 #[entry]
 fn main() -> ! {
