@@ -6,34 +6,18 @@
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpStream};
 
-use diag_core::http::{Limits, Service};
-use diag_core::{Collect, Counter, Family, Registry, StateTable};
+use diag_core::http::Service;
 use diag_smol::{DiagBody, Server};
-use diag_tests::{ask, exchange, parse_response, promtool_check, python_parse, request};
+use diag_tests::{ask, exchange, fixtures, parse_response, promtool_check, python_parse, request};
 use hyper::body::Incoming;
 use smol_hyper::rt::FuturesIo;
-
-static PATHS: Family<Counter, [&'static str; 1], 512> = Family::new(["path"], ());
-static REGISTRY: Registry<'static, 4> = Registry::new();
-static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
 
 /// A diag server whose readiness is ok, with 300 labelled series and 1 KiB chunks (no pool).
 fn diag() -> Server {
-    static SETUP: std::sync::Once = std::sync::Once::new();
-    SETUP.call_once(|| {
-        REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
-        for i in 0..300 {
-            PATHS.get_or_create([&format!("/a/fairly/long/request/path/{i}")]).unwrap().inc();
-        }
-    });
-    let states = StateTable::<4>::new();
-    states.heartbeat_ok("app", 0).unwrap();
-    let mut limits = Limits::DEFAULT;
-    limits.chunk_bytes = 1024;
-    limits.chunk_pool_bytes = 0;
-    Server::owning(states, |states| Service::new(states, &SOURCES, 55)).with_limits(limits)
+    Server::owning(fixtures::ready_states(), |states| Service::new(states, fixtures::labelled_sources(), 55))
+        .with_limits(fixtures::small_chunks())
 }
 
 /// The application's handler: diag's paths to diag, `/hello` and everything else its own.
@@ -110,7 +94,7 @@ fn check(addr: SocketAddr) {
     assert_eq!(plain.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
     assert!(plain.chunks.len() > 10 && plain.chunks.iter().all(|&c| c <= 1024), "{:?}", plain.chunks);
     let families = python_parse("prometheus", &plain.text());
-    assert_eq!(families["paths"]["samples"].as_array().unwrap().len(), 300);
+    assert_eq!(families["paths"]["samples"].as_array().unwrap().len(), fixtures::PATH_SERIES);
     promtool_check(&plain.text());
     let om = request(addr, "GET", "/metrics", &[("Accept", OPENMETRICS)]);
     python_parse("openmetrics", &om.text());

@@ -8,15 +8,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use axum::routing::get;
-use diag_core::http::{Limits, Service};
-use diag_core::{Collect, Counter, Family, Registry, StateTable};
-use diag_tests::{Response, ask, exchange, parse_response, promtool_check, python_parse, request};
+use diag_core::http::Service;
+use diag_tests::{Response, ask, exchange, fixtures, parse_response, promtool_check, python_parse, request};
 use diag_tokio::{DiagBody, RouteBody, RouteFuture, Routes, Server};
 use tokio::runtime::Runtime;
-
-static PATHS: Family<Counter, [&'static str; 1], 512> = Family::new(["path"], ());
-static REGISTRY: Registry<'static, 4> = Registry::new();
-static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
 
@@ -40,19 +35,9 @@ impl Routes for Extra {
 
 /// A diag server whose readiness is ok, with 300 labelled series and 1 KiB chunks (no pool).
 fn diag() -> Server {
-    static SETUP: std::sync::Once = std::sync::Once::new();
-    SETUP.call_once(|| {
-        REGISTRY.register("paths_total", "Requests by path.", &PATHS).unwrap();
-        for i in 0..300 {
-            PATHS.get_or_create([&format!("/a/fairly/long/request/path/{i}")]).unwrap().inc();
-        }
-    });
-    let states = StateTable::<4>::new();
-    states.heartbeat_ok("app", 0).unwrap();
-    let mut limits = Limits::DEFAULT;
-    limits.chunk_bytes = 1024;
-    limits.chunk_pool_bytes = 0; // every chunk 1 KiB, to see the streaming
-    Server::owning(states, |states| Service::new(states, &SOURCES, 77)).with_limits(limits).with_routes(Extra)
+    Server::owning(fixtures::ready_states(), |states| Service::new(states, fixtures::labelled_sources(), 77))
+        .with_limits(fixtures::small_chunks())
+        .with_routes(Extra)
 }
 
 /// An axum application with its own routes and fallback, diag's router merged in, served by
@@ -114,7 +99,7 @@ fn metrics_through_axum_negotiate_parse_stream_in_chunks_and_gzip() {
     assert!(plain.chunks.len() > 10 && plain.chunks.iter().all(|&c| c <= 1024), "{:?}", plain.chunks);
     let text = plain.text();
     let families = python_parse("prometheus", &text);
-    assert_eq!(families["paths"]["samples"].as_array().unwrap().len(), 300, "every series");
+    assert_eq!(families["paths"]["samples"].as_array().unwrap().len(), fixtures::PATH_SERIES, "every series");
     promtool_check(&text);
 
     let om = request(addr, "GET", "/metrics", &[("Accept", OPENMETRICS)]);

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod fixtures;
 pub mod otlp;
 pub mod prometheus;
 

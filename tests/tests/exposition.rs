@@ -1,29 +1,14 @@
 //! `/metrics` in both formats checked by the reference tools: `promtool check metrics` and
 //! Python prometheus_client's 0.0.4 and OpenMetrics parsers.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use diag_tests::{Diagd, RUNTIMES, package_dir, request, require_python_prometheus_client, require_tool, wait_for};
+use diag_tests::{
+    Diagd, RUNTIMES, package_dir, pipe, request, require_python_prometheus_client, require_tool, wait_for,
+};
 use serde_json::Value;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
-
-/// Runs `program args` with `input` on stdin; returns (exit code, stdout, stderr).
-fn pipe(program: &std::path::Path, args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
-}
 
 fn scrape(diagd: &Diagd, accept: Option<&str>) -> String {
     let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();

@@ -4,13 +4,11 @@
 //! strict OpenMetrics parser reads them), and answers Prometheus 3's `text/plain;
 //! version=1.0.0; escaping=…` with that content type and a body promtool accepts.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Histogram, Registry, StateTable, unix_time_ms};
-use diag_tests::{package_dir, request, require_python_prometheus_client, require_tool};
+use diag_tests::{package_dir, pipe, request, require_python_prometheus_client, require_tool};
 use serde_json::Value;
 
 static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
@@ -18,20 +16,6 @@ static JOBS: Family<Counter, (&'static str,), 4> = Family::new(["queue"], ());
 static LATENCY: Histogram<3> = Histogram::new(&BOUNDS);
 static REGISTRY: Registry<'static, 4> = Registry::new().with_clock(unix_time_ms);
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
-
-fn pipe(program: &std::path::Path, args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
-}
 
 fn check(addr: SocketAddr, registered_ms: (u64, u64)) {
     let python = require_python_prometheus_client();
