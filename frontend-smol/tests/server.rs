@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use diag_core::http::Limits;
 use diag_tests::ask;
-use support::{Runtime, chunk_sizes, connect, exchange, get, limits, split, start, start_with, status_line};
+use diag_tests::fixtures::tight_limits;
+use support::{Runtime, chunk_sizes, connect, exchange, get, split, start, start_with, status_line};
 
 /// Runs each listed test under both runtimes, serving on one thread and spawning.
 macro_rules! under_both_runtimes {
@@ -227,7 +228,7 @@ fn wait_until(what: &str, f: impl Fn() -> bool) {
 }
 
 fn at_the_cap_the_longest_idle_connection_gives_way_to_a_new_one(rt: Runtime) {
-    let mut limits = limits();
+    let mut limits = tight_limits();
     limits.header_timeout_ms = 10_000;
     limits.idle_timeout_ms = 10_000;
     let s = start_with(rt, limits);
@@ -390,7 +391,7 @@ fn smol_and_async_std_answer_byte_for_byte_alike() {
 }
 
 fn during_the_shutdown_delay_readyz_is_503_healthz_200_then_the_server_drains(rt: Runtime) {
-    let mut limits: Limits = limits();
+    let mut limits: Limits = tight_limits();
     limits.shutdown_delay_ms = 1_500;
     let s = start_with(rt, limits);
     let addr = s.addr;

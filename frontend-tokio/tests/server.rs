@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
+use diag_tests::fixtures::tight_limits;
 use diag_tokio::RouteBody;
 use diag_tokio::{DiagBody, RouteFuture, Routes, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,19 +24,6 @@ struct Running {
     server: Server,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one 2 MiB chunk, no
-/// shutdown delay.
-fn limits() -> Limits {
-    let mut limits = Limits::DEFAULT;
-    limits.header_timeout_ms = 400;
-    limits.idle_timeout_ms = 1_000;
-    limits.max_connections = 3;
-    limits.chunk_bytes = 1024;
-    limits.chunk_pool_bytes = 2 * 1024 * 1024;
-    limits.shutdown_delay_ms = 0;
-    limits
 }
 
 /// Extra routes: `/hello` at once, `/slow` after 1.5 s.
@@ -59,7 +47,7 @@ impl Routes for Hello {
 }
 
 async fn start() -> Running {
-    start_with(limits()).await
+    start_with(tight_limits()).await
 }
 
 async fn start_with(limits: Limits) -> Running {
@@ -190,7 +178,7 @@ fn still_open(stream: &TcpStream) -> bool {
 
 #[tokio::test]
 async fn at_the_cap_the_longest_idle_connection_gives_way_to_a_new_one() {
-    let mut limits = limits();
+    let mut limits = tight_limits();
     limits.header_timeout_ms = 10_000;
     limits.idle_timeout_ms = 10_000;
     let s = start_with(limits).await;
@@ -277,7 +265,7 @@ async fn metrics_stream_in_chunks_and_gzip_decodes_to_the_same_series() {
     assert!(sizes.len() == 1 && sizes[0] > 100 * 1024, "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), plain.len());
     // Without the pool, the same exposition streams in the server's own 1 KiB chunks.
-    let mut no_pool = limits();
+    let mut no_pool = tight_limits();
     no_pool.chunk_pool_bytes = 0;
     let small = start_with(no_pool).await;
     let response = exchange(small.addr, &get("/metrics")).await;
@@ -323,7 +311,7 @@ async fn head_has_no_body_and_shutdown_drains() {
 // Multi-threaded: the blocking client (`ask`) runs in place while the server's tasks go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_the_shutdown_delay_readyz_is_503_healthz_200_then_the_server_drains() {
-    let mut limits = limits();
+    let mut limits = tight_limits();
     limits.shutdown_delay_ms = 1_500;
     let s = start_with(limits).await;
     let mut blocking = std::net::TcpStream::connect(s.addr).unwrap();
@@ -370,7 +358,7 @@ async fn begin_shutdown_on_a_clone_drains_and_a_request_in_flight_finishes() {
 
 #[tokio::test]
 async fn a_request_longer_than_the_drain_timeout_is_cut_off() {
-    let mut limits = limits();
+    let mut limits = tight_limits();
     limits.drain_timeout_ms = 200;
     let s = start_with(limits).await;
     let mut slow = TcpStream::connect(s.addr).await.unwrap();

@@ -40,3 +40,16 @@ pub fn small_chunks() -> Limits {
     limits.chunk_pool_bytes = 0;
     limits
 }
+
+/// The frontends' server tests' limits: short timeouts (400 ms for a head, 1 s idle), three
+/// connections, 1 KiB chunks with a pool of one 2 MiB chunk, no shutdown delay.
+pub fn tight_limits() -> Limits {
+    let mut limits = Limits::DEFAULT;
+    limits.header_timeout_ms = 400;
+    limits.idle_timeout_ms = 1_000;
+    limits.max_connections = 3;
+    limits.chunk_bytes = 1024;
+    limits.chunk_pool_bytes = 2 * 1024 * 1024;
+    limits.shutdown_delay_ms = 0;
+    limits
+}

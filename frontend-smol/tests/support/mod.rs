@@ -11,6 +11,7 @@ use diag_core::http::{Limits, Service};
 use diag_core::{Collect, Counter, Family, Registry, StateTable};
 use diag_smol::RouteBody;
 use diag_smol::{DiagBody, RouteFuture, Routes, Server, SmolMetrics};
+use diag_tests::fixtures::tight_limits;
 
 /// The runtime that drives the server.
 #[derive(Debug, Clone, Copy)]
@@ -67,19 +68,6 @@ static PATHS: Family<Counter, [&'static str; 1], 2048> = Family::new(["path"], (
 static REGISTRY: Registry<'static, 4> = Registry::new();
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
-/// Test limits: short timeouts, three connections, 1 KiB chunks, a pool of one 2 MiB chunk, no
-/// shutdown delay.
-pub(crate) fn limits() -> Limits {
-    let mut limits = Limits::DEFAULT;
-    limits.header_timeout_ms = 400;
-    limits.idle_timeout_ms = 1_000;
-    limits.max_connections = 3;
-    limits.chunk_bytes = 1024;
-    limits.chunk_pool_bytes = 2 * 1024 * 1024;
-    limits.shutdown_delay_ms = 0;
-    limits
-}
-
 /// Extra routes: `/hello` answers at once, `/slow` after 600 ms (longer than the header
 /// timeout), both with an async-io timer so they run under either runtime.
 struct Extra;
@@ -129,7 +117,7 @@ impl Running {
 
 /// Starts a server on 127.0.0.1 driven by `runtime`, with the test [`limits`].
 pub(crate) fn start(runtime: Runtime) -> Running {
-    start_with(runtime, limits())
+    start_with(runtime, tight_limits())
 }
 
 /// Starts a server on 127.0.0.1 driven by `runtime`, with `limits`; it owns its state table,
