@@ -20,6 +20,7 @@ use crate::decimal;
 #[cfg(target_os = "none")]
 use crate::float as ryu;
 use crate::histogram::Snapshot;
+use crate::native_histogram::{NativeBucket, NativeSnapshot};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,6 +129,25 @@ pub struct HistogramView<'a> {
     pub inf: u64,
     /// Sum of observations.
     pub sum: f64,
+}
+
+/// Borrowed native histogram data to encode (see [`NativeHistogram`](crate::NativeHistogram)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeHistogramView<'a> {
+    /// The schema of every key: `2^schema` buckets per power of two.
+    pub schema: i8,
+    /// Observations with an absolute value up to this are in the zero bucket.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// All observations (the zero bucket, every bucket, and NaN observations).
+    pub count: u64,
+    /// Sum of the observations.
+    pub sum: f64,
+    /// Negative buckets (keys of absolute values), ascending by key.
+    pub negative: &'a [NativeBucket],
+    /// Positive buckets, ascending by key.
+    pub positive: &'a [NativeBucket],
 }
 
 /// The encoder's buffer is full: return this from a [`Collect`](crate::Collect) or
@@ -473,6 +493,54 @@ impl<'b> Encoder<'b> {
     pub fn histogram(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Stop> {
         self.item(|e| e.histogram_lines(desc, labels, view))?;
         self.created_item(desc, labels)
+    }
+
+    /// Writes a native histogram series from a snapshot taken only if the item is not skipped.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn native_histogram_with<const N: usize>(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        snapshot: impl FnOnce() -> NativeSnapshot<N>,
+    ) -> Result<(), Stop> {
+        if self.skip_item() {
+            return self.created_item(desc, labels);
+        }
+        let snap = snapshot();
+        self.write_item(|e| e.native_histogram_lines(desc, labels, &snap.view()))?;
+        self.created_item(desc, labels)
+    }
+
+    /// Writes a native histogram series. Protobuf carries the schema, zero bucket, spans and
+    /// deltas; the text formats have no place for them and write what client_golang writes
+    /// for a histogram without classic buckets: the `+Inf` bucket, `_sum` and `_count`.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn native_histogram(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        view: &NativeHistogramView<'_>,
+    ) -> Result<(), Stop> {
+        self.item(|e| e.native_histogram_lines(desc, labels, view))?;
+        self.created_item(desc, labels)
+    }
+
+    fn native_histogram_lines(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        view: &NativeHistogramView<'_>,
+    ) -> Result<(), Full> {
+        #[cfg(feature = "protobuf")]
+        if self.format == Format::Protobuf {
+            return protobuf::native_histogram(self, desc, labels, view);
+        }
+        let classic = HistogramView { bounds: &[], buckets: &[], inf: view.count, sum: view.sum };
+        self.histogram_lines(desc, labels, &classic)
     }
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {

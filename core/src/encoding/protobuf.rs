@@ -14,14 +14,17 @@
 //! precision, as in every Prometheus client); classic histograms carry cumulative counts and
 //! finite upper bounds, the `+Inf` bucket implied by `sample_count` as client_golang writes
 //! it. The start time of a counter or histogram ([`Encoder::set_created`]) goes into its
-//! `created_timestamp`. Native histogram and exemplar fields (`schema`, spans, deltas,
-//! `exemplar`) are not written yet: [`histogram`] is where they go.
+//! `created_timestamp`. Native histograms ([`native_histogram`]) carry `schema`,
+//! `zero_threshold`, `zero_count`, and spans with packed deltas per sign; one with no bucket
+//! and a zero threshold of 0 gets an empty positive span, as client_golang writes, so that
+//! Prometheus does not take it for a classic histogram. Exemplars are not written yet.
 //!
 //! Labels come either as name/value pairs or as a family's rendered label text
 //! (`name="value",…`, escaped once at series creation); the latter is split back into pairs as
 //! it is copied, unescaping only values that hold a backslash.
 
-use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, Value};
+use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, NativeHistogramView, Value};
+use crate::native_histogram::{NativeBucket, deltas, spans};
 use crate::proto::wire::key;
 use crate::proto::{Open, Sink, SliceWriter, WireType, varint};
 
@@ -49,6 +52,15 @@ mod field {
     pub(super) const HISTOGRAM_SUM: u32 = 2;
     pub(super) const HISTOGRAM_BUCKET: u32 = 3;
     pub(super) const HISTOGRAM_CREATED: u32 = 15;
+    pub(super) const HISTOGRAM_SCHEMA: u32 = 5;
+    pub(super) const HISTOGRAM_ZERO_THRESHOLD: u32 = 6;
+    pub(super) const HISTOGRAM_ZERO_COUNT: u32 = 7;
+    pub(super) const HISTOGRAM_NEGATIVE_SPAN: u32 = 9;
+    pub(super) const HISTOGRAM_NEGATIVE_DELTA: u32 = 10;
+    pub(super) const HISTOGRAM_POSITIVE_SPAN: u32 = 12;
+    pub(super) const HISTOGRAM_POSITIVE_DELTA: u32 = 13;
+    pub(super) const SPAN_OFFSET: u32 = 1;
+    pub(super) const SPAN_LENGTH: u32 = 2;
     pub(super) const BUCKET_COUNT: u32 = 1;
     pub(super) const BUCKET_BOUND: u32 = 2;
     pub(super) const TIMESTAMP_SECONDS: u32 = 1;
@@ -153,6 +165,69 @@ pub(super) fn histogram(
             }
         })
     })
+}
+
+/// One native histogram series: count, sum, schema, zero bucket, spans and deltas of each
+/// sign, and the start time.
+pub(super) fn native_histogram(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    view: &NativeHistogramView<'_>,
+) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        w.nested(field::METRIC_HISTOGRAM, |w| {
+            w.uint64(field::HISTOGRAM_COUNT, view.count)?;
+            w.double(field::HISTOGRAM_SUM, view.sum)?;
+            // sint32: zigzag, as sint64 for values in i32's range.
+            w.sint64(field::HISTOGRAM_SCHEMA, i64::from(view.schema))?;
+            w.double(field::HISTOGRAM_ZERO_THRESHOLD, view.zero_threshold)?;
+            w.uint64(field::HISTOGRAM_ZERO_COUNT, view.zero_count)?;
+            buckets(w, field::HISTOGRAM_NEGATIVE_SPAN, field::HISTOGRAM_NEGATIVE_DELTA, view.negative)?;
+            buckets(w, field::HISTOGRAM_POSITIVE_SPAN, field::HISTOGRAM_POSITIVE_DELTA, view.positive)?;
+            if view.zero_threshold == 0.0
+                && view.zero_count == 0
+                && view.positive.is_empty()
+                && view.negative.is_empty()
+            {
+                // The no-op span: a native histogram, not a classic one without buckets.
+                w.nested(field::HISTOGRAM_POSITIVE_SPAN, |w| {
+                    w.sint64(field::SPAN_OFFSET, 0)?;
+                    w.uint64(field::SPAN_LENGTH, 0)
+                })?;
+            }
+            match created {
+                Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
+                None => Ok(()),
+            }
+        })
+    })
+}
+
+/// The `BucketSpan`s of `buckets` and their counts as packed deltas.
+fn buckets(
+    w: &mut SliceWriter<'_>,
+    span_field: u32,
+    delta_field: u32,
+    buckets: &[NativeBucket],
+) -> Result<(), crate::proto::BufferFull> {
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    for (offset, length) in spans(buckets) {
+        w.nested(span_field, |w| {
+            w.sint64(field::SPAN_OFFSET, i64::from(offset))?;
+            w.uint64(field::SPAN_LENGTH, u64::from(length))
+        })?;
+    }
+    let len: usize = deltas(buckets).map(|d| varint::len(varint::zigzag(d))).sum();
+    w.key(delta_field, WireType::Len)?;
+    w.put_varint(len as u64)?;
+    for d in deltas(buckets) {
+        w.put_varint(varint::zigzag(d))?;
+    }
+    Ok(())
 }
 
 /// A start time in milliseconds since the Unix epoch, as a `google.protobuf.Timestamp`.
