@@ -51,6 +51,7 @@ use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::family::Series;
 use bucket::{Bucket, pack, unpack};
 pub use snapshot::{NativeBucket, NativeSnapshot};
+#[cfg(feature = "protobuf")]
 pub(crate) use snapshot::{deltas, spans};
 
 /// How a [`NativeHistogram`] starts and how far its zero bucket may widen.

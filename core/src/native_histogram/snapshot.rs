@@ -105,6 +105,7 @@ impl<const BUCKETS: usize> NativeSnapshot<BUCKETS> {
     }
 }
 
+#[cfg(any(test, feature = "protobuf"))]
 /// The spans of `buckets` (ascending keys): `(offset, length)` as Prometheus' `BucketSpan`,
 /// the first offset the first key, each later one the gap of empty buckets before it.
 pub(crate) fn spans(buckets: &[NativeBucket]) -> impl Iterator<Item = (i32, u32)> + '_ {
@@ -126,6 +127,7 @@ pub(crate) fn spans(buckets: &[NativeBucket]) -> impl Iterator<Item = (i32, u32)
     })
 }
 
+#[cfg(any(test, feature = "protobuf"))]
 /// Each bucket's count minus the previous bucket's (0 before the first), as Prometheus'
 /// `*_delta` fields.
 pub(crate) fn deltas(buckets: &[NativeBucket]) -> impl Iterator<Item = i64> + '_ {
