@@ -17,13 +17,15 @@
 //! `created_timestamp`. Native histograms ([`native_histogram`]) carry `schema`,
 //! `zero_threshold`, `zero_count`, and spans with packed deltas per sign; one with no bucket
 //! and a zero threshold of 0 gets an empty positive span, as client_golang writes, so that
-//! Prometheus does not take it for a classic histogram. Exemplars are not written yet.
+//! Prometheus does not take it for a classic histogram. Exemplars go into a counter's or a bucket's `exemplar`
+//! (an `ExemplarHistogram`'s `+Inf` bucket is then written explicitly).
 //!
 //! Labels come either as name/value pairs or as a family's rendered label text
 //! (`name="value",…`, escaped once at series creation); the latter is split back into pairs as
 //! it is copied, unescaping only values that hold a backslash.
 
 use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, NativeHistogramView, Value};
+use crate::exemplar::{ExemplarCopy, ExemplarView};
 use crate::native_histogram::{NativeBucket, deltas, spans};
 use crate::proto::wire::key;
 use crate::proto::{Open, Sink, SliceWriter, WireType, varint};
@@ -48,6 +50,11 @@ mod field {
     /// `Counter.value`, `Gauge.value`, `Untyped.value`.
     pub(super) const VALUE: u32 = 1;
     pub(super) const COUNTER_CREATED: u32 = 3;
+    pub(super) const COUNTER_EXEMPLAR: u32 = 2;
+    pub(super) const BUCKET_EXEMPLAR: u32 = 3;
+    pub(super) const EXEMPLAR_LABEL: u32 = 1;
+    pub(super) const EXEMPLAR_VALUE: u32 = 2;
+    pub(super) const EXEMPLAR_TIMESTAMP: u32 = 3;
     pub(super) const HISTOGRAM_COUNT: u32 = 1;
     pub(super) const HISTOGRAM_SUM: u32 = 2;
     pub(super) const HISTOGRAM_BUCKET: u32 = 3;
@@ -98,7 +105,13 @@ pub(super) struct State {
 }
 
 /// One series (a `Metric`) of family `desc`, opening the family's message if needed.
-pub(super) fn sample(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Full> {
+pub(super) fn sample(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    value: Value,
+    exemplar: Option<&ExemplarView<'_>>,
+) -> Result<(), Full> {
     let created = e.created;
     series(e, desc, labels, |w| {
         let v = match value {
@@ -111,14 +124,20 @@ pub(super) fn sample(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, 
             MetricType::Gauge => field::METRIC_GAUGE,
             MetricType::Histogram | MetricType::Unknown => field::METRIC_UNTYPED,
         };
-        match created {
-            Some(ts) if kind == field::METRIC_COUNTER => w.nested(kind, |w| {
+        if kind == field::METRIC_COUNTER && (created.is_some() || exemplar.is_some()) {
+            return w.nested(kind, |w| {
                 w.double(field::VALUE, v)?;
-                timestamp(w, field::COUNTER_CREATED, ts)
-            }),
-            // `{ value: v }` is always 9 bytes.
-            _ => w.message_with_len(kind, 9, |w| w.double(field::VALUE, v)),
+                if let Some(ex) = exemplar {
+                    exemplar_message(w, field::COUNTER_EXEMPLAR, ex)?;
+                }
+                match created {
+                    Some(ts) => timestamp(w, field::COUNTER_CREATED, ts),
+                    None => Ok(()),
+                }
+            });
         }
+        // `{ value: v }` is always 9 bytes.
+        w.message_with_len(kind, 9, |w| w.double(field::VALUE, v))
     })
 }
 
@@ -157,6 +176,74 @@ pub(super) fn histogram(
                 w.message_with_len(field::HISTOGRAM_BUCKET, bucket, |w| {
                     w.uint64(field::BUCKET_COUNT, cumulative)?;
                     w.double(field::BUCKET_BOUND, *bound)
+                })?;
+            }
+            match created {
+                Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
+                None => Ok(()),
+            }
+        })
+    })
+}
+
+/// An `Exemplar`: its labels (split from the rendered text), value and timestamp.
+fn exemplar_message(
+    w: &mut SliceWriter<'_>,
+    field: u32,
+    ex: &ExemplarView<'_>,
+) -> Result<(), crate::proto::BufferFull> {
+    w.nested(field, |w| {
+        let mut rest = ex.labels;
+        while let Some(pair) = next_rendered(rest) {
+            w.nested(field::EXEMPLAR_LABEL, |w| {
+                w.bytes(field::LABEL_NAME, pair.name)?;
+                w.key(field::LABEL_VALUE, WireType::Len)?;
+                w.put_varint((pair.value.len() - pair.escapes) as u64)?;
+                if pair.escapes == 0 { w.put(pair.value) } else { unescape(w, pair.value) }
+            })?;
+            rest = pair.rest;
+        }
+        w.double(field::EXEMPLAR_VALUE, ex.value)?;
+        match ex.timestamp_ms {
+            Some(ts) => timestamp(w, field::EXEMPLAR_TIMESTAMP, ts),
+            None => Ok(()),
+        }
+    })
+}
+
+/// A classic histogram series whose buckets carry exemplars (`exemplar(i)`, `i == bounds`
+/// for `+Inf`, written as an explicit bucket only when it has one, as client_golang does).
+pub(super) fn histogram_with_exemplars(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    view: &HistogramView<'_>,
+    exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
+) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        w.nested(field::METRIC_HISTOGRAM, |w| {
+            let count = view.buckets.iter().take(view.bounds.len()).fold(view.inf, |a, b| a.wrapping_add(*b));
+            w.uint64(field::HISTOGRAM_COUNT, count)?;
+            w.double(field::HISTOGRAM_SUM, view.sum)?;
+            let mut cumulative = 0u64;
+            for i in 0..=view.bounds.len() {
+                let (bound, n) = match view.bounds.get(i) {
+                    Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
+                    None => (f64::INFINITY, view.inf),
+                };
+                cumulative = cumulative.wrapping_add(n);
+                let ex = exemplar(i);
+                if bound.is_infinite() && ex.is_none() {
+                    break;
+                }
+                w.nested(field::HISTOGRAM_BUCKET, |w| {
+                    w.uint64(field::BUCKET_COUNT, cumulative)?;
+                    w.double(field::BUCKET_BOUND, bound)?;
+                    match &ex {
+                        Some(ex) => exemplar_message(w, field::BUCKET_EXEMPLAR, &ex.view()),
+                        None => Ok(()),
+                    }
                 })?;
             }
             match created {
