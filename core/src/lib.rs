@@ -13,6 +13,7 @@ mod counter;
 mod decimal;
 pub mod encoding;
 mod error;
+pub mod exemplar;
 mod family;
 mod float;
 mod gauge;
@@ -21,6 +22,7 @@ pub mod gzip;
 pub mod histogram;
 pub mod http;
 pub mod labels;
+pub mod native_histogram;
 #[cfg(feature = "std")]
 pub mod process;
 pub mod proto;
@@ -39,12 +41,14 @@ pub use counter::Counter;
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use diag_derive::{LabelSet, LabelValue};
-pub use encoding::{Desc, Encoder, Format, Labels, MetricType, Stop, Value};
+pub use encoding::{Desc, Encoder, Format, Labels, MetricType, NativeHistogramView, Stop, Value};
 pub use error::{CapacityError, ComponentError, EncodeError, NameError, RegisterError, SeriesError};
+pub use exemplar::{ExemplarCounter, ExemplarError, ExemplarHistogram};
 pub use family::{Family, Overflow, Series, SeriesLabels, SeriesRef};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};
 pub use labels::{LabelSet, LabelValue, seed_label_hashes};
+pub use native_histogram::{NativeBucket, NativeConfig, NativeHistogram, NativeSnapshot};
 pub use registry::{Collect, Metric, Registry, Scrape, Sources};
 pub use sharded::{ShardedCounter, ShardedHistogram};
 pub use state::{State, StateTable};

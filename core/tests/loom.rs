@@ -6,7 +6,9 @@
 use loom::sync::Arc;
 use loom::thread;
 
-use diag_core::{Counter, Family, Format, Metric, Registry, Scrape, State, StateTable};
+use diag_core::{
+    Counter, Family, Format, Metric, NativeConfig, NativeHistogram, NativeSnapshot, Registry, Scrape, State, StateTable,
+};
 
 /// Two heartbeat writers on one component and a reader: the reader only ever sees states some
 /// interleaving produces, and the final state and transition count are exactly the serial ones.
@@ -187,6 +189,75 @@ fn family_scrape_during_removal() {
             Some(b) => assert_eq!(b.get(), 3),
             None => assert_eq!(f.overflow(), 1),
         }
+    });
+}
+
+/// A native histogram's scrape is consistent: the zero bucket plus every bucket is the count.
+fn assert_consistent<const B: usize>(s: &NativeSnapshot<B>) {
+    let buckets: u64 = s.negative().iter().chain(s.positive()).map(|b| b.count).sum();
+    assert_eq!(s.count, s.zero_count + s.nan_count + buckets, "{s:?}");
+}
+
+/// Two observers fill a native histogram of two slots; the third bucket lowers the resolution
+/// (retagging and merging slots) while a scraper reads. Every scrape is consistent and the
+/// final state holds every observation, in the buckets of the final schema.
+#[test]
+fn native_histogram_resolution_drop_during_scrape() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let h: Arc<NativeHistogram<2>> = Arc::new(NativeHistogram::new(NativeConfig::new(0).with_zero_threshold(0.0)));
+        let a = {
+            let h = h.clone();
+            thread::spawn(move || h.observe(1.5))
+        };
+        let b = {
+            let h = h.clone();
+            thread::spawn(move || {
+                h.observe(3.0);
+                h.observe(100.0)
+            })
+        };
+        let seen = h.snapshot();
+        assert_consistent(&seen);
+        a.join().unwrap();
+        b.join().unwrap();
+        let s = h.snapshot();
+        assert_consistent(&s);
+        assert!(s.count == 3 && s.count >= seen.count && s.sum == 104.5, "{s:?}");
+        // Schema -1 holds 1.5 and 3.0 in (1, 4] (key 1) and 100 in (64, 256] (key 4); a lower
+        // schema (another interleaving's retry) merges them further, never loses one.
+        assert!(s.schema <= -1);
+        assert_eq!(s.positive().iter().map(|b| b.count).sum::<u64>(), 3);
+    });
+}
+
+/// The zero bucket widens (a move into it) while another thread observes into the bucket
+/// being folded and a scraper reads: no count is lost or seen twice.
+#[test]
+fn native_histogram_zero_widening_during_observe() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let config = NativeConfig::new(0).with_zero_threshold(0.0).with_max_zero_threshold(1.0);
+        let h: Arc<NativeHistogram<1>> = Arc::new(NativeHistogram::new(config));
+        h.observe(0.75); // key 0, upper bound 1: the one slot
+        let a = {
+            let h = h.clone();
+            thread::spawn(move || h.observe(0.8)) // the same bucket
+        };
+        let b = {
+            let h = h.clone();
+            thread::spawn(move || h.observe(3.0)) // no slot: bucket 0 joins the zero bucket
+        };
+        let seen = h.snapshot();
+        assert_consistent(&seen);
+        a.join().unwrap();
+        b.join().unwrap();
+        let s = h.snapshot();
+        assert_consistent(&s);
+        assert_eq!((s.count, s.zero_threshold, s.zero_count), (3, 1.0, 2), "{s:?}");
+        assert_eq!(s.positive().iter().map(|b| (b.key, b.count)).collect::<Vec<_>>(), [(2, 1)]);
     });
 }
 

@@ -3,7 +3,9 @@
 //! text by client_golang's writer, agrees series for series with diag's own text exposition:
 //! from diag-tokio and diag-smol servers holding every kind of source (counters, integer and
 //! float gauges, histograms, labelled families with escaped values, the overflow series and its
-//! counter), streamed in chunks small enough to split families, and from `diagd` itself.
+//! counter, native histograms), streamed in chunks small enough to split families, and from
+//! `diagd` itself. Native histograms' schema, zero bucket, spans and deltas, as Go rebuilds
+//! them, are the buckets of diag's own snapshot.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -14,7 +16,10 @@ use std::sync::OnceLock;
 
 use diag_core::encoding::parse::{Event, Parser};
 use diag_core::http::{Limits, Service};
-use diag_core::{Collect, Counter, Family, Format, Gauge, GaugeF64, Histogram, Registry, StateTable};
+use diag_core::{
+    Collect, Counter, Family, Format, Gauge, GaugeF64, Histogram, NativeBucket, NativeConfig, NativeHistogram,
+    Registry, StateTable,
+};
 use diag_tests::{Diagd, RUNTIMES, TempDir, request, require_tool};
 
 /// What Prometheus 2.42 sends with `--enable-feature=native-histograms`.
@@ -57,7 +62,13 @@ fn promdecode() -> PathBuf {
 
 /// Go's text rendering of a delimited protobuf body, and the number of messages it held.
 fn go_decode(body: &[u8]) -> (String, usize) {
+    go_decode_with(body, &[])
+}
+
+/// [`go_decode`] with arguments for promdecode (`native`: its native histogram lines).
+fn go_decode_with(body: &[u8], args: &[&str]) -> (String, usize) {
     let mut child = Command::new(promdecode())
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -129,6 +140,9 @@ static BOUNDS: [f64; 4] = [0.005, 0.1, 1.0, 10.0];
 static REQUESTS: Family<Counter, [&'static str; 2], 3> = Family::new(["method", "path"], ());
 static LATENCY: Family<Histogram<4>, (&'static str,), 4> = Family::new(["route"], &BOUNDS);
 static PLAIN: Histogram<4> = Histogram::new(&BOUNDS);
+static NATIVE: Family<NativeHistogram<12>, (&'static str,), 4> =
+    Family::new(["route"], NativeConfig::new(3).with_max_zero_threshold(0.001));
+static NATIVE_PLAIN: NativeHistogram<4> = NativeHistogram::new(NativeConfig::new(0).with_zero_threshold(0.0));
 static UP: Counter = Counter::new();
 static TEMPERATURE: GaugeF64 = GaugeF64::new();
 static QUEUE: Gauge = Gauge::new();
@@ -143,6 +157,8 @@ fn fill_registry() {
         REGISTRY.register("app_latency_seconds", "Latency.", &LATENCY).unwrap();
         REGISTRY.register("app_plain_seconds", "", &PLAIN).unwrap();
         REGISTRY.register("app_up_total", "Ups.", &UP).unwrap();
+        REGISTRY.register("app_native_seconds", "Native latency.", &NATIVE).unwrap();
+        REGISTRY.register("app_native_plain", "", &NATIVE_PLAIN).unwrap();
         REGISTRY.register("app_temperature_celsius", "Temperature.", &TEMPERATURE).unwrap();
         REGISTRY.register("app_queue", "Queue length.", &QUEUE).unwrap();
         for (i, labels) in [["GET", "/a"], ["PUT", "q\"uote \\ back\nslash"], ["", "é ü ✓"], ["DELETE", "/overflow"]]
@@ -156,6 +172,15 @@ fn fill_registry() {
             for k in 0..(50 * (i + 1)) {
                 h.observe(k as f64 * 0.013 * (i + 1) as f64);
             }
+        }
+        // Route "/": few values; "/spread": more buckets than slots, so the zero bucket
+        // widens and the resolution drops; negative values and zeros too.
+        for v in [0.003, 0.0031, 0.2, 0.21, 0.5, -0.2, 0.0, -0.0] {
+            NATIVE.get_or_create(("/",)).unwrap().observe(v);
+        }
+        let spread = NATIVE.get_or_create(("/spread",)).unwrap();
+        for k in 0..400 {
+            spread.observe(f64::from(k) * 0.0173 - 0.5);
         }
         PLAIN.observe(1e6);
         PLAIN.observe(-2.5);
@@ -201,6 +226,66 @@ fn check_rich(addr: SocketAddr) {
     assert_eq!(from_go.series["app_up_total{}"], (u64::from(u32::MAX) * 3) as f64);
     assert_eq!(from_go.series["app_plain_seconds_count{}"], 2.0);
     assert_eq!(from_go.families["app_latency_seconds"].1, "Histogram");
+    assert_eq!(from_go.families["app_native_seconds"].1, "Histogram");
+    assert_eq!(from_go.series["app_native_seconds_count{route=\"/spread\"}"], 400.0);
+    // An empty native histogram with a zero threshold of 0: the no-op span keeps it native.
+    assert_eq!(from_go.series["app_native_plain_count{}"], 0.0);
+}
+
+/// `name{labels} schema=… positive=k:n,…` as promdecode's `native` mode prints a series.
+fn native_line(name: &str, labels: &str, s: &diag_core::NativeSnapshot<12>) -> String {
+    let buckets = |b: &[NativeBucket]| b.iter().map(|b| format!("{}:{}", b.key, b.count)).collect::<Vec<_>>().join(",");
+    format!(
+        "{name}{{{labels}}} schema={} zero_threshold={} zero_count={} count={} sum={} negative={} positive={}",
+        s.schema,
+        go_float(s.zero_threshold),
+        s.zero_count,
+        s.count,
+        go_float(s.sum),
+        buckets(s.negative()),
+        buckets(s.positive())
+    )
+}
+
+/// `v` as [`normalise_native`] rewrites Go's `%g`.
+fn go_float(v: f64) -> String {
+    format!("{v:e}")
+}
+
+#[test]
+fn go_rebuilds_native_buckets_from_spans_and_deltas() {
+    fill_registry();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = diag_core::Scrape::new(Format::Protobuf, &REGISTRY).fill(&mut buf).unwrap();
+    let (lines, _) = go_decode_with(&buf[..n], &["native"]);
+    let mut got: Vec<String> = lines.lines().map(normalise_native).collect();
+    got.sort();
+    let mut want = vec![
+        native_line("app_native_seconds", "route=\"/\"", &NATIVE.get(("/",)).unwrap().snapshot()),
+        native_line("app_native_seconds", "route=\"/spread\"", &NATIVE.get(("/spread",)).unwrap().snapshot()),
+    ];
+    let plain = NATIVE_PLAIN.snapshot();
+    let plain: String = format!(
+        "app_native_plain{{}} schema=0 zero_threshold={} zero_count=0 count=0 sum={} negative= positive=",
+        go_float(plain.zero_threshold),
+        go_float(plain.sum)
+    );
+    want.push(plain);
+    want.sort();
+    assert_eq!(got, want);
+    let spread = NATIVE.get(("/spread",)).unwrap().snapshot();
+    assert!(spread.schema < 3 && spread.count == 400, "{spread:?}");
+}
+
+/// Go's `%g` floats in a native line, rewritten as Rust's `{:e}`, so both sides compare.
+fn normalise_native(line: &str) -> String {
+    line.split(' ')
+        .map(|field| match field.split_once('=') {
+            Some((k @ ("zero_threshold" | "sum"), v)) => format!("{k}={:e}", v.parse::<f64>().unwrap()),
+            _ => field.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]

@@ -17,9 +17,11 @@ use core::fmt;
 
 use crate::decimal;
 // On bare metal, floats are written by a smaller formatter with ryu's interface.
+use crate::exemplar::{ExemplarCopy, ExemplarView};
 #[cfg(target_os = "none")]
 use crate::float as ryu;
 use crate::histogram::Snapshot;
+use crate::native_histogram::{NativeBucket, NativeSnapshot};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,6 +130,25 @@ pub struct HistogramView<'a> {
     pub inf: u64,
     /// Sum of observations.
     pub sum: f64,
+}
+
+/// Borrowed native histogram data to encode (see [`NativeHistogram`](crate::NativeHistogram)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeHistogramView<'a> {
+    /// The schema of every key: `2^schema` buckets per power of two.
+    pub schema: i8,
+    /// Observations with an absolute value up to this are in the zero bucket.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// All observations (the zero bucket, every bucket, and NaN observations).
+    pub count: u64,
+    /// Sum of the observations.
+    pub sum: f64,
+    /// Negative buckets (keys of absolute values), ascending by key.
+    pub negative: &'a [NativeBucket],
+    /// Positive buckets, ascending by key.
+    pub positive: &'a [NativeBucket],
 }
 
 /// The encoder's buffer is full: return this from a [`Collect`](crate::Collect) or
@@ -426,24 +447,100 @@ impl<'b> Encoder<'b> {
     /// # Errors
     /// [`Stop`] when the buffer is full.
     pub fn sample(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Stop> {
+        self.sample_with_exemplar(desc, labels, value, None)
+    }
+
+    /// Writes one sample line with an exemplar: OpenMetrics appends it (`# {labels} value
+    /// timestamp`; only counters may carry one), protobuf sets the counter's `exemplar`,
+    /// Prometheus 0.0.4 leaves it out.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn sample_with_exemplar(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        value: Value,
+        exemplar: Option<&ExemplarView<'_>>,
+    ) -> Result<(), Stop> {
         self.item(|e| {
             #[cfg(feature = "protobuf")]
             if e.format == Format::Protobuf {
-                return protobuf::sample(e, desc, labels, value);
+                return protobuf::sample(e, desc, labels, value, exemplar);
             }
+            let (family, suffix) = e.sample_name(desc);
             if !labels.rendered.is_empty() {
-                let (family, suffix) = e.sample_name(desc);
                 e.put_str(family)?;
                 e.put_str(suffix)?;
                 e.put(b"{")?;
                 e.put(labels.rendered)?;
                 e.put(b"} ")?;
-                return e.put_value_line(value);
+                e.put_value_line(value)?;
+            } else {
+                e.line(family, suffix, labels, None, value)?;
             }
-            let (family, suffix) = e.sample_name(desc);
-            e.line(family, suffix, labels, None, value)
+            match exemplar {
+                Some(ex) if e.format == Format::OpenMetrics && desc.metric_type == MetricType::Counter => {
+                    openmetrics::exemplar(e, ex)
+                }
+                _ => Ok(()),
+            }
         })?;
         self.created_item(desc, labels)
+    }
+
+    /// Writes a classic histogram series with an exemplar per bucket (`exemplar(i)`, `i == N`
+    /// for `+Inf`), from a snapshot taken only if the item is not skipped. OpenMetrics appends
+    /// each to its `_bucket` line, protobuf sets each bucket's `exemplar` (writing the `+Inf`
+    /// bucket when it has one), Prometheus 0.0.4 leaves them out.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn histogram_with_exemplars<const N: usize>(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        snapshot: impl FnOnce() -> Snapshot<N>,
+        exemplar: impl Fn(usize) -> Option<ExemplarCopy>,
+    ) -> Result<(), Stop> {
+        if self.skip_item() {
+            return self.created_item(desc, labels);
+        }
+        let snap = snapshot();
+        self.write_item(|e| match e.format {
+            Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.view(), &exemplar),
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => protobuf::histogram_with_exemplars(e, desc, labels, &snap.view(), &exemplar),
+            _ => e.histogram_lines(desc, labels, &snap.view()),
+        })?;
+        self.created_item(desc, labels)
+    }
+
+    /// OpenMetrics histogram lines, each bucket line with its exemplar (line by line).
+    fn histogram_exemplar_lines(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        view: &HistogramView<'_>,
+        exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
+    ) -> Result<(), Full> {
+        let mut cumulative = 0u64;
+        for i in 0..=view.bounds.len() {
+            let (bound, count) = match view.bounds.get(i) {
+                Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
+                None => (f64::INFINITY, view.inf),
+            };
+            cumulative = cumulative.wrapping_add(count);
+            self.line(desc.name, "_bucket", labels, Some(bound), Value::U64(cumulative))?;
+            if let Some(ex) = exemplar(i) {
+                openmetrics::exemplar(self, &ex.view())?;
+            }
+        }
+        if openmetrics::sum_allowed(view) {
+            self.line(desc.name, "_sum", labels, None, Value::F64(view.sum))?;
+            self.line(desc.name, "_count", labels, None, Value::U64(cumulative))?;
+        }
+        Ok(())
     }
 
     /// Writes a histogram series from a snapshot taken only if the item is not skipped.
@@ -473,6 +570,54 @@ impl<'b> Encoder<'b> {
     pub fn histogram(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Stop> {
         self.item(|e| e.histogram_lines(desc, labels, view))?;
         self.created_item(desc, labels)
+    }
+
+    /// Writes a native histogram series from a snapshot taken only if the item is not skipped.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn native_histogram_with<const N: usize>(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        snapshot: impl FnOnce() -> NativeSnapshot<N>,
+    ) -> Result<(), Stop> {
+        if self.skip_item() {
+            return self.created_item(desc, labels);
+        }
+        let snap = snapshot();
+        self.write_item(|e| e.native_histogram_lines(desc, labels, &snap.view()))?;
+        self.created_item(desc, labels)
+    }
+
+    /// Writes a native histogram series. Protobuf carries the schema, zero bucket, spans and
+    /// deltas; the text formats have no place for them and write what client_golang writes
+    /// for a histogram without classic buckets: the `+Inf` bucket, `_sum` and `_count`.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn native_histogram(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        view: &NativeHistogramView<'_>,
+    ) -> Result<(), Stop> {
+        self.item(|e| e.native_histogram_lines(desc, labels, view))?;
+        self.created_item(desc, labels)
+    }
+
+    fn native_histogram_lines(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        view: &NativeHistogramView<'_>,
+    ) -> Result<(), Full> {
+        #[cfg(feature = "protobuf")]
+        if self.format == Format::Protobuf {
+            return protobuf::native_histogram(self, desc, labels, view);
+        }
+        let classic = HistogramView { bounds: &[], buckets: &[], inf: view.count, sum: view.sum };
+        self.histogram_lines(desc, labels, &classic)
     }
 
     fn histogram_lines(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Full> {

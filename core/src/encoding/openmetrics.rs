@@ -3,9 +3,11 @@
 //! HELP escapes `\`, newline and `"`; TYPE names are `counter`, `gauge`, `histogram`,
 //! `unknown`; a counter's family name has no `_total` while its sample has; the exposition
 //! ends with `# EOF`. A histogram's `_sum` is a counter, so it is written (with `_count`)
-//! only when it is neither negative nor NaN and no bucket bound is negative.
+//! only when it is neither negative nor NaN and no bucket bound is negative. Exemplars follow
+//! their sample: `… # {trace_id="…"} 0.73 1700000000.123`.
 
 use super::{Desc, Encoder, Full, HistogramView, MetricType};
+use crate::exemplar::ExemplarView;
 
 /// `Content-Type` of OpenMetrics 1.0.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -45,4 +47,26 @@ pub(super) fn header(e: &mut Encoder<'_>, desc: &Desc<'_>) -> Result<(), Full> {
 /// comes with `_sum`.
 pub(super) fn sum_allowed(view: &HistogramView<'_>) -> bool {
     !(view.sum.is_nan() || view.sum < 0.0) && view.bounds.iter().all(|b| *b >= 0.0)
+}
+
+/// Turns the sample line just written (ending in a newline) into one with `ex` appended:
+/// ` # {labels} value[ timestamp]`.
+pub(super) fn exemplar(e: &mut Encoder<'_>, ex: &ExemplarView<'_>) -> Result<(), Full> {
+    e.pos -= 1; // the sample line's newline
+    e.put(b" # {")?;
+    e.put(ex.labels)?;
+    e.put(b"} ")?;
+    e.put_f64(ex.value)?;
+    if let Some(unix_ms) = ex.timestamp_ms {
+        e.put(b" ")?;
+        // As `_created` lines: no 64-bit division routine on bare metal.
+        let (seconds, ms) = if cfg!(target_os = "none") {
+            crate::float::div_rem_u16(unix_ms, 1000)
+        } else {
+            (unix_ms / 1000, (unix_ms % 1000) as u32)
+        };
+        e.put_u64(seconds)?;
+        e.put(&[b'.', b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8])?;
+    }
+    e.put(b"\n")
 }

@@ -14,14 +14,19 @@
 //! precision, as in every Prometheus client); classic histograms carry cumulative counts and
 //! finite upper bounds, the `+Inf` bucket implied by `sample_count` as client_golang writes
 //! it. The start time of a counter or histogram ([`Encoder::set_created`]) goes into its
-//! `created_timestamp`. Native histogram and exemplar fields (`schema`, spans, deltas,
-//! `exemplar`) are not written yet: [`histogram`] is where they go.
+//! `created_timestamp`. Native histograms ([`native_histogram`]) carry `schema`,
+//! `zero_threshold`, `zero_count`, and spans with packed deltas per sign; one with no bucket
+//! and a zero threshold of 0 gets an empty positive span, as client_golang writes, so that
+//! Prometheus does not take it for a classic histogram. Exemplars go into a counter's or a bucket's `exemplar`
+//! (an `ExemplarHistogram`'s `+Inf` bucket is then written explicitly).
 //!
 //! Labels come either as name/value pairs or as a family's rendered label text
 //! (`name="value",…`, escaped once at series creation); the latter is split back into pairs as
 //! it is copied, unescaping only values that hold a backslash.
 
-use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, Value};
+use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, NativeHistogramView, Value};
+use crate::exemplar::{ExemplarCopy, ExemplarView};
+use crate::native_histogram::{NativeBucket, deltas, spans};
 use crate::proto::wire::key;
 use crate::proto::{Open, Sink, SliceWriter, WireType, varint};
 
@@ -45,10 +50,24 @@ mod field {
     /// `Counter.value`, `Gauge.value`, `Untyped.value`.
     pub(super) const VALUE: u32 = 1;
     pub(super) const COUNTER_CREATED: u32 = 3;
+    pub(super) const COUNTER_EXEMPLAR: u32 = 2;
+    pub(super) const BUCKET_EXEMPLAR: u32 = 3;
+    pub(super) const EXEMPLAR_LABEL: u32 = 1;
+    pub(super) const EXEMPLAR_VALUE: u32 = 2;
+    pub(super) const EXEMPLAR_TIMESTAMP: u32 = 3;
     pub(super) const HISTOGRAM_COUNT: u32 = 1;
     pub(super) const HISTOGRAM_SUM: u32 = 2;
     pub(super) const HISTOGRAM_BUCKET: u32 = 3;
     pub(super) const HISTOGRAM_CREATED: u32 = 15;
+    pub(super) const HISTOGRAM_SCHEMA: u32 = 5;
+    pub(super) const HISTOGRAM_ZERO_THRESHOLD: u32 = 6;
+    pub(super) const HISTOGRAM_ZERO_COUNT: u32 = 7;
+    pub(super) const HISTOGRAM_NEGATIVE_SPAN: u32 = 9;
+    pub(super) const HISTOGRAM_NEGATIVE_DELTA: u32 = 10;
+    pub(super) const HISTOGRAM_POSITIVE_SPAN: u32 = 12;
+    pub(super) const HISTOGRAM_POSITIVE_DELTA: u32 = 13;
+    pub(super) const SPAN_OFFSET: u32 = 1;
+    pub(super) const SPAN_LENGTH: u32 = 2;
     pub(super) const BUCKET_COUNT: u32 = 1;
     pub(super) const BUCKET_BOUND: u32 = 2;
     pub(super) const TIMESTAMP_SECONDS: u32 = 1;
@@ -86,7 +105,13 @@ pub(super) struct State {
 }
 
 /// One series (a `Metric`) of family `desc`, opening the family's message if needed.
-pub(super) fn sample(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, value: Value) -> Result<(), Full> {
+pub(super) fn sample(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    value: Value,
+    exemplar: Option<&ExemplarView<'_>>,
+) -> Result<(), Full> {
     let created = e.created;
     series(e, desc, labels, |w| {
         let v = match value {
@@ -99,14 +124,20 @@ pub(super) fn sample(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, 
             MetricType::Gauge => field::METRIC_GAUGE,
             MetricType::Histogram | MetricType::Unknown => field::METRIC_UNTYPED,
         };
-        match created {
-            Some(ts) if kind == field::METRIC_COUNTER => w.nested(kind, |w| {
+        if kind == field::METRIC_COUNTER && (created.is_some() || exemplar.is_some()) {
+            return w.nested(kind, |w| {
                 w.double(field::VALUE, v)?;
-                timestamp(w, field::COUNTER_CREATED, ts)
-            }),
-            // `{ value: v }` is always 9 bytes.
-            _ => w.message_with_len(kind, 9, |w| w.double(field::VALUE, v)),
+                if let Some(ex) = exemplar {
+                    exemplar_message(w, field::COUNTER_EXEMPLAR, ex)?;
+                }
+                match created {
+                    Some(ts) => timestamp(w, field::COUNTER_CREATED, ts),
+                    None => Ok(()),
+                }
+            });
         }
+        // `{ value: v }` is always 9 bytes.
+        w.message_with_len(kind, 9, |w| w.double(field::VALUE, v))
     })
 }
 
@@ -153,6 +184,137 @@ pub(super) fn histogram(
             }
         })
     })
+}
+
+/// An `Exemplar`: its labels (split from the rendered text), value and timestamp.
+fn exemplar_message(
+    w: &mut SliceWriter<'_>,
+    field: u32,
+    ex: &ExemplarView<'_>,
+) -> Result<(), crate::proto::BufferFull> {
+    w.nested(field, |w| {
+        let mut rest = ex.labels;
+        while let Some(pair) = next_rendered(rest) {
+            w.nested(field::EXEMPLAR_LABEL, |w| {
+                w.bytes(field::LABEL_NAME, pair.name)?;
+                w.key(field::LABEL_VALUE, WireType::Len)?;
+                w.put_varint((pair.value.len() - pair.escapes) as u64)?;
+                if pair.escapes == 0 { w.put(pair.value) } else { unescape(w, pair.value) }
+            })?;
+            rest = pair.rest;
+        }
+        w.double(field::EXEMPLAR_VALUE, ex.value)?;
+        match ex.timestamp_ms {
+            Some(ts) => timestamp(w, field::EXEMPLAR_TIMESTAMP, ts),
+            None => Ok(()),
+        }
+    })
+}
+
+/// A classic histogram series whose buckets carry exemplars (`exemplar(i)`, `i == bounds`
+/// for `+Inf`, written as an explicit bucket only when it has one, as client_golang does).
+pub(super) fn histogram_with_exemplars(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    view: &HistogramView<'_>,
+    exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
+) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        w.nested(field::METRIC_HISTOGRAM, |w| {
+            let count = view.buckets.iter().take(view.bounds.len()).fold(view.inf, |a, b| a.wrapping_add(*b));
+            w.uint64(field::HISTOGRAM_COUNT, count)?;
+            w.double(field::HISTOGRAM_SUM, view.sum)?;
+            let mut cumulative = 0u64;
+            for i in 0..=view.bounds.len() {
+                let (bound, n) = match view.bounds.get(i) {
+                    Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
+                    None => (f64::INFINITY, view.inf),
+                };
+                cumulative = cumulative.wrapping_add(n);
+                let ex = exemplar(i);
+                if bound.is_infinite() && ex.is_none() {
+                    break;
+                }
+                w.nested(field::HISTOGRAM_BUCKET, |w| {
+                    w.uint64(field::BUCKET_COUNT, cumulative)?;
+                    w.double(field::BUCKET_BOUND, bound)?;
+                    match &ex {
+                        Some(ex) => exemplar_message(w, field::BUCKET_EXEMPLAR, &ex.view()),
+                        None => Ok(()),
+                    }
+                })?;
+            }
+            match created {
+                Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
+                None => Ok(()),
+            }
+        })
+    })
+}
+
+/// One native histogram series: count, sum, schema, zero bucket, spans and deltas of each
+/// sign, and the start time.
+pub(super) fn native_histogram(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    view: &NativeHistogramView<'_>,
+) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        w.nested(field::METRIC_HISTOGRAM, |w| {
+            w.uint64(field::HISTOGRAM_COUNT, view.count)?;
+            w.double(field::HISTOGRAM_SUM, view.sum)?;
+            // sint32: zigzag, as sint64 for values in i32's range.
+            w.sint64(field::HISTOGRAM_SCHEMA, i64::from(view.schema))?;
+            w.double(field::HISTOGRAM_ZERO_THRESHOLD, view.zero_threshold)?;
+            w.uint64(field::HISTOGRAM_ZERO_COUNT, view.zero_count)?;
+            buckets(w, field::HISTOGRAM_NEGATIVE_SPAN, field::HISTOGRAM_NEGATIVE_DELTA, view.negative)?;
+            buckets(w, field::HISTOGRAM_POSITIVE_SPAN, field::HISTOGRAM_POSITIVE_DELTA, view.positive)?;
+            if view.zero_threshold == 0.0
+                && view.zero_count == 0
+                && view.positive.is_empty()
+                && view.negative.is_empty()
+            {
+                // The no-op span: a native histogram, not a classic one without buckets.
+                w.nested(field::HISTOGRAM_POSITIVE_SPAN, |w| {
+                    w.sint64(field::SPAN_OFFSET, 0)?;
+                    w.uint64(field::SPAN_LENGTH, 0)
+                })?;
+            }
+            match created {
+                Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
+                None => Ok(()),
+            }
+        })
+    })
+}
+
+/// The `BucketSpan`s of `buckets` and their counts as packed deltas.
+fn buckets(
+    w: &mut SliceWriter<'_>,
+    span_field: u32,
+    delta_field: u32,
+    buckets: &[NativeBucket],
+) -> Result<(), crate::proto::BufferFull> {
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    for (offset, length) in spans(buckets) {
+        w.nested(span_field, |w| {
+            w.sint64(field::SPAN_OFFSET, i64::from(offset))?;
+            w.uint64(field::SPAN_LENGTH, u64::from(length))
+        })?;
+    }
+    let len: usize = deltas(buckets).map(|d| varint::len(varint::zigzag(d))).sum();
+    w.key(delta_field, WireType::Len)?;
+    w.put_varint(len as u64)?;
+    for d in deltas(buckets) {
+        w.put_varint(varint::zigzag(d))?;
+    }
+    Ok(())
 }
 
 /// A start time in milliseconds since the Unix epoch, as a `google.protobuf.Timestamp`.

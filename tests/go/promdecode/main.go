@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -46,7 +48,12 @@ func main() {
 		families = append(families, mf)
 	}
 	out := bufio.NewWriter(os.Stdout)
+	native := len(os.Args) > 1 && os.Args[1] == "native"
 	for _, mf := range families {
+		if native {
+			writeNative(out, mf)
+			continue
+		}
 		if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
 			fmt.Fprintf(os.Stderr, "promdecode: %s: %v\n", mf.GetName(), err)
 			os.Exit(1)
@@ -57,4 +64,51 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "messages %d families %d\n", messages, len(families))
+}
+
+// writeNative prints the native histogram series of mf, one line each.
+func writeNative(out io.Writer, mf *dto.MetricFamily) {
+	for _, m := range mf.Metric {
+		h := m.GetHistogram()
+		if h == nil || h.Schema == nil {
+			continue
+		}
+		var labels []string
+		for _, l := range m.Label {
+			labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+		}
+		sort.Strings(labels)
+		fmt.Fprintf(out, "%s{%s} schema=%d zero_threshold=%g zero_count=%d count=%d sum=%g negative=%s positive=%s\n",
+			mf.GetName(), strings.Join(labels, ","), h.GetSchema(), h.GetZeroThreshold(), h.GetZeroCount(),
+			h.GetSampleCount(), h.GetSampleSum(), buckets(h.NegativeSpan, h.NegativeDelta),
+			buckets(h.PositiveSpan, h.PositiveDelta))
+	}
+}
+
+// buckets rebuilds "key:count,..." from spans and deltas as Prometheus reads them.
+func buckets(spans []*dto.BucketSpan, deltas []int64) string {
+	var out []string
+	key, count, i := int32(0), int64(0), 0
+	for n, s := range spans {
+		if n == 0 {
+			key = s.GetOffset()
+		} else {
+			key += s.GetOffset()
+		}
+		for j := uint32(0); j < s.GetLength(); j++ {
+			if i >= len(deltas) {
+				fmt.Fprintf(os.Stderr, "promdecode: more span buckets than deltas\n")
+				os.Exit(1)
+			}
+			count += deltas[i]
+			i++
+			out = append(out, fmt.Sprintf("%d:%d", key, count))
+			key++
+		}
+	}
+	if i != len(deltas) {
+		fmt.Fprintf(os.Stderr, "promdecode: %d deltas for %d span buckets\n", len(deltas), i)
+		os.Exit(1)
+	}
+	return strings.Join(out, ",")
 }
