@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use diag::Diagnostics;
 
-/// The task the test looks for: parked on a tokio channel until the test ends.
-async fn waits_for_the_test(done: tokio::sync::oneshot::Receiver<()>) {
+/// The task the test looks for: says it runs, then parks on a tokio channel until the test ends.
+async fn waits_for_the_test(started: tokio::sync::oneshot::Sender<()>, done: tokio::sync::oneshot::Receiver<()>) {
+    let _ = started.send(());
     let _ = done.await;
 }
 
@@ -68,7 +69,10 @@ fn the_goroutine_profile_shows_a_parked_task_at_its_await_point() {
     let diagnostics = Diagnostics::builder().debug_socket(&dir.0).shutdown_delay(Duration::ZERO).build().unwrap();
     let serving = runtime.block_on(diagnostics.serve_tokio("127.0.0.1:0".parse().unwrap())).unwrap();
     let (done, parked_until) = tokio::sync::oneshot::channel();
-    let parked = runtime.spawn(waits_for_the_test(parked_until));
+    let (started, running) = tokio::sync::oneshot::channel();
+    let parked = runtime.spawn(waits_for_the_test(started, parked_until));
+    // tokio leaves a task that runs at the instant of the dump out: let it reach its await first.
+    runtime.block_on(running).unwrap();
 
     let socket = dir.0.join(diag::debug::SOCKET_NAME);
     let reply = diag::debug::client::request(&socket, "GET", "/debug/pprof/goroutine", "").unwrap();
