@@ -585,12 +585,17 @@ impl Diagnostics {
         Ok(Serving { addr: local_addr, stop: Some(stop), finished, _diagnostics: self.clone() })
     }
 
-    /// [`serve`](Self::serve) on tokio.
+    /// [`serve`](Self::serve) on tokio. With the `tokio-taskdump` feature, this runtime's tasks
+    /// are listed in the `goroutine` profile (unless
+    /// `profiling::dump_tokio_tasks` chose another).
     ///
     /// # Errors
     /// When the address cannot be bound.
     #[cfg(feature = "tokio")]
     pub async fn serve_tokio(&self, addr: SocketAddr) -> Result<Serving, crate::Error> {
+        // The runtime whose tasks the `goroutine` profile lists, unless the program chose one.
+        #[cfg(feature = "tokio-taskdump")]
+        crate::debug::tasks::served_on_current();
         self.serve(crate::runtime::Runtime::Tokio, addr).await
     }
 

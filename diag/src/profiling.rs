@@ -17,11 +17,18 @@
 //!
 //! jemalloc is linked with prefixed symbols (`_rjem_malloc`): linking it replaces nothing; only
 //! the `#[global_allocator]` makes Rust's allocations go through it.
+//!
+//! With the `tokio-taskdump` feature (and `RUSTFLAGS="--cfg tokio_unstable"`), the `goroutine`
+//! profile also lists a tokio runtime's tasks at their await points: the runtime
+//! `Diagnostics::serve_tokio` runs on, or the one given to `dump_tokio_tasks`.
 
 /// jemalloc, built with its heap profiler: the type of the `#[global_allocator]` static
 /// [`jemalloc!`](crate::profiling::jemalloc) defines. Used alone (without the macro's startup
 /// options), heap profiles need `MALLOC_CONF=prof:true,prof_active:true` in the environment.
 pub use tikv_jemallocator::Jemalloc;
+
+#[cfg(feature = "tokio-taskdump")]
+pub use crate::debug::tasks::dump_tokio_tasks;
 
 /// jemalloc's startup options the [`jemalloc!`](crate::profiling::jemalloc) macro installs,
 /// NUL-terminated: `prof:true,prof_active:true,lg_prof_sample:14,prof_accum:true`.

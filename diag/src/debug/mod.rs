@@ -23,6 +23,8 @@ mod routes;
 mod signal;
 mod socket;
 pub mod tarball;
+#[cfg(feature = "tokio-taskdump")]
+pub(crate) mod tasks;
 #[cfg(feature = "profiling")]
 mod threads;
 #[cfg(feature = "profiling")]

@@ -12,7 +12,9 @@
 //! a stack (label `stack: unavailable`); a system call the signal interrupts is restarted
 //! (`SA_RESTART`), except the few Linux never restarts (`epoll_wait`, `nanosleep`…), which
 //! return `EINTR` as they do for any signal; a program with its own `SIGURG` handler is
-//! refused. Tasks of an async runtime are not threads: an idle task has no stack to show.
+//! refused. Tasks of an async runtime are not threads: an idle task has no stack of its own;
+//! with the `tokio-taskdump` feature the profile also holds a tokio runtime's tasks, each at
+//! its await point ([`tasks`](super::tasks)), labelled `kind: task` beside `kind: thread`.
 
 #![allow(unsafe_code, reason = "signals sent to each thread and a slot written by their handlers")]
 
@@ -100,7 +102,16 @@ pub(crate) async fn collect() -> Result<Vec<u8>, String> {
     std::thread::Builder::new()
         .name("diag-threads".into())
         .spawn(move || {
-            let _ = tx.send_blocking(profile());
+            // Tasks first: tokio's dump runs on a helper thread of its own, usually gone by the time
+            // the threads are listed.
+            #[cfg(feature = "tokio-taskdump")]
+            let tasks = super::tasks::collect();
+            let profile = profile().map(|builder| {
+                #[cfg(feature = "tokio-taskdump")]
+                let builder = super::tasks::add(builder, tasks);
+                builder.finish()
+            });
+            let _ = tx.send_blocking(profile);
         })
         .map_err(|e| format!("cannot start the thread dump thread: {e}"))?;
     rx.recv().await.map_err(|_| "the thread dump thread ended without a profile".to_owned())?
@@ -109,7 +120,8 @@ pub(crate) async fn collect() -> Result<Vec<u8>, String> {
 /// One thread: id, name, state and stack (None: it did not answer).
 type ThreadStack = (i32, String, String, Option<Stack>);
 
-fn profile() -> Result<Vec<u8>, String> {
+/// The threads' samples, not yet encoded.
+fn profile() -> Result<Builder, String> {
     install_handler()?;
     let guard = DUMPING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let unwinder = Box::into_raw(Box::new(Unwinder::new()));
@@ -135,8 +147,12 @@ fn profile() -> Result<Vec<u8>, String> {
     let answered = threads.iter().filter(|t| t.3.is_some()).count();
     builder.comment(&format!("{} threads, {answered} with a stack", threads.len()));
     for (tid, name, state, stack) in threads {
-        let mut labels =
-            vec![Label::Str("thread", name), Label::Num("tid", i64::from(tid)), Label::Str("state", state)];
+        let mut labels = vec![
+            Label::Str("kind", "thread".into()),
+            Label::Str("thread", name),
+            Label::Num("tid", i64::from(tid)),
+            Label::Str("state", state),
+        ];
         let frames: Vec<(u64, usize)> = match &stack {
             Some(stack) => stack.addresses().iter().map(|&a| (a, 0)).collect(),
             None => {
@@ -146,7 +162,7 @@ fn profile() -> Result<Vec<u8>, String> {
         };
         builder.sample(&frames, vec![1], labels);
     }
-    Ok(builder.finish())
+    Ok(builder)
 }
 
 /// Asks thread `tid` for its stack and waits up to [`WAIT`].
