@@ -1,5 +1,5 @@
 //! [`Metrics`]: the remote write sender's own families in `/metrics` (and in its pushes),
-//! listed in docs/metrics.md#remote-write. Every series is present from the start, at 0.
+//! listed in docs/metrics.md#remote-write-the-sender. Every series is present from the start, at 0.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

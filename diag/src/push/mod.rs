@@ -1,5 +1,5 @@
 //! Push instead of scrape: the metrics of `/metrics`, sent to a Prometheus remote write 1.0
-//! receiver every `interval` (docs/metrics.md#remote-write).
+//! receiver every `interval` (docs/metrics.md#remote-write-the-sender).
 //!
 //! The [`Sender`] runs as one task on the thread that drives diag's own checks (async-io),
 //! so it pushes the same whichever runtime serves the endpoints, and even when none does.
