@@ -3,7 +3,8 @@
 //! the query API; while the receiver is stopped for 30 s, the newest `queue_size` requests are
 //! kept and arrive after it returns, and the loss beyond the bound is counted exactly. Against
 //! a small local receiver: the protocol's headers and auth, a 4xx dropped and counted without
-//! a retry, a 503 retried at once and a 429 retried after its `Retry-After`.
+//! a retry, a 503 retried at once and a 429 retried after its `Retry-After`; over HTTPS with
+//! a test CA and a client certificate (mTLS), and a wrong CA failing clearly.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use diag_tests::otlp::{Pki, tls_server};
 use diag_tests::prometheus::Prometheus;
 use diag_tests::{Diagd, RUNTIMES, TempDir, wait_for};
 use prost::Message;
@@ -344,4 +346,88 @@ fn diagd_pushes_to_prometheus_on_every_runtime_and_fills_in_after_an_outage() {
         let lost = (last_lost - first_lost + 1) as usize;
         assert_eq!(dropped, lost * after, "{runtime}: {lost} pushes of {after} series lost");
     }
+}
+
+/// An HTTPS remote write receiver (hyper on tokio with rustls) answering 204 to every request
+/// and keeping the bodies.
+struct HttpsReceiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpsReceiver {
+    fn start(tls: tokio_rustls::rustls::ServerConfig) -> Self {
+        use http_body_util::BodyExt as _;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let record = Arc::clone(&bodies);
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (acceptor, record) = (acceptor.clone(), Arc::clone(&record));
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let record = Arc::clone(&record);
+                        async move {
+                            let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            record.lock().unwrap().push(body.to_vec());
+                            hyper::Response::builder()
+                                .status(204)
+                                .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(tls);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        });
+        Self { port, bodies, _runtime: runtime }
+    }
+}
+
+#[test]
+fn mtls_pushes_to_an_https_receiver_and_a_wrong_ca_fails_clearly() {
+    let (pki, other) = (Pki::new(), Pki::new());
+    let receiver = HttpsReceiver::start(tls_server(&pki, Some(&pki.ca_pem)));
+    let dir = TempDir::new("rw-tls");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (client, client_key) = (write("client.pem", &pki.client.0), write("client-key.pem", &pki.client.1));
+    let config = |ca: &str| {
+        format!(
+            "remote_write:\n  url: https://localhost:{}/api/v1/write\n  interval: 500ms\n  ca_certs: ['{ca}']\n  \
+             https_keypairs: [{{cert_file: '{client}', key_file: '{client_key}'}}]\n",
+            receiver.port
+        )
+    };
+    let trusted = Diagd::start("tokio", Some(&config(&write("ca.pem", &pki.ca_pem))));
+    let body = wait_for("a push over mTLS", Duration::from_secs(30), || {
+        receiver.bodies.lock().unwrap().first().cloned().ok_or_else(|| "nothing yet".to_owned())
+    });
+    let request = decode(&body);
+    assert!(
+        request.timeseries.iter().any(|s| s.labels.iter().any(|l| l.value == "diag_remote_write_pushes_total")),
+        "the sender's own families are pushed"
+    );
+    wait_for("sent counted", Duration::from_secs(10), || {
+        let sent = metric(&trusted, SENT);
+        (sent >= 1.0).then_some(()).ok_or_else(|| format!("{sent}"))
+    });
+
+    let untrusting = Diagd::start("smol", Some(&config(&write("other-ca.pem", &other.ca_pem))));
+    let line = wait_for("the TLS failure in the log", Duration::from_secs(30), || {
+        let log = untrusting.stderr();
+        log.lines().find(|l| l.contains("remote write failed")).map(str::to_owned).ok_or(log)
+    });
+    assert!(line.contains("TLS") && (line.contains("certificate") || line.contains("UnknownIssuer")), "{line}");
+    assert!(metric(&untrusting, FAILED) >= 1.0);
+    assert_eq!(metric(&untrusting, SENT), 0.0);
 }

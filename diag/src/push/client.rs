@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context as _;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncWrite, future};
@@ -135,7 +134,7 @@ impl Client {
             let config =
                 crate::telemetry::tls::client_config("remote_write", &config.ca_certs, &config.https_keypairs)?;
             let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .with_context(|| format!("remote_write.url: {host:?} is not a TLS server name"))?;
+                .map_err(|e| anyhow::anyhow!("remote_write.url: {host:?} is not a TLS server name: {e}"))?;
             Some((futures_rustls::TlsConnector::from(std::sync::Arc::new(config)), name))
         } else {
             None
