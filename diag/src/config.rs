@@ -534,7 +534,11 @@ mod tests {
             ),
             (
                 "remote_write: {url: 'https://h/w', https_keypairs: [{cert_file: /c, key_file: /k}, {cert_file: /c, key_file: /k}]}",
-                "remote_write.https_keypairs: 2 keypairs given",
+                if cfg!(feature = "tls") {
+                    "remote_write.https_keypairs: 2 keypairs given"
+                } else {
+                    "remote_write.url: https:// needs diag's `tls` feature"
+                },
             ),
         ] {
             let e = err(yaml);
