@@ -192,6 +192,11 @@ impl Prometheus {
         Self { registry, buf: Vec::with_capacity(8 << 20) }
     }
 
+    /// The registry, to gather it another way (the remote write baseline).
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
+
     /// Gathers and encodes into the reused buffer; returns its length.
     ///
     /// # Panics

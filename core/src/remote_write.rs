@@ -158,10 +158,11 @@ impl<'a> Push<'a> {
                     return Ok((w.pos() > 0).then_some(w.pos()));
                 }
             }
-            let chunk = core::str::from_utf8(&self.text[..self.len]).map_err(|_| PushError::Malformed)?;
-            let rest = &chunk[self.at..];
-            let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-            let line = &rest[..end];
+            // One line at a time, checked as UTF-8 on its own: checking the whole chunk for
+            // every line made a push quadratic in the text buffer's size.
+            let rest = &self.text[self.at..self.len];
+            let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+            let line = core::str::from_utf8(&rest[..end]).map_err(|_| PushError::Malformed)?;
             let before = w.pos();
             match self.series(line, &mut w) {
                 Ok(()) => self.at += end,

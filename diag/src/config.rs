@@ -44,6 +44,10 @@ pub struct Config {
     /// and `/healthz` 200, before it stops accepting; default [`DEFAULT_SHUTDOWN_DELAY`].
     #[serde(default, deserialize_with = "some_duration")]
     pub shutdown_delay: Option<Duration>,
+    /// `remote_write:`: push the metrics to a Prometheus remote write receiver; off when
+    /// absent.
+    #[serde(default)]
+    pub remote_write: Option<crate::push::RemoteWrite>,
 }
 
 /// `shutdown_delay` when neither the key nor `--shutdown-delay` is given: 5 s, the library's
@@ -259,7 +263,7 @@ fn some_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D:
 }
 
 /// A duration: `500ms`, `5s`, `1m`, or a number of seconds.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     struct V;
     impl de::Visitor<'_> for V {
         type Value = Duration;
@@ -382,6 +386,9 @@ impl Config {
             crate::telemetry::ExporterUrl::parse(url)
                 .map_err(|e| anyhow::anyhow!("tracing_service.exporter_url: {e:#}"))?;
         }
+        if let Some(remote_write) = &self.remote_write {
+            remote_write.check()?;
+        }
         if let Some(rate) = self.tracing_service.sampling_rate_per_million {
             if rate > 1_000_000 {
                 bail!("tracing_service.sampling_rate_per_million: {rate} is more than 1000000");
@@ -486,5 +493,56 @@ mod tests {
         assert_eq!(c.components[0].ttl, Some(Duration::from_secs(3)));
         let e = err("shutdown_delay: -1");
         assert!(e.starts_with("shutdown_delay: a duration cannot be negative"), "{e}");
+    }
+
+    #[test]
+    fn remote_write_keys_and_errors_naming_them() {
+        let c = Config::parse(
+            "remote_write:\n  url: http://127.0.0.1:9090/api/v1/write\n  interval: 2s\n  timeout: 500ms\n  \
+             queue_size: 5\n  external_labels: {job: edge, site: lab}\n  \
+             basic_auth: {username: u, password_file: /run/pw}\n",
+        )
+        .unwrap();
+        let rw = c.remote_write.unwrap();
+        assert_eq!((rw.interval, rw.timeout, rw.queue_size), (Duration::from_secs(2), Duration::from_millis(500), 5));
+        assert_eq!(rw.external_labels.get("site").map(String::as_str), Some("lab"));
+        assert_eq!(rw.basic_auth.unwrap().password_file, Some(PathBuf::from("/run/pw")));
+        let rw = Config::parse("remote_write: {url: 'http://h/w'}").unwrap().remote_write.unwrap();
+        assert_eq!((rw.interval, rw.queue_size), (crate::push::DEFAULT_INTERVAL, crate::push::DEFAULT_QUEUE_SIZE));
+        assert!(Config::parse("").unwrap().remote_write.is_none());
+        for (yaml, starts) in [
+            ("remote_write: {}", "remote_write: missing field `url`"),
+            ("remote_write: {url: 'http://h/w', colour: red}", "remote_write.colour: unknown field `colour`"),
+            ("remote_write: {url: 'udp://h/w'}", "remote_write.url: expected an http:// or https:// URL"),
+            ("remote_write: {url: 'http://h/w', interval: soon}", "remote_write.interval: invalid duration"),
+            ("remote_write: {url: 'http://h/w', interval: 0s}", "remote_write.interval: must be greater than zero"),
+            ("remote_write: {url: 'http://h/w', timeout: -1}", "remote_write.timeout: a duration cannot be negative"),
+            ("remote_write: {url: 'http://h/w', queue_size: 0}", "remote_write.queue_size: 0 is not between 1"),
+            ("remote_write: {url: 'http://h/w', queue_size: many}", "remote_write.queue_size: invalid type"),
+            ("remote_write: {url: 'http://h/w', external_labels: {'a b': x}}", "remote_write.external_labels: \"a b\""),
+            (
+                "remote_write: {url: 'http://h/w', basic_auth: {username: u}}",
+                "remote_write.basic_auth.password: required",
+            ),
+            (
+                "remote_write: {url: 'http://h/w', basic_auth: {username: u, password: p}, bearer_token: t}",
+                "remote_write.basic_auth: give basic_auth or a bearer token, not both",
+            ),
+            (
+                "remote_write: {url: 'http://h/w', ca_certs: [/ca.pem]}",
+                "remote_write.ca_certs: only used with an https://",
+            ),
+            (
+                "remote_write: {url: 'https://h/w', https_keypairs: [{cert_file: /c, key_file: /k}, {cert_file: /c, key_file: /k}]}",
+                if cfg!(feature = "tls") {
+                    "remote_write.https_keypairs: 2 keypairs given"
+                } else {
+                    "remote_write.url: https:// needs diag's `tls` feature"
+                },
+            ),
+        ] {
+            let e = err(yaml);
+            assert!(e.starts_with(starts), "{yaml}: {e}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use diag_core::{Collect, State};
 use crate::config::{Check, Config, Log, Severity, TracingService};
 use crate::debug::{DataDir, DebugSocket};
 use crate::heartbeat::{Clock, States};
+use crate::push::RemoteWrite;
 
 mod embed;
 use crate::sources::{Scraped, Source, Static};
@@ -125,6 +126,7 @@ pub struct Builder {
     profiles_on_diag_addr: bool,
     build_info: Option<BuildInfo<'static>>,
     diag_addr: Option<SocketAddr>,
+    remote_write: Option<RemoteWrite>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -155,6 +157,7 @@ impl Default for Builder {
             profiles_on_diag_addr: false,
             build_info: None,
             diag_addr: None,
+            remote_write: None,
         }
     }
 }
@@ -163,8 +166,9 @@ impl Builder {
     /// The builder of a `config` read from diagd's YAML: its components with their checks (or,
     /// with none, one component `agent` reporting itself), `data_dir` for the debug socket
     /// (default `/var/lib/diagd`, skipped with a warning when it cannot be used),
-    /// `debug_service`, `log`, `tracing_service`, `shutdown_delay` and `diag_addr`
-    /// ([`Diagnostics::diag_addr`]). Installs diag's log subscriber at [`build`](Self::build).
+    /// `debug_service`, `log`, `tracing_service`, `shutdown_delay`, `diag_addr`
+    /// ([`Diagnostics::diag_addr`]) and `remote_write`. Installs diag's log subscriber at
+    /// [`build`](Self::build).
     pub fn from_config(config: &Config) -> Self {
         Self {
             components: config.watched().iter().map(Component::from_config).collect(),
@@ -177,6 +181,7 @@ impl Builder {
             tracing: Some(config.tracing_service.clone()),
             shutdown_delay: config.shutdown_delay.unwrap_or(crate::config::DEFAULT_SHUTDOWN_DELAY),
             diag_addr: config.diag_addr,
+            remote_write: config.remote_write.clone(),
             ..Self::default()
         }
     }
@@ -272,6 +277,24 @@ impl Builder {
         self
     }
 
+    /// Pushes the metrics of `/metrics` to a Prometheus remote write receiver as `config`
+    /// says (diagd's `remote_write`), from diag's own task thread, whichever runtime serves.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), diag::Error> {
+    /// use std::time::Duration;
+    /// use diag::{Diagnostics, RemoteWrite};
+    /// let diag = Diagnostics::builder()
+    ///     .remote_write(RemoteWrite::new("http://prometheus:9090/api/v1/write").interval(Duration::from_secs(30)))
+    ///     .build()?;
+    /// # let _ = diag; Ok(()) }
+    /// ```
+    pub fn remote_write(mut self, config: RemoteWrite) -> Self {
+        self.remote_write = Some(config);
+        self
+    }
+
     /// The address [`Diagnostics::diag_addr`] returns (diagd's `diag_addr`).
     pub fn diag_addr(mut self, addr: SocketAddr) -> Self {
         self.diag_addr = Some(addr);
@@ -284,7 +307,8 @@ impl Builder {
     /// # Errors
     /// A refused or duplicate component name, a TTL not longer than the component's check
     /// period, more than 64 components; a debug socket that cannot be made in a chosen dir;
-    /// a tracing pipeline that cannot start; another global log subscriber.
+    /// a tracing pipeline that cannot start; another global log subscriber; a bad
+    /// `remote_write` setting or one of its files unreadable.
     pub fn build(self) -> Result<Diagnostics, crate::Error> {
         let states = Arc::new(States::new());
         let clock = Clock::start();
@@ -308,6 +332,7 @@ impl Builder {
         }
 
         let service_name = self.service_name.clone().unwrap_or_else(default_service_name);
+        let push = self.remote_write.as_ref().map(|c| crate::push::Sender::new(c, &service_name)).transpose()?;
         let tracing_enabled = self.tracing.as_ref().is_some_and(|t| t.enabled);
         let tracing = if self.log.is_some() || self.tracing.is_some() {
             let config = Config {
@@ -329,6 +354,7 @@ impl Builder {
                 #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
                 runtime: std::sync::OnceLock::new(),
                 tracing: tracing_enabled,
+                push: push.as_ref().map(crate::push::Sender::metrics),
                 user: self.sources,
             },
             build_info: self.build_info,
@@ -338,7 +364,7 @@ impl Builder {
             diag_addr: self.diag_addr,
         });
 
-        let tasks = Tasks::start(&shared, &self.components)?;
+        let tasks = Tasks::start(&shared, &self.components, push)?;
         let debug_socket = match &self.debug_dir {
             Some(dir) => crate::debug::start(dir, self.debug_enabled, Arc::clone(&shared), |s| s.service())?,
             None => None,
@@ -411,8 +437,8 @@ struct Owned {
     tracing: TracingGuard,
 }
 
-/// The thread running the checks diag runs itself and the TTL sweep, on async-io (so under
-/// any runtime, and on after a runtime's tasks are gone).
+/// The thread running the checks diag runs itself, the TTL sweep and the remote write
+/// sender, on async-io (so under any runtime, and on after a runtime's tasks are gone).
 #[derive(Debug)]
 struct Tasks {
     stop: Option<async_channel::Sender<()>>,
@@ -420,7 +446,11 @@ struct Tasks {
 }
 
 impl Tasks {
-    fn start(shared: &Arc<Shared>, components: &[Component]) -> Result<Option<Self>, crate::Error> {
+    fn start(
+        shared: &Arc<Shared>,
+        components: &[Component],
+        push: Option<crate::push::Sender>,
+    ) -> Result<Option<Self>, crate::Error> {
         let checks: Vec<_> = components
             .iter()
             .filter_map(|c| c.check.clone().map(|(check, period)| (c.name.clone(), check, period)))
@@ -428,13 +458,14 @@ impl Tasks {
         let ttls: Vec<Duration> = components.iter().filter_map(|c| c.ttl).collect();
         // Dynamic components may get a TTL later only through the builder, so without one now
         // there is nothing to sweep.
-        if checks.is_empty() && ttls.is_empty() {
+        if checks.is_empty() && ttls.is_empty() && push.is_none() {
             return Ok(None);
         }
         let sweep = ttls.iter().min().map(|&t| (t / 4).clamp(MIN_SWEEP, MAX_SWEEP));
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let states = Arc::clone(&shared.states);
         let clock = shared.clock;
+        let pushed = Arc::clone(shared);
         let thread = std::thread::Builder::new()
             .name("diag-heartbeats".into())
             .spawn(move || {
@@ -444,6 +475,9 @@ impl Tasks {
                 }
                 if let Some(every) = sweep {
                     executor.spawn(sweep_ttls(Arc::clone(&states), clock, every)).detach();
+                }
+                if let Some(sender) = push {
+                    executor.spawn(sender.run(pushed, |s: &Shared| s.service())).detach();
                 }
                 async_io::block_on(executor.run(async move {
                     let _ = stopped.recv().await;

@@ -12,6 +12,7 @@ mod error;
 pub mod heartbeat;
 #[cfg(feature = "profiling")]
 pub mod profiling;
+pub mod push;
 #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
 pub mod runtime;
 mod signal;
@@ -31,4 +32,5 @@ pub use diag_smol;
 pub use diag_tokio;
 pub use diagnostics::{Builder, Component, Diagnostics, Heartbeat, Serving, Timed};
 pub use error::Error;
+pub use push::RemoteWrite;
 pub use signal::shutdown_signal;

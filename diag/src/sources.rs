@@ -1,6 +1,6 @@
 //! [`Scraped`]: what `/metrics` of a [`Diagnostics`](crate::Diagnostics) collects after the
 //! core's own families: the Linux process metrics, the serving runtime's gauges, the tracing
-//! exporter's counts, then the service's own sources, in that order.
+//! exporter's counts, the remote write sender's, then the service's own sources, in that order.
 
 #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
 use std::sync::OnceLock;
@@ -27,6 +27,7 @@ pub(crate) struct Scraped {
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub(crate) runtime: OnceLock<crate::runtime::RuntimeMetrics>,
     pub(crate) tracing: bool,
+    pub(crate) push: Option<std::sync::Arc<crate::push::Metrics>>,
     pub(crate) user: Vec<Source>,
 }
 
@@ -51,7 +52,8 @@ impl Sources for Scraped {
         let tracing = self.tracing.then(crate::telemetry::dropped_metrics);
         #[cfg(not(feature = "otlp"))]
         let tracing: Option<&dyn Collect> = None;
+        let push = self.push.as_deref().map(|p| p as &dyn Collect);
         let user = self.user.iter().map(|s| Some(&**s as &dyn Collect));
-        [process, runtime, tracing].into_iter().chain(user).flatten().nth(index)
+        [process, runtime, tracing, push].into_iter().chain(user).flatten().nth(index)
     }
 }

@@ -1,8 +1,10 @@
 //! A real Prometheus server (the Debian package) for the tests that check what Prometheus
 //! makes of diag: scrapes, and remote write pushes. Started on a free port with its own data
-//! directory; killed when dropped.
+//! directory; stopped and restarted on the same port and data (for outages); killed when
+//! dropped.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ pub struct Prometheus {
     child: Child,
     /// Its HTTP address (query API, remote write receiver).
     pub addr: SocketAddr,
+    binary: PathBuf,
+    args: Vec<String>,
     _dir: TempDir,
 }
 
@@ -35,23 +39,41 @@ impl Prometheus {
         let file = dir.path().join("prometheus.yml");
         std::fs::write(&file, config).expect("write prometheus.yml");
         let port = free_port();
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        let prometheus = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), _dir: dir };
+        let mut all = vec![
+            format!("--config.file={}", file.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let child = spawn(&binary, &all);
+        let prometheus = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), binary, args: all, _dir: dir };
+        prometheus.wait_ready();
+        prometheus
+    }
+
+    fn wait_ready(&self) {
         wait_for("prometheus ready", Duration::from_secs(60), || {
-            let r = std::panic::catch_unwind(|| request(prometheus.addr, "GET", "/-/ready", &[]))
+            let r = std::panic::catch_unwind(|| request(self.addr, "GET", "/-/ready", &[]))
                 .map_err(|_| "not listening yet".to_owned())?;
             (r.status == 200).then_some(()).ok_or_else(|| r.text())
         });
-        prometheus
+    }
+
+    /// Stops Prometheus (SIGTERM, SIGKILL if it has not exited within 10 s), keeping its port
+    /// and data directory for [`restart`](Self::restart): the receiver is gone meanwhile.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        if wait_timeout(&mut self.child, Duration::from_secs(10)).is_none() {
+            let _ = self.child.kill();
+            let _ = wait_timeout(&mut self.child, Duration::from_secs(10));
+        }
+    }
+
+    /// Starts Prometheus again after [`stop`](Self::stop), on the same port with the same
+    /// data directory and arguments; returns once it answers `/-/ready`.
+    pub fn restart(&mut self) {
+        self.child = spawn(&self.binary, &self.args);
+        self.wait_ready();
     }
 
     /// Starts Prometheus scraping `target` every second as job `diagd`.
@@ -91,4 +113,14 @@ impl Prometheus {
     pub fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
         self.query_at(expr, None)
     }
+}
+
+fn spawn(binary: &PathBuf, args: &[String]) -> Child {
+    Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus")
 }

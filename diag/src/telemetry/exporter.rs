@@ -58,8 +58,11 @@ pub(crate) fn build(config: &TracingService, url: &ExporterUrl, cause: &Cause) -
                 .connect_timeout(EXPORT_TIMEOUT)
                 .user_agent(concat!("diagd/", env!("CARGO_PKG_VERSION")));
             if *tls {
-                client =
-                    client.tls_backend_preconfigured(tls::client_config(&config.ca_certs, &config.https_keypairs)?);
+                client = client.tls_backend_preconfigured(tls::client_config(
+                    "tracing_service",
+                    &config.ca_certs,
+                    &config.https_keypairs,
+                )?);
             }
             let inner = client.build().context("tracing_service: cannot set up the HTTP client")?;
             let client = http_client::Client { inner, cause: cause.clone() };

@@ -20,8 +20,8 @@ mod parent;
 mod resource;
 #[cfg(feature = "otlp")]
 mod sampler;
-#[cfg(feature = "otlp")]
-mod tls;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 mod url;
 
 #[cfg(feature = "otlp")]
