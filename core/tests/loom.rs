@@ -7,7 +7,8 @@ use loom::sync::Arc;
 use loom::thread;
 
 use diag_core::{
-    Counter, Family, Format, Metric, NativeConfig, NativeHistogram, NativeSnapshot, Registry, Scrape, State, StateTable,
+    Counter, ExemplarCounter, Family, Format, Metric, NativeConfig, NativeHistogram, NativeSnapshot, Registry, Scrape,
+    State, StateTable,
 };
 
 /// Two heartbeat writers on one component and a reader: the reader only ever sees states some
@@ -258,6 +259,39 @@ fn native_histogram_zero_widening_during_observe() {
         assert_consistent(&s);
         assert_eq!((s.count, s.zero_threshold, s.zero_count), (3, 1.0, 2), "{s:?}");
         assert_eq!(s.positive().iter().map(|b| (b.key, b.count)).collect::<Vec<_>>(), [(2, 1)]);
+    });
+}
+
+/// Two writers replace a counter's exemplar while a scrape reads it: the scrape sees no
+/// exemplar or one of the two whole (labels and value together), never a torn mix; the cell
+/// ends with one of them.
+#[test]
+fn exemplar_writers_and_reader() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let c = Arc::new(ExemplarCounter::new());
+        let writers: Vec<_> = [("trace_id", "aaaa", 1u64), ("span_id", "bb", 2)]
+            .into_iter()
+            .map(|(k, v, n)| {
+                let c = c.clone();
+                thread::spawn(move || c.inc_by_with_exemplar(n, &[(k, v)], Some(n)).unwrap())
+            })
+            .collect();
+        let whole = |copy: &diag_core::exemplar::ExemplarCopy| {
+            let v = copy.view();
+            (v.labels == b"trace_id=\"aaaa\"" && v.value == 1.0 && v.timestamp_ms == Some(1))
+                || (v.labels == b"span_id=\"bb\"" && v.value == 2.0 && v.timestamp_ms == Some(2))
+        };
+        if let Some(copy) = c.exemplar() {
+            assert!(whole(&copy), "{copy:?}");
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(c.get(), 3);
+        let last = c.exemplar().expect("one writer always lands");
+        assert!(whole(&last), "{last:?}");
     });
 }
 

@@ -3,11 +3,17 @@
 //! Native histograms too: arbitrary observations (few slots, so the zero bucket widens and the
 //! resolution drops) and configurations; every scrape is consistent, and the schema, zero
 //! bucket, spans and deltas decode back to the snapshot's buckets, whole and in chunks.
+//! Exemplars with arbitrary labels, values and timestamps: refused or kept whole, and the
+//! OpenMetrics text carrying them passes the strict parser with one exemplar per kept one.
 #![no_main]
 
 use arbitrary::Arbitrary;
+use diag_core::encoding::parse::{Event, Parser, validate};
 use diag_core::proto::{WireType, varint};
-use diag_core::{Family, Format, NativeBucket, NativeConfig, NativeHistogram, NativeSnapshot, Registry, Scrape};
+use diag_core::{
+    DEFAULT_BUCKETS, ExemplarCounter, ExemplarHistogram, Family, Format, NativeBucket, NativeConfig, NativeHistogram,
+    NativeSnapshot, Registry, Scrape,
+};
 use diag_fuzz::{EncodeCase, run_protobuf_case};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,6 +27,9 @@ struct NativeCase {
     values: Vec<(bool, f64)>,
     /// Chunk size of the chunked encode (at least 64 bytes).
     chunk: u16,
+    /// `(label name, label value, observation, timestamp)`: a counter increment (the
+    /// observation's integer part) and a histogram observation, each with this exemplar.
+    exemplars: Vec<(String, String, f64, Option<u64>)>,
 }
 
 const SLOTS: usize = 6;
@@ -28,7 +37,41 @@ const SLOTS: usize = 6;
 fuzz_target!(|input: (EncodeCase, NativeCase)| {
     run_protobuf_case(&input.0);
     run_native_case(&input.1);
+    run_exemplar_case(&input.1);
 });
+
+fn run_exemplar_case(case: &NativeCase) {
+    let counter = ExemplarCounter::new();
+    let histogram: ExemplarHistogram<11> = ExemplarHistogram::new(&DEFAULT_BUCKETS);
+    let mut kept = 0;
+    for (name, value, v, ts) in &case.exemplars {
+        let labels = [(name.as_str(), value.as_str())];
+        let n = if v.is_finite() { v.abs().min(1e6) as u64 } else { 1 };
+        let counted = counter.inc_by_with_exemplar(n, &labels, *ts);
+        let observed = histogram.observe_with_exemplar(*v, &labels, *ts);
+        assert_eq!(counted.is_ok(), observed.is_ok(), "the same labels, the same verdict");
+        if counted.is_ok() {
+            let copy = counter.exemplar().expect("a single writer always lands");
+            assert_eq!((copy.view().value, copy.view().timestamp_ms), (n as f64, ts.map(|t| t.min(u64::MAX - 1))));
+            kept += 1;
+        }
+    }
+    let registry: Registry<'_, 2> = Registry::new();
+    registry.register("traced_total", "", &counter).unwrap();
+    registry.register("traced_seconds", "", &histogram).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = Scrape::new(Format::OpenMetrics, &registry).fill(&mut buf).unwrap();
+    let text = core::str::from_utf8(&buf[..n]).unwrap();
+    validate(Format::OpenMetrics, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let exemplars = Parser::new(Format::OpenMetrics, text)
+        .filter(|e| matches!(e, Ok(Event::Sample { sample, .. }) if sample.exemplar.is_some()))
+        .count();
+    // The counter's exemplar, and at least one bucket's, once any was kept.
+    assert_eq!(exemplars > 0, kept > 0, "{text}");
+    assert!(exemplars <= 1 + 12);
+    // Protobuf takes the same exemplars without failing.
+    Scrape::new(Format::Protobuf, &registry).fill(&mut buf).unwrap();
+}
 
 fn run_native_case(case: &NativeCase) {
     let config = NativeConfig::new(case.schema)

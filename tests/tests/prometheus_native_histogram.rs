@@ -38,9 +38,12 @@ fn upper(key: i32, schema: i8) -> f64 {
     2f64.powf(f64::from(key) / 2f64.powi(i32::from(schema)))
 }
 
+/// `(lower, upper, count)` of each bucket.
+type Buckets = Vec<(f64, f64, f64)>;
+
 /// The native histogram `expr` selects, as Prometheus' query API returns it: count, sum, and
 /// each bucket as (lower, upper, count).
-fn native(prometheus: &Prometheus, expr: &str) -> Result<(f64, f64, Vec<(f64, f64, f64)>), String> {
+fn native(prometheus: &Prometheus, expr: &str) -> Result<(f64, f64, Buckets), String> {
     let result = prometheus.query(expr)?;
     let series = result.first().ok_or("no series yet")?;
     let h = &series["histogram"][1];
@@ -103,7 +106,7 @@ fn prometheus_stores_diag_native_histograms() {
     assert!(
         spread.schema < 4
             && spread.zero_threshold > NativeConfig::DEFAULT_ZERO_THRESHOLD
-            && spread.negative().len() > 0,
+            && !spread.negative().is_empty(),
         "{spread:?}"
     );
 

@@ -5,7 +5,8 @@
 //! float gauges, histograms, labelled families with escaped values, the overflow series and its
 //! counter, native histograms), streamed in chunks small enough to split families, and from
 //! `diagd` itself. Native histograms' schema, zero bucket, spans and deltas, as Go rebuilds
-//! them, are the buckets of diag's own snapshot.
+//! them, are the buckets of diag's own snapshot; exemplars of counters and buckets decode to
+//! the labels, values and timestamps attached.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -17,8 +18,8 @@ use std::sync::OnceLock;
 use diag_core::encoding::parse::{Event, Parser};
 use diag_core::http::{Limits, Service};
 use diag_core::{
-    Collect, Counter, Family, Format, Gauge, GaugeF64, Histogram, NativeBucket, NativeConfig, NativeHistogram,
-    Registry, StateTable,
+    Collect, Counter, ExemplarCounter, ExemplarHistogram, Family, Format, Gauge, GaugeF64, Histogram, NativeBucket,
+    NativeConfig, NativeHistogram, Registry, StateTable,
 };
 use diag_tests::{Diagd, RUNTIMES, TempDir, request, require_tool};
 
@@ -143,11 +144,13 @@ static PLAIN: Histogram<4> = Histogram::new(&BOUNDS);
 static NATIVE: Family<NativeHistogram<12>, (&'static str,), 4> =
     Family::new(["route"], NativeConfig::new(3).with_max_zero_threshold(0.001));
 static NATIVE_PLAIN: NativeHistogram<4> = NativeHistogram::new(NativeConfig::new(0).with_zero_threshold(0.0));
+static TRACED: Family<ExemplarCounter, (&'static str,), 2> = Family::new(["code"], ());
+static TRACED_LATENCY: ExemplarHistogram<4> = ExemplarHistogram::new(&BOUNDS);
 static UP: Counter = Counter::new();
 static TEMPERATURE: GaugeF64 = GaugeF64::new();
 static QUEUE: Gauge = Gauge::new();
 // Start times, written as created_timestamp (unknown to client_model 0.3, which skips them).
-static REGISTRY: Registry<'static, 8> = Registry::new().with_clock(diag_core::unix_time_ms);
+static REGISTRY: Registry<'static, 12> = Registry::new().with_clock(diag_core::unix_time_ms);
 static SOURCES: [&dyn Collect; 1] = [&REGISTRY];
 
 fn fill_registry() {
@@ -159,6 +162,18 @@ fn fill_registry() {
         REGISTRY.register("app_up_total", "Ups.", &UP).unwrap();
         REGISTRY.register("app_native_seconds", "Native latency.", &NATIVE).unwrap();
         REGISTRY.register("app_native_plain", "", &NATIVE_PLAIN).unwrap();
+        REGISTRY.register("app_traced_total", "Traced.", &TRACED).unwrap();
+        REGISTRY.register("app_traced_seconds", "", &TRACED_LATENCY).unwrap();
+        let t = 1_700_000_000_123;
+        TRACED
+            .get_or_create(("200",))
+            .unwrap()
+            .inc_by_with_exemplar(5, &[("trace_id", "t\"1"), ("span_id", "s1")], Some(t))
+            .unwrap();
+        TRACED.get_or_create(("500",)).unwrap().inc();
+        TRACED_LATENCY.observe_with_exemplar(0.05, &[("trace_id", "t2")], None).unwrap();
+        TRACED_LATENCY.observe_with_exemplar(99.0, &[("trace_id", "t3")], Some(t + 1000)).unwrap();
+        TRACED_LATENCY.observe(0.5);
         REGISTRY.register("app_temperature_celsius", "Temperature.", &TEMPERATURE).unwrap();
         REGISTRY.register("app_queue", "Queue length.", &QUEUE).unwrap();
         for (i, labels) in [["GET", "/a"], ["PUT", "q\"uote \\ back\nslash"], ["", "é ü ✓"], ["DELETE", "/overflow"]]
@@ -275,6 +290,23 @@ fn go_rebuilds_native_buckets_from_spans_and_deltas() {
     assert_eq!(got, want);
     let spread = NATIVE.get(("/spread",)).unwrap().snapshot();
     assert!(spread.schema < 3 && spread.count == 400, "{spread:?}");
+}
+
+#[test]
+fn go_decodes_diag_exemplars() {
+    fill_registry();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = diag_core::Scrape::new(Format::Protobuf, &REGISTRY).fill(&mut buf).unwrap();
+    let (lines, _) = go_decode_with(&buf[..n], &["exemplars"]);
+    let got: Vec<&str> = lines.lines().collect();
+    assert_eq!(
+        got,
+        [
+            "app_traced_total{code=\"200\"} le= {span_id=\"s1\",trace_id=\"t\\\"1\"} 5 1700000000123",
+            "app_traced_seconds{} le=0.1 {trace_id=\"t2\"} 0.05 -1",
+            "app_traced_seconds{} le=+Inf {trace_id=\"t3\"} 99 1700000001123",
+        ]
+    );
 }
 
 /// Go's `%g` floats in a native line, rewritten as Rust's `{:e}`, so both sides compare.

@@ -16,7 +16,7 @@ use crate::family::Series;
 /// assert_eq!(REQUESTS.get(), 1);
 /// assert_eq!(REQUESTS.exemplar().unwrap().view().value, 1.0);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ExemplarCounter {
     counter: Counter,
     exemplar: ExemplarCell,
@@ -70,6 +70,12 @@ impl ExemplarCounter {
     /// The latest exemplar, if any.
     pub fn exemplar(&self) -> Option<super::ExemplarCopy> {
         self.exemplar.get()
+    }
+}
+
+impl Default for ExemplarCounter {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

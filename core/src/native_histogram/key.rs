@@ -419,7 +419,7 @@ mod tests {
                     assert_eq!(reduce(k, schema, to), key(v, to), "{v} from {schema} to {to}");
                 }
             }
-            v *= 1.37;
+            v *= if cfg!(miri) { 1e7 } else { 1.37 }; // Miri: a sample of the range
         }
     }
 }

@@ -30,8 +30,8 @@
 //! Changing the resolution retags slots in place (one compare-and-swap, the count stays);
 //! merging two slots or folding one into the zero bucket takes a count out of one word and
 //! adds it to another, and a scrape must not see it in both or neither. Such *moves* are
-//! bracketed by a counter (moves started, moves finished): a scrape reads everything between
-//! two loads of it and retries if a move started or was under way, like a sequence lock. So a
+//! bracketed by a counter (moves in progress, moves finished): a scrape reads everything
+//! between two loads of it and retries if a move was under way or finished meanwhile, like a sequence lock. So a
 //! scrape is consistent — `count` equals the zero bucket plus the NaN count plus every bucket —
 //! and may wait for a move in progress (never for an observation). Moves only happen when the
 //! slots are full, a few times in a histogram's life; do not scrape from an interrupt handler
@@ -159,7 +159,7 @@ pub struct NativeHistogram<const BUCKETS: usize> {
     zero: AtomicU64,
     nan: AtomicU64,
     sum: AtomicU64,
-    /// Moves started (high 32 bits) and finished (low 32 bits).
+    /// Moves finished (high 32 bits, wrapping) and moves in progress (low 32 bits).
     moves: AtomicU64,
     slots: [AtomicU128; BUCKETS],
 }
@@ -169,8 +169,11 @@ pub const NATIVE_MIN_SCHEMA: i8 = key::MIN_SCHEMA;
 /// The highest schema: 256 buckets per power of two (Prometheus' limit).
 pub const NATIVE_MAX_SCHEMA: i8 = key::MAX_SCHEMA;
 
-/// Moves-started increment of [`NativeHistogram::moves`].
-const MOVE_STARTED: u64 = 1 << 32;
+/// What ending a move adds to [`NativeHistogram::moves`]: one more finished, one fewer in
+/// progress (the low half is at least 1 then, so nothing borrows from the high half).
+const MOVE_ENDED: u64 = (1 << 32) - 1;
+/// The moves-in-progress half of [`NativeHistogram::moves`].
+const IN_PROGRESS: u64 = 0xffff_ffff;
 
 impl<const BUCKETS: usize> NativeHistogram<BUCKETS> {
     loom_const_fn! {
@@ -303,11 +306,11 @@ impl<const BUCKETS: usize> NativeHistogram<BUCKETS> {
 
     fn begin_move(&self) {
         // SeqCst: a scrape that sees any effect of the move sees this first (see `snapshot`).
-        self.moves.fetch_add(MOVE_STARTED, Ordering::SeqCst);
+        self.moves.fetch_add(1, Ordering::SeqCst);
     }
 
     fn end_move(&self) {
-        self.moves.fetch_add(1, Ordering::SeqCst);
+        self.moves.fetch_add(MOVE_ENDED, Ordering::SeqCst);
     }
 
     /// Raises the zero threshold to `to` and folds every bucket under it into the zero bucket.
@@ -398,7 +401,7 @@ impl<const BUCKETS: usize> NativeHistogram<BUCKETS> {
             // SeqCst, like every move's steps: if this scrape reads any word a move changed,
             // the second load of the move counter sees the move started, so the scrape retries.
             let before = self.moves.load(Ordering::SeqCst);
-            if before >> 32 != before & 0xffff_ffff {
+            if before & IN_PROGRESS != 0 {
                 spin_loop();
                 continue;
             }

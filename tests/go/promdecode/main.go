@@ -48,10 +48,17 @@ func main() {
 		families = append(families, mf)
 	}
 	out := bufio.NewWriter(os.Stdout)
-	native := len(os.Args) > 1 && os.Args[1] == "native"
+	mode := ""
+	if len(os.Args) > 1 {
+		mode = os.Args[1]
+	}
 	for _, mf := range families {
-		if native {
+		switch mode {
+		case "native":
 			writeNative(out, mf)
+			continue
+		case "exemplars":
+			writeExemplars(out, mf)
 			continue
 		}
 		if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
@@ -64,6 +71,40 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "messages %d families %d\n", messages, len(families))
+}
+
+// labelText is `name="value",...`, sorted.
+func labelText(pairs []*dto.LabelPair) string {
+	var labels []string
+	for _, l := range pairs {
+		labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	sort.Strings(labels)
+	return strings.Join(labels, ",")
+}
+
+// writeExemplars prints the exemplars of mf's counters and histogram buckets, one line each.
+func writeExemplars(out io.Writer, mf *dto.MetricFamily) {
+	write := func(m *dto.Metric, le string, e *dto.Exemplar) {
+		if e == nil {
+			return
+		}
+		ts := int64(-1)
+		if e.Timestamp != nil {
+			ts = e.Timestamp.GetSeconds()*1000 + int64(e.Timestamp.GetNanos())/1000000
+		}
+		fmt.Fprintf(out, "%s{%s} le=%s {%s} %g %d\n", mf.GetName(), labelText(m.Label), le, labelText(e.Label), e.GetValue(), ts)
+	}
+	for _, m := range mf.Metric {
+		if c := m.GetCounter(); c != nil {
+			write(m, "", c.Exemplar)
+		}
+		if h := m.GetHistogram(); h != nil {
+			for _, b := range h.Bucket {
+				write(m, fmt.Sprintf("%g", b.GetUpperBound()), b.Exemplar)
+			}
+		}
+	}
 }
 
 // writeNative prints the native histogram series of mf, one line each.
