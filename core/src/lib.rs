@@ -43,7 +43,10 @@ pub use counter::Counter;
 pub use diag_derive::{LabelSet, LabelValue};
 pub use encoding::{Desc, Encoder, Format, Labels, MetricType, NativeHistogramView, Stop, Value};
 pub use error::{CapacityError, ComponentError, EncodeError, NameError, RegisterError, SeriesError};
-pub use exemplar::{ExemplarCounter, ExemplarError, ExemplarHistogram};
+pub use exemplar::{
+    ExemplarCounter, ExemplarError, ExemplarHistogram, ExemplarSink, ExemplarSource, clear_exemplar_source,
+    set_exemplar_source,
+};
 pub use family::{Family, Overflow, Series, SeriesLabels, SeriesRef};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};

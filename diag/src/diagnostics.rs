@@ -127,6 +127,8 @@ pub struct Builder {
     build_info: Option<BuildInfo<'static>>,
     diag_addr: Option<SocketAddr>,
     remote_write: Option<RemoteWrite>,
+    #[cfg(feature = "otlp")]
+    trace_exemplars: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -158,6 +160,8 @@ impl Default for Builder {
             build_info: None,
             diag_addr: None,
             remote_write: None,
+            #[cfg(feature = "otlp")]
+            trace_exemplars: false,
         }
     }
 }
@@ -235,6 +239,17 @@ impl Builder {
     /// added with [`trace_target`](Self::trace_target). Installs diag's log subscriber too.
     pub fn tracing(mut self, config: TracingService) -> Self {
         self.tracing = Some(config);
+        self
+    }
+
+    /// Exemplars from traces (feature `otlp`): every update of an `ExemplarCounter` or
+    /// `ExemplarHistogram` in the program, made inside a sampled span, carries that span's
+    /// `trace_id` and `span_id` as its exemplar (OpenMetrics and protobuf show it), so a
+    /// slow bucket links to the trace that filled it. See
+    /// [`exemplars_from_traces`](crate::telemetry::exemplars_from_traces).
+    #[cfg(feature = "otlp")]
+    pub fn trace_exemplars(mut self, on: bool) -> Self {
+        self.trace_exemplars = on;
         self
     }
 
@@ -345,6 +360,10 @@ impl Builder {
             None
         };
         let tracing = TracingGuard(Mutex::new(tracing));
+        #[cfg(feature = "otlp")]
+        if self.trace_exemplars {
+            crate::telemetry::exemplars_from_traces();
+        }
 
         let shared = Arc::new(Shared {
             states,

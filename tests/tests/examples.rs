@@ -127,6 +127,19 @@ fn axum_service_serves_its_routes_and_diags_and_is_profiled_through_its_socket()
     let om = request(addr, "GET", "/metrics", &[("Accept", "application/openmetrics-text; version=1.0.0")]).text();
     python_parse("openmetrics", &om);
     promtool_check(&om);
+    // Exemplars from traces: alice's count carries the ids of the span of her latest request.
+    let line = om.lines().find(|l| l.starts_with("hello_greetings_total{user=\"alice\"} 2 # {")).unwrap_or_else(|| {
+        panic!("alice's count with an exemplar:\n{om}");
+    });
+    let id = |name: &str| {
+        let value = line.split_once(&format!("{name}=\"")).and_then(|(_, rest)| rest.split_once('"')).map(|(v, _)| v);
+        value
+            .filter(|v| v.chars().all(|c| c.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            .to_owned()
+    };
+    let (trace_id, span_id) = (id("trace_id"), id("span_id"));
+    assert_eq!((trace_id.len(), span_id.len()), (32, 16), "{line}");
     assert_eq!(request(addr, "GET", "/nothing-here", &[]).status, 404, "axum's fallback");
 
     let (cpu, heap) = example.profiles(|| drop(request(addr, "GET", "/hello/load", &[])));
@@ -141,6 +154,10 @@ fn axum_service_serves_its_routes_and_diags_and_is_profiled_through_its_socket()
         .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
         .collect();
     assert!(spans.contains("\"hello\""), "a span per request, exported as OTLP JSON: {spans}");
+    assert!(
+        spans.contains(&trace_id) && spans.contains(&span_id),
+        "the exemplar's trace {trace_id} and span {span_id} were exported: {spans}"
+    );
 }
 
 #[test]

@@ -30,14 +30,21 @@ impl ExemplarCounter {
         }
     }
 
-    /// Adds 1.
+    /// Adds 1, with the [exemplar source](super::set_exemplar_source)'s labels as its
+    /// exemplar if it has some.
     pub fn inc(&self) {
-        self.counter.inc();
+        self.inc_by(1);
     }
 
-    /// Adds `n`.
+    /// Adds `n`, with the exemplar source's labels as its exemplar if it has some.
     pub fn inc_by(&self, n: u64) {
-        self.counter.inc_by(n);
+        let traced = super::source::with_current(|labels, timestamp_ms| {
+            // Refused labels (from the source) still count; the exemplar stays as it was.
+            let _ = self.inc_by_with_exemplar(n, labels, timestamp_ms);
+        });
+        if !traced {
+            self.counter.inc_by(n);
+        }
     }
 
     /// Adds 1 and makes `labels` (at `timestamp_ms`, Unix milliseconds) its exemplar.

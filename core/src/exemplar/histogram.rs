@@ -32,9 +32,16 @@ impl<const N: usize> ExemplarHistogram<N> {
         }
     }
 
-    /// Records one observation, without an exemplar.
+    /// Records one observation, with the [exemplar source](super::set_exemplar_source)'s
+    /// labels as its bucket's exemplar if it has some.
     pub fn observe(&self, v: f64) {
-        self.histogram.observe(v);
+        let traced = super::source::with_current(|labels, timestamp_ms| {
+            // Refused labels (from the source) still record; the exemplar stays as it was.
+            let _ = self.observe_with_exemplar(v, labels, timestamp_ms);
+        });
+        if !traced {
+            self.histogram.observe(v);
+        }
     }
 
     /// Records one observation and makes `labels` (at `timestamp_ms`) its bucket's exemplar.

@@ -10,17 +10,20 @@
 //!
 //! OpenMetrics writes exemplars after the sample (`# {trace_id="…"} 0.73 1700000000.123`),
 //! protobuf as the `exemplar` of a `Counter` or `Bucket`; Prometheus 0.0.4 has no place for
-//! them. The trace id of the current `tracing` span is not attached automatically yet: callers
-//! pass the labels.
+//! them. Labels come from the caller (`inc_with_exemplar`, `observe_with_exemplar`) or, for
+//! plain `inc` and `observe`, from the program's [`ExemplarSource`] if it set one (diag's std
+//! facade sets one that reads the current trace).
 
 mod counter;
 mod histogram;
+mod source;
 
 use core::fmt;
 
 use crate::atomic::{AtomicU32, AtomicU64, Ordering, array_of, loom_const_fn};
 pub use counter::ExemplarCounter;
 pub use histogram::ExemplarHistogram;
+pub use source::{ExemplarSink, ExemplarSource, clear_exemplar_source, set_exemplar_source};
 
 /// Most characters an exemplar's label names and values may have together (OpenMetrics).
 pub const EXEMPLAR_MAX_LABEL_CHARS: usize = 128;

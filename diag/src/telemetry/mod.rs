@@ -9,6 +9,8 @@
 #[cfg(feature = "otlp")]
 mod dropped;
 #[cfg(feature = "otlp")]
+mod exemplars;
+#[cfg(feature = "otlp")]
 mod exporter;
 #[cfg(feature = "otlp")]
 mod file;
@@ -41,6 +43,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 #[cfg(feature = "otlp")]
 pub(crate) use dropped::metrics;
+#[cfg(feature = "otlp")]
+pub use exemplars::exemplars_from_traces;
 pub use url::ExporterUrl;
 
 use crate::config::{Config, TracingService};

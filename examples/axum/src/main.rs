@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use axum::{Router, extract::Path, routing::get};
-use diag::{Component, Counter, Diagnostics, Family, Registry, config::TracingService};
+use diag::{Component, Diagnostics, ExemplarCounter, Family, Registry, config::TracingService};
 
 diag::profiling::jemalloc!(); // heap profiles of this service, through the debug socket
 
-static GREETINGS: Family<Counter, (&'static str,), 1024> = Family::new(["user"], ());
+static GREETINGS: Family<ExemplarCounter, (&'static str,), 1024> = Family::new(["user"], ());
 static REGISTRY: Registry<'static, 4> = Registry::new();
 
 #[tokio::main]
@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         })
         .trace_target("example_axum", tracing::Level::INFO) // export this service's spans
+        .trace_exemplars(true) // each greeting count links to the trace of its latest request
         .build()?;
     metrics::describe_counter!("hello_requests_total", "Requests, by route.");
 
