@@ -408,6 +408,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe arithmetic only; minutes of interpreted float maths")]
     fn every_value_is_inside_its_bucket() {
         let mut v = 1e-300;
         while v < 1e300 {
@@ -419,7 +420,7 @@ mod tests {
                     assert_eq!(reduce(k, schema, to), key(v, to), "{v} from {schema} to {to}");
                 }
             }
-            v *= if cfg!(miri) { 1e7 } else { 1.37 }; // Miri: a sample of the range
+            v *= 1.37;
         }
     }
 }
