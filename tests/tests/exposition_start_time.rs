@@ -6,8 +6,8 @@
 
 use std::net::SocketAddr;
 
-use diag_core::http::{Limits, Service};
-use diag_core::{Collect, Counter, Family, Histogram, Registry, StateTable, unix_time_ms};
+use diag_core::{Collect, Counter, Family, Histogram, Registry, unix_time_ms};
+use diag_tests::fixtures;
 use diag_tests::{package_dir, pipe, request, require_python_prometheus_client, require_tool};
 use serde_json::Value;
 
@@ -63,19 +63,8 @@ fn created_samples_and_text_v1_pass_the_reference_parsers() {
     JOBS.get_or_create(("a \"quoted\" queue",)).unwrap().inc_by(2);
     LATENCY.observe(0.5);
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut limits = Limits::DEFAULT;
-    limits.shutdown_delay_ms = 0;
-    let server = diag_tokio::Server::owning(StateTable::<2>::new(), |states| Service::new(states, &SOURCES, 7))
-        .with_limits(limits);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = runtime.spawn(server.serve(listener, async {
-        stopped.await.ok();
-    }));
-    let result = std::panic::catch_unwind(|| check(addr, (before, after)));
-    let _ = stop.send(());
-    let _ = runtime.block_on(task);
-    result.unwrap();
+    let served = fixtures::serve(&SOURCES, None);
+    let addr = served.addr;
+    check(addr, (before, after));
+    drop(served);
 }

@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use diag_core::http::{Limits, Service};
-use diag_core::{
-    Collect, DEFAULT_BUCKETS, ExemplarCounter, ExemplarHistogram, Family, Registry, StateTable, unix_time_ms,
-};
+use diag_core::{Collect, DEFAULT_BUCKETS, ExemplarCounter, ExemplarHistogram, Family, Registry, unix_time_ms};
+use diag_tests::fixtures;
 use diag_tests::prometheus::Prometheus;
 use diag_tests::{request, wait_for};
 use serde_json::Value;
@@ -97,21 +95,10 @@ fn prometheus_stores_diag_exemplars_from_openmetrics_and_protobuf() {
         w
     };
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut limits = Limits::DEFAULT;
-    limits.shutdown_delay_ms = 0;
-    limits.chunk_bytes = 2048;
-    limits.chunk_pool_bytes = 0;
-    let server = diag_tokio::Server::owning(StateTable::<2>::new(), |states| Service::new(states, &SOURCES, 7))
-        .with_limits(limits);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = runtime.spawn(server.serve(listener, async {
-        stopped.await.ok();
-    }));
+    let served = fixtures::serve(&SOURCES, Some(2048));
+    let addr = served.addr;
 
-    let result = std::panic::catch_unwind(|| {
+    {
         for (format, features) in [
             ("OpenMetrics", "--enable-feature=exemplar-storage"),
             ("protobuf", "--enable-feature=exemplar-storage,native-histograms"),
@@ -130,8 +117,6 @@ fn prometheus_stores_diag_exemplars_from_openmetrics_and_protobuf() {
                 }
             });
         }
-    });
-    let _ = stop.send(());
-    let _ = runtime.block_on(task);
-    result.unwrap();
+    }
+    drop(served);
 }

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use diag_core::http::{Limits, Service};
-use diag_core::{Collect, Family, NativeConfig, NativeHistogram, NativeSnapshot, Registry, StateTable, unix_time_ms};
+use diag_core::{Collect, Family, NativeConfig, NativeHistogram, NativeSnapshot, Registry, unix_time_ms};
+use diag_tests::fixtures;
 use diag_tests::prometheus::Prometheus;
 use diag_tests::wait_for;
 use serde_json::Value;
@@ -110,21 +110,10 @@ fn prometheus_stores_diag_native_histograms() {
         "{spread:?}"
     );
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut limits = Limits::DEFAULT;
-    limits.shutdown_delay_ms = 0;
-    limits.chunk_bytes = 256; // families split across chunks, so across messages
-    limits.chunk_pool_bytes = 0;
-    let server = diag_tokio::Server::owning(StateTable::<2>::new(), |states| Service::new(states, &SOURCES, 7))
-        .with_limits(limits);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = runtime.spawn(server.serve(listener, async {
-        stopped.await.ok();
-    }));
+    let served = fixtures::serve(&SOURCES, Some(256) /* families split across chunks, so across messages */);
+    let addr = served.addr;
 
-    let result = std::panic::catch_unwind(|| {
+    {
         let prometheus = Prometheus::start(
             &format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: diag\n    \
@@ -155,8 +144,6 @@ fn prometheus_stores_diag_native_histograms() {
                 }
             });
         }
-    });
-    let _ = stop.send(());
-    let _ = runtime.block_on(task);
-    result.unwrap();
+    }
+    drop(served);
 }

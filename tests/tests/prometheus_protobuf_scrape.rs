@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use diag_core::http::{Limits, Service};
-use diag_core::{Collect, Counter, Family, Gauge, Histogram, Registry, StateTable, unix_time_ms};
+use diag_core::{Collect, Counter, Family, Gauge, Histogram, Registry, unix_time_ms};
+use diag_tests::fixtures;
 use diag_tests::{TempDir, free_port, request, require_tool, wait_for, wait_timeout};
 use serde_json::Value;
 
@@ -144,23 +144,12 @@ fn prometheus_with_native_histograms_scrapes_protobuf() {
     }
     DEPTH.set(-4);
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut limits = Limits::DEFAULT;
-    limits.shutdown_delay_ms = 0;
-    limits.chunk_bytes = 256;
-    limits.chunk_pool_bytes = 0;
-    let server = diag_tokio::Server::owning(StateTable::<2>::new(), |states| Service::new(states, &SOURCES, 7))
-        .with_limits(limits);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = runtime.spawn(server.serve(listener, async {
-        stopped.await.ok();
-    }));
+    let served = fixtures::serve(&SOURCES, Some(256));
+    let addr = served.addr;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let target = proxy(addr, Arc::clone(&seen));
 
-    let result = std::panic::catch_unwind(|| {
+    {
         let prometheus = start_prometheus(target);
         wait_value(&prometheus, "up", 1.0);
         wait_value(&prometheus, "jobs_total%7Bqueue%3D%22mail%22%7D", 7.0);
@@ -180,8 +169,6 @@ fn prometheus_with_native_histograms_scrapes_protobuf() {
             assert!(accept.starts_with("application/vnd.google.protobuf;"), "Prometheus asked for {accept}");
             assert_eq!(content_type, PROTOBUF);
         }
-    });
-    let _ = stop.send(());
-    let _ = runtime.block_on(task);
-    result.unwrap();
+    }
+    drop(served);
 }
