@@ -36,12 +36,21 @@ fn created_line(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, unix_
         e.put(b"}")?;
     }
     e.put(b" ")?;
-    // On bare metal without linking a 64-bit division routine (see `float::div_rem_u16`).
-    let (seconds, ms) = if cfg!(target_os = "none") {
-        crate::float::div_rem_u16(unix_ms, 1000)
-    } else {
-        (unix_ms / 1000, (unix_ms % 1000) as u32)
-    };
-    e.put_u64(seconds)?;
-    e.put(&[b'.', b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8, b'\n'])
+    e.put_unix_seconds(unix_ms)?;
+    e.put(b"\n")
+}
+
+impl Encoder<'_> {
+    /// `unix_ms` as OpenMetrics writes a timestamp: seconds with three decimals
+    /// (`1700000000.123`), for `_created` samples and exemplars.
+    pub(super) fn put_unix_seconds(&mut self, unix_ms: u64) -> Result<(), Full> {
+        // On bare metal without linking a 64-bit division routine (see `float::div_rem_u16`).
+        let (seconds, ms) = if cfg!(target_os = "none") {
+            crate::float::div_rem_u16(unix_ms, 1000)
+        } else {
+            (unix_ms / 1000, (unix_ms % 1000) as u32)
+        };
+        self.put_u64(seconds)?;
+        self.put(&[b'.', b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8])
+    }
 }

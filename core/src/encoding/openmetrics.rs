@@ -59,14 +59,7 @@ pub(super) fn exemplar(e: &mut Encoder<'_>, ex: &ExemplarView<'_>) -> Result<(),
     e.put_f64(ex.value)?;
     if let Some(unix_ms) = ex.timestamp_ms {
         e.put(b" ")?;
-        // As `_created` lines: no 64-bit division routine on bare metal.
-        let (seconds, ms) = if cfg!(target_os = "none") {
-            crate::float::div_rem_u16(unix_ms, 1000)
-        } else {
-            (unix_ms / 1000, (unix_ms % 1000) as u32)
-        };
-        e.put_u64(seconds)?;
-        e.put(&[b'.', b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8])?;
+        e.put_unix_seconds(unix_ms)?;
     }
     e.put(b"\n")
 }
