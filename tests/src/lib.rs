@@ -74,14 +74,10 @@ pub fn diagd_path() -> PathBuf {
         .clone()
 }
 
-/// Crates of the in-process symbolizer, built optimized for programs whose profiles a test
-/// reads: unoptimized, reading the DWARF of a debug build takes seconds per profile on a loaded
-/// machine. The profiled code itself is built as usual (these crates get artifacts of their own).
-pub const OPTIMIZED_FOR_PROFILES: [&str; 5] = ["gimli", "addr2line", "backtrace", "object", "rustc-demangle"];
-
-/// Runs `cargo build <args>` into this test's target directory and profile, with
-/// [`OPTIMIZED_FOR_PROFILES`] optimized, and returns `<target>/<profile>/<artifact>` (e.g.
-/// `examples/profile_workload` or `example-axum`).
+/// Runs `cargo build <args>` into this test's target directory and profile and returns
+/// `<target>/<profile>/<artifact>` (e.g. `examples/profile_workload` or `example-axum`). The
+/// symbolizer's crates are optimized in every dev build (the workspace's `Cargo.toml`), so the
+/// profiles these programs write are read quickly.
 ///
 /// # Panics
 /// When the build fails, with cargo's output.
@@ -91,9 +87,6 @@ pub fn cargo_build_for_profiles(args: &[&str], artifact: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build.arg("build").arg("--quiet").args(args).env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
-    for package in OPTIMIZED_FOR_PROFILES {
-        build.arg("--config").arg(format!("profile.dev.package.{package}.opt-level=3"));
-    }
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }

@@ -2,6 +2,8 @@
 //! profile tarball read by `go tool pprof` (the done-when).
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diag_tests::{DebugAgent, RUNTIMES, TempDir, go_tool_pprof, request_unix, run_diagd_output};
@@ -78,23 +80,29 @@ fn untar(tarball: &std::path::Path, dir: &std::path::Path) -> String {
 #[test]
 fn profile_tarball_holds_cpu_and_heap_profiles_go_tool_pprof_reads() {
     let agent = DebugAgent::start("tokio", "", &[]);
-    // Work for the CPU profile to sample: requests served by diagd's debug socket.
-    let socket = agent.socket.clone();
-    let load = std::thread::spawn(move || {
-        let end = Instant::now() + Duration::from_secs(3);
-        let mut served = 0;
-        while Instant::now() < end && served < 100_000 {
-            assert_eq!(request_unix(&socket, "GET", "/metrics", b"").status, 200);
-            served += 1;
-        }
-        served
-    });
+    // Work for the CPU profile to sample: requests served by diagd's debug socket, from two
+    // threads until the profile is written, so that diagd stays busy for the whole window even
+    // when other tests load the machine.
+    let done = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let (socket, done) = (agent.socket.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    assert_eq!(request_unix(&socket, "GET", "/metrics", b"").status, 200);
+                }
+            })
+        })
+        .collect();
     // `diagd debug profile -s 2 > p.tar.gz`
     let started = Instant::now();
     let (status, out, err) = agent.debug(&["profile", "-s", "2"]);
+    done.store(true, Ordering::Relaxed);
     assert!(status.success(), "{err}");
     assert!(started.elapsed() >= Duration::from_secs(2), "the CPU profile lasts the seconds asked");
-    load.join().expect("the load thread (its requests all answered 200)");
+    for thread in load {
+        thread.join().expect("a load thread (its requests all answered 200)");
+    }
     let dir = TempDir::new("diagd-profile");
     let tarball = dir.path().join("p.tar.gz");
     std::fs::write(&tarball, &out).unwrap();
