@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use diag_benches::alloc::CountingAlloc;
+use diag_benches::history;
 use diag_benches::hot::{cpu_timed, run, value};
 use diag_benches::lookup;
 use diag_benches::report::{self, EncodeFacts, Group, Machine, Run};
@@ -403,7 +404,13 @@ fn main() {
         if let Err(e) = report::chart(&run, &root.join("BENCHMARKS.svg")) {
             eprintln!("chart: {e}");
         }
-        if let Err(e) = std::fs::write(root.join("BENCHMARKS.md"), run.markdown("BENCHMARKS.svg")) {
+        match history::archive_if_other_cpu(&root, &run.machine.model) {
+            Ok(Some(path)) => println!("the previous BENCHMARKS.md, from another CPU, is kept as {}", path.display()),
+            Ok(None) => {}
+            Err(e) => eprintln!("{}: {e}", history::DIR),
+        }
+        let markdown = run.markdown("BENCHMARKS.svg") + &history::markdown(&root);
+        if let Err(e) = std::fs::write(root.join("BENCHMARKS.md"), markdown) {
             eprintln!("BENCHMARKS.md: {e}");
         }
         println!("wrote {}", root.join("BENCHMARKS.md").display());

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod history;
 pub mod hot;
 pub mod lookup;
 pub mod report;
