@@ -149,6 +149,7 @@ pub(crate) fn escape<E>(
 }
 
 /// The length of `name` escaped per `scheme` (see [`escape`]).
+#[cfg(any(feature = "protobuf", test))]
 pub(crate) fn escaped_len(name: &str, scheme: Escaping, label: bool) -> usize {
     let mut len = 0;
     let _ = escape::<()>(name, scheme, label, &mut |piece| {
