@@ -67,10 +67,11 @@ pub enum MetricType {
 
 /// What names and describes a family.
 ///
-/// `name` must match `[a-zA-Z_:][a-zA-Z0-9_:]*` (the [`Registry`](crate::Registry) checks it;
-/// collectors that emit families directly are responsible for it). A counter's name may end
-/// in `_total`: 0.0.4 uses the name as given, OpenMetrics strips `_total` from the family name
-/// and puts it on the sample.
+/// `name` must be a name [`is_valid_metric_name`] accepts (the [`Registry`](crate::Registry)
+/// checks it; collectors that emit families directly are responsible for it); one that is not
+/// legacy (`[a-zA-Z_:][a-zA-Z0-9_:]*`) is written per the scrape's [`Escaping`], as are label
+/// names. A counter's name may end in `_total`: 0.0.4 uses the name as given, OpenMetrics
+/// strips `_total` from the family name and puts it on the sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Desc<'a> {
     /// The family name.

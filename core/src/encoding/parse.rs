@@ -12,6 +12,11 @@
 //!   bucket), summaries, state sets, info metrics, and `# EOF` last in OpenMetrics. It yields
 //!   [`Event`]s, each sample tagged with its family.
 //!
+//! Both formats also accept Prometheus 3's quoted UTF-8 names, as the encoders write them under
+//! `escaping=allow-utf-8`: `# TYPE "my.metric" counter`, `{"my.metric_total","my.label"="v"} 1`
+//! (the metric name first inside the braces). A quoted name is yielded as written between its
+//! quotes (escapes kept), and a quoted label name starting with `__` is reserved like any other.
+//!
 //! Nothing is allocated: checks that look back (duplicate families, a series reappearing)
 //! re-read the already parsed input, so they cost time proportional to the input seen so far.
 //!
