@@ -223,9 +223,12 @@ pub struct Encoder<'b> {
     /// How names that are not legacy are written.
     escaping: Escaping,
     /// The metric name last checked (address and length) and whether it is legacy: every
-    /// line of a family checks the same `&str`, so only its first line scans it.
+    /// line of a family checks the same `&str`, so only its header (or first line) scans it.
     name_key: (usize, usize),
     name_legacy: bool,
+    /// `name_key` was set by a registry from what it found at registration (its names are
+    /// borrowed for its lifetime, so cannot change).
+    name_vouched: bool,
 }
 
 /// The `le` label text of the last histogram bounds written, so that every series of a
@@ -328,6 +331,7 @@ impl<'b> Encoder<'b> {
             escaping: Escaping::Underscores,
             name_key: (0, 0),
             name_legacy: false,
+            name_vouched: false,
         }
     }
 
@@ -342,18 +346,22 @@ impl<'b> Encoder<'b> {
         self.escaping
     }
 
-    /// Records whether metric name `name` is legacy, as found at registration, so that
-    /// encoding it does not scan it again.
+    /// Records whether metric name `name` is legacy, as a registry found at registration,
+    /// so that encoding its family does not scan it again.
     pub(crate) fn know_name(&mut self, name: &str, legacy: bool) {
         self.name_key = (name.as_ptr() as usize, name.len());
         self.name_legacy = legacy;
+        self.name_vouched = true;
     }
 
-    /// Whether metric name `name` is legacy (`[a-zA-Z_:][a-zA-Z0-9_:]*`), cached by address.
+    /// Whether metric name `name` is legacy (`[a-zA-Z_:][a-zA-Z0-9_:]*`), cached by address
+    /// for the lines of one family.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn name_is_legacy(&mut self, name: &str) -> bool {
         if (name.as_ptr() as usize, name.len()) != self.name_key {
-            self.know_name(name, is_legacy_metric_name(name));
+            self.name_key = (name.as_ptr() as usize, name.len());
+            self.name_legacy = is_legacy_metric_name(name);
+            self.name_vouched = false;
         }
         self.name_legacy
     }
@@ -543,6 +551,14 @@ impl<'b> Encoder<'b> {
     /// # Errors
     /// [`Stop`] when the buffer is full.
     pub fn header(&mut self, desc: &Desc<'_>) -> Result<(), Stop> {
+        // A new family: its name is checked again unless the registry vouched for it (a
+        // collector may reuse one buffer for several names, at the same address).
+        let key = (desc.name.as_ptr() as usize, desc.name.len());
+        if !(self.name_vouched && key == self.name_key) {
+            self.name_key = key;
+            self.name_legacy = is_legacy_metric_name(desc.name);
+        }
+        self.name_vouched = false;
         self.item(|e| match e.format {
             Format::Prometheus => text::header(e, desc),
             Format::OpenMetrics => openmetrics::header(e, desc),
@@ -1351,6 +1367,27 @@ mod utf8_names {
         for (text, scheme) in [(dots, "dots"), (values, "values"), (underscores, "underscores")] {
             assert!(text.contains("# TYPE requests counter\nrequests_total{code=\"200\","), "{scheme}");
         }
+    }
+
+    /// A collector writing two families from one reused buffer (same address and length,
+    /// other text) gets each name checked: the second is not taken for legacy.
+    #[test]
+    fn names_from_a_reused_buffer_are_checked_per_family() {
+        let mut out = [0u8; 256];
+        let mut enc =
+            Encoder::new(Format::Prometheus, &mut out, Position::default()).with_escaping(Escaping::AllowUtf8);
+        let mut name = *b"abc_d";
+        for text in [b"abc_d", b"abc.d"] {
+            name.copy_from_slice(text);
+            let desc = Desc { name: core::str::from_utf8(&name).unwrap(), help: "", metric_type: MetricType::Gauge };
+            enc.header(&desc).unwrap();
+            enc.sample(&desc, &Labels::EMPTY, Value::I64(1)).unwrap();
+        }
+        let n = enc.written();
+        assert_eq!(
+            core::str::from_utf8(&out[..n]).unwrap(),
+            "# TYPE abc_d gauge\nabc_d 1\n# TYPE \"abc.d\" gauge\n{\"abc.d\"} 1\n"
+        );
     }
 
     /// What the encoder writes, the strict parser reads (quoted names included).
