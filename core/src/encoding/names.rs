@@ -90,6 +90,7 @@ pub(crate) fn escape<E>(
     label: bool,
     put: &mut dyn FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
+    // Allowed characters are ASCII: one byte, copied from `name`.
     let allowed = |c: char, i: usize| {
         c.is_ascii_alphabetic() || c == '_' || (c == ':' && !label) || (c.is_ascii_digit() && i > 0)
     };
@@ -100,18 +101,16 @@ pub(crate) fn escape<E>(
         Escaping::Underscores | Escaping::Values if legacy => put(name.as_bytes()),
         Escaping::Underscores => {
             for (i, c) in name.char_indices() {
-                let mut utf8 = [0; 4];
-                put(if allowed(c, i) { c.encode_utf8(&mut utf8).as_bytes() } else { b"_" })?;
+                put(if allowed(c, i) { core::slice::from_ref(&name.as_bytes()[i]) } else { b"_" })?;
             }
             Ok(())
         }
         Escaping::Dots => {
             for (i, c) in name.char_indices() {
-                let mut utf8 = [0; 4];
                 put(match c {
                     '_' => b"__",
                     '.' => b"_dot_",
-                    c if allowed(c, i) => c.encode_utf8(&mut utf8).as_bytes(),
+                    c if allowed(c, i) => core::slice::from_ref(&name.as_bytes()[i]),
                     _ => b"__",
                 })?;
             }
@@ -123,7 +122,7 @@ pub(crate) fn escape<E>(
                 if c == '_' {
                     put(b"__")?;
                 } else if allowed(c, i) {
-                    put(c.encode_utf8(&mut [0; 4]).as_bytes())?;
+                    put(core::slice::from_ref(&name.as_bytes()[i]))?;
                 } else {
                     // `_<lowercase hex code point>_`, no leading zeros (Go's FormatInt(r, 16)).
                     let mut hex = [0u8; 8];
