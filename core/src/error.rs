@@ -145,9 +145,9 @@ pub enum RegisterError {
     Full(CapacityError),
     /// A metric of that name is already registered.
     DuplicateName,
-    /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    /// The metric name is empty or holds a control character.
     InvalidName,
-    /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*`, or is reserved (`le`, `__…`).
+    /// A label name is empty, holds a control character, or is reserved (`le`, `__…`).
     InvalidLabelName,
 }
 
@@ -156,10 +156,10 @@ impl fmt::Display for RegisterError {
         match self {
             Self::Full(e) => write!(f, "registry full: {e}"),
             Self::DuplicateName => f.write_str("a metric with this name is already registered"),
-            Self::InvalidName => f.write_str("invalid metric name (must match [a-zA-Z_:][a-zA-Z0-9_:]*)"),
-            Self::InvalidLabelName => {
-                f.write_str("invalid or reserved label name (must match [a-zA-Z_][a-zA-Z0-9_]*, not `le` or `__*`)")
-            }
+            Self::InvalidName => f.write_str("invalid metric name (must be non-empty, without control characters)"),
+            Self::InvalidLabelName => f.write_str(
+                "invalid or reserved label name (must be non-empty, without control characters, not `le` or `__*`)",
+            ),
         }
     }
 }

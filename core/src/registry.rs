@@ -4,7 +4,8 @@
 use core::fmt;
 
 use crate::encoding::{
-    Desc, Encoder, Format, Labels, MetricType, Position, Stop, Value, is_valid_label_name, is_valid_metric_name,
+    Desc, Encoder, Escaping, Format, Labels, MetricType, Position, Stop, Value, is_legacy_metric_name,
+    is_valid_label_name, is_valid_metric_name,
 };
 use crate::error::{CapacityError, EncodeError, RegisterError};
 use crate::family::Series;
@@ -64,7 +65,14 @@ pub trait Collect: Sync {
 }
 
 enum Entry<'a> {
-    Metric { name: &'a str, help: &'a str, metric: &'a dyn Metric, created: Option<u64> },
+    /// `legacy`: whether `name` is a legacy name, found at registration.
+    Metric {
+        name: &'a str,
+        help: &'a str,
+        metric: &'a dyn Metric,
+        created: Option<u64>,
+        legacy: bool,
+    },
     Collector(&'a dyn Collect),
 }
 
@@ -125,6 +133,12 @@ impl<'a, const N: usize> Registry<'a, N> {
 
     /// Registers `metric` as family `name` with `help`.
     ///
+    /// Names are UTF-8 (Prometheus 3): any non-empty metric name and label names without
+    /// control characters, except the label name `le` and label names starting with `__`
+    /// (see [`is_valid_metric_name`] and [`is_valid_label_name`]). Names that are not legacy
+    /// Prometheus names (`my.metric`, `café_total`) are written as each scrape negotiated
+    /// ([`Escaping`]): quoted, or escaped.
+    ///
     /// # Errors
     /// [`RegisterError`] for an invalid metric or label name, a name already registered, or
     /// a full registry.
@@ -139,7 +153,13 @@ impl<'a, const N: usize> Registry<'a, N> {
             .entries
             .get_or_insert_with(
                 |e| matches!(e, Entry::Metric { name: n, .. } if *n == name),
-                || Entry::Metric { name, help, metric, created: self.clock.map(|clock| clock()) },
+                || Entry::Metric {
+                    name,
+                    help,
+                    metric,
+                    created: self.clock.map(|clock| clock()),
+                    legacy: is_legacy_metric_name(name),
+                },
             )
             .map_err(|_| CapacityError { capacity: N })?;
         match entry {
@@ -173,7 +193,8 @@ impl<const N: usize> Collect for Registry<'_, N> {
         // scrape in many chunks does not walk the whole registry for each.
         for i in enc.resume_entry()..self.entries.len_hint() {
             match self.entries.get(i) {
-                Some(Entry::Metric { name, help, metric, created }) => enc.entry(i, |enc| {
+                Some(Entry::Metric { name, help, metric, created, legacy }) => enc.entry(i, |enc| {
+                    enc.know_name(name, *legacy);
                     enc.set_created(*created);
                     let result = metric.encode(&Desc { name, help, metric_type: metric.metric_type() }, enc);
                     enc.set_created(None);
@@ -262,15 +283,40 @@ impl<const K: usize> Sources for [&dyn Collect; K] {
 pub struct Scrape<'a> {
     sources: &'a dyn Sources,
     format: Format,
+    escaping: Escaping,
     source: usize,
     at: Position,
     done: bool,
 }
 
 impl<'a> Scrape<'a> {
-    /// A scrape of `sources` in `format`.
+    /// A scrape of `sources` in `format`, names that are not legacy escaped with
+    /// underscores (client_golang's default, for clients that name no scheme).
     pub fn new(format: Format, sources: &'a dyn Sources) -> Self {
-        Self { sources, format, source: 0, at: Position::default(), done: false }
+        Self { sources, format, escaping: Escaping::Underscores, source: 0, at: Position::default(), done: false }
+    }
+
+    /// The same scrape writing names that are not legacy per `escaping` (what the request
+    /// negotiated, see [`Negotiated::name_escaping`](crate::http::Negotiated::name_escaping)).
+    ///
+    /// # Examples
+    /// ```
+    /// use diag_core::{Counter, Format, Registry, Scrape, encoding::Escaping};
+    /// let hits = Counter::new();
+    /// let registry: Registry<'_, 4> = Registry::new();
+    /// registry.register("cache.hits_total", "", &hits).unwrap();
+    /// let text = |escaping| {
+    ///     let mut buf = [0u8; 128];
+    ///     let n = Scrape::new(Format::Prometheus, &registry).with_escaping(escaping).fill(&mut buf).unwrap();
+    ///     String::from_utf8(buf[..n].to_vec()).unwrap()
+    /// };
+    /// assert_eq!(text(Escaping::AllowUtf8), "# TYPE \"cache.hits_total\" counter\n{\"cache.hits_total\"} 0\n");
+    /// assert_eq!(text(Escaping::Underscores), "# TYPE cache_hits_total counter\ncache_hits_total 0\n");
+    /// assert_eq!(text(Escaping::Dots), "# TYPE cache_dot_hits__total counter\ncache_dot_hits__total 0\n");
+    /// ```
+    pub fn with_escaping(mut self, escaping: Escaping) -> Self {
+        self.escaping = escaping;
+        self
     }
 
     /// The format being written.
@@ -293,7 +339,7 @@ impl<'a> Scrape<'a> {
         if self.done {
             return Ok(0);
         }
-        let mut enc = Encoder::new(self.format, buf, self.at);
+        let mut enc = Encoder::new(self.format, buf, self.at).with_escaping(self.escaping);
         loop {
             let source = self.sources.source(self.source);
             let step = match source {
@@ -345,6 +391,7 @@ impl fmt::Debug for Scrape<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scrape")
             .field("format", &self.format)
+            .field("escaping", &self.escaping)
             .field("source", &self.source)
             .field("done", &self.done)
             .finish()

@@ -6,7 +6,7 @@
 pub mod protobuf;
 
 use arbitrary::{Arbitrary, Unstructured};
-use diag_core::encoding::HistogramView;
+use diag_core::encoding::{Escaping, HistogramView};
 use diag_core::encoding::parse::{Escaped, Event, FamilyType, Parser};
 use diag_core::{
     Collect, Counter, DEFAULT_BUCKETS, Desc, EncodeError, Encoder, Format, Gauge, GaugeF64, Histogram, Labels, Metric,
@@ -89,8 +89,11 @@ fn name_chars(u: &mut Unstructured<'_>, alphabet: &[u8], max: usize) -> arbitrar
     (0..len).map(|_| u.choose(alphabet).map(|b| *b as char)).collect()
 }
 
-const NAME_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:";
-const LABEL_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+/// Legacy name characters, and some that make a UTF-8 name (Prometheus 3): `.`, `-`, a space,
+/// `é` (byte 0xE9 read as a `char`) and `µ` (0xB5); the scrapes here ask for
+/// `escaping=allow-utf-8`, so such names are written quoted and read back as they are.
+const NAME_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.- \xe9\xb5";
+const LABEL_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.- \xe9\xb5";
 
 /// A float biased towards the interesting ones.
 fn float(u: &mut Unstructured<'_>) -> arbitrary::Result<f64> {
@@ -215,7 +218,7 @@ pub fn encode_whole(format: Format, sources: &dyn Sources) -> Vec<u8> {
     let mut size = 16 * 1024;
     loop {
         let mut buf = vec![0u8; size];
-        let mut scrape = Scrape::new(format, sources);
+        let mut scrape = Scrape::new(format, sources).with_escaping(Escaping::AllowUtf8);
         let n = scrape.fill(&mut buf).expect("the buffer holds the first item");
         if scrape.is_done() {
             buf.truncate(n);
@@ -260,7 +263,7 @@ pub fn drain(sizes: &[u16], mut fill: impl FnMut(&mut [u8]) -> Result<usize, Enc
 /// # Panics
 /// On a chunk that does not end at a line boundary, or any error other than a buffer too small.
 pub fn encode_chunked(format: Format, sources: &dyn Sources, sizes: &[u16]) -> Vec<u8> {
-    let mut scrape = Scrape::new(format, sources);
+    let mut scrape = Scrape::new(format, sources).with_escaping(Escaping::AllowUtf8);
     let chunks = drain(sizes, |buf| scrape.fill(buf));
     assert!(scrape.is_done());
     assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "a chunk ends inside a line");
@@ -297,7 +300,7 @@ impl embedded_io::Write for Trickle {
 pub fn encode_write_to(format: Format, sources: &dyn Sources, scratch: usize, step: usize) -> Option<Vec<u8>> {
     let mut w = Trickle { out: Vec::new(), step: step.max(1) };
     let mut buf = vec![0u8; scratch];
-    match Scrape::new(format, sources).write_to(&mut w, &mut buf) {
+    match Scrape::new(format, sources).with_escaping(Escaping::AllowUtf8).write_to(&mut w, &mut buf) {
         Ok(()) => Some(w.out),
         Err(EncodeError::BufferTooSmall) => None,
         Err(e) => panic!("write_to failed: {e:?}"),
@@ -611,7 +614,7 @@ pub fn run_protobuf_case(case: &EncodeCase) {
     let sources: [&dyn Collect; 2] = [&registry, &b];
     let whole = encode_whole(Format::Protobuf, &sources);
     // Every chunk is whole messages: it decodes on its own.
-    let mut scrape = Scrape::new(Format::Protobuf, &sources);
+    let mut scrape = Scrape::new(Format::Protobuf, &sources).with_escaping(Escaping::AllowUtf8);
     let chunks = drain(&case.sizes, |buf| scrape.fill(buf));
     assert!(scrape.is_done());
     for (i, chunk) in chunks.iter().enumerate() {

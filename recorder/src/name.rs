@@ -26,7 +26,7 @@ mod tests {
         assert_eq!(sanitize("5xx", false), "_5xx");
         assert_eq!(sanitize("", false), "_");
         assert_eq!(sanitize("naïve", true), "na_ve");
-        assert!(diag_core::encoding::is_valid_metric_name(&sanitize("1.a-b:c", true)));
-        assert!(diag_core::encoding::is_valid_label_name(&sanitize("1.a-b:c", false)));
+        assert!(diag_core::encoding::is_legacy_metric_name(&sanitize("1.a-b:c", true)));
+        assert!(diag_core::encoding::is_legacy_label_name(&sanitize("1.a-b:c", false)));
     }
 }

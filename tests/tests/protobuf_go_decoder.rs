@@ -309,6 +309,39 @@ fn go_decodes_diag_exemplars() {
     );
 }
 
+static UTF8_DURATION: Family<Histogram<4>, (&'static str,), 2> = Family::new(["http.method"], &BOUNDS);
+static UTF8_CAFE: Counter = Counter::new();
+static UTF8_REGISTRY: Registry<'static, 2> = Registry::new();
+static UTF8_SOURCES: [&dyn Collect; 1] = [&UTF8_REGISTRY];
+
+/// UTF-8 names over protobuf, from a server on 127.0.0.1, under the escaping schemes that
+/// write legacy names: Go's decoder (Debian's prometheus/common, which still checks names
+/// against the legacy charset and refuses `http.server.duration` as such) reads them, escaped
+/// exactly as `EscapeName` writes them (by hand). `allow-utf-8` is covered by
+/// tests/utf8_names.rs.
+#[test]
+fn go_decodes_utf8_names_per_escaping() {
+    UTF8_REGISTRY.register("http.server.duration", "", &UTF8_DURATION).unwrap();
+    UTF8_REGISTRY.register("café_total", "", &UTF8_CAFE).unwrap();
+    UTF8_DURATION.get_or_create(("GET",)).unwrap().observe(0.2);
+    let served = diag_tests::fixtures::serve(&UTF8_SOURCES, None);
+    for (scheme, want) in [
+        ("dots", ["http_dot_server_dot_duration\thttp_dot_method", "caf____total\t"]),
+        ("values", ["U__http_2e_server_2e_duration\tU__http_2e_method", "U__caf_e9___total\t"]),
+        ("", ["http_server_duration\thttp_method", "caf__total\t"]),
+    ] {
+        let param = if scheme.is_empty() { String::new() } else { format!(";escaping={scheme}") };
+        let accept = format!("{}{param}", PROTOBUF.replace(' ', ""));
+        let response = request(served.addr, "GET", "/metrics", &[("Accept", &accept)]);
+        let echoed = if scheme.is_empty() { PROTOBUF.to_owned() } else { format!("{PROTOBUF}; escaping={scheme}") };
+        assert_eq!(response.header("content-type"), Some(echoed.as_str()));
+        let (lines, _) = go_decode_with(&response.body, &["names"]);
+        for line in want {
+            assert!(lines.lines().any(|l| l == line), "{scheme}: {line:?} not in\n{lines}");
+        }
+    }
+}
+
 /// Go's `%g` floats in a native line, rewritten as Rust's `{:e}`, so both sides compare.
 fn normalise_native(line: &str) -> String {
     line.split(' ')

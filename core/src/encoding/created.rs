@@ -6,13 +6,14 @@
 //! created later reports an earlier start, which is harmless (it counted nothing before it
 //! existed), and a series removed and created again keeps it.
 
-use super::{Desc, Encoder, Format, Full, Labels, MetricType, Stop, openmetrics};
+use super::{Desc, Encoder, Format, Full, Labels, MetricType, openmetrics};
 
 impl Encoder<'_> {
-    /// The `_created` sample after a counter's or histogram's series, as its own item, when a
-    /// start time is set and the format is OpenMetrics (protobuf writes it inside the series;
-    /// 0.0.4 has no place for it).
-    pub(super) fn created_item(&mut self, desc: &Desc<'_>, labels: &Labels<'_>) -> Result<(), Stop> {
+    /// The `_created` sample after a counter's or histogram's series lines, in the series'
+    /// item (one item per series, which is what a family skips when a scrape resumes), when
+    /// a start time is set and the format is OpenMetrics (protobuf writes it inside the
+    /// series; 0.0.4 has no place for it).
+    pub(super) fn created_line(&mut self, desc: &Desc<'_>, labels: &Labels<'_>) -> Result<(), Full> {
         let Some(unix_ms) = self.created else {
             return Ok(());
         };
@@ -21,23 +22,12 @@ impl Encoder<'_> {
         {
             return Ok(());
         }
-        self.item(|e| created_line(e, desc, labels, unix_ms))
+        // `family_created{labels} <seconds>.<milliseconds>`
+        let open = self.series_head(desc.name, openmetrics::family_name(desc), "_created", labels)?;
+        self.put(if open { b"} " } else { b" " })?;
+        self.put_unix_seconds(unix_ms)?;
+        self.put(b"\n")
     }
-}
-
-/// `name_created{labels} <seconds>.<milliseconds>`
-fn created_line(e: &mut Encoder<'_>, desc: &Desc<'_>, labels: &Labels<'_>, unix_ms: u64) -> Result<(), Full> {
-    e.put_str(openmetrics::family_name(desc))?;
-    e.put(b"_created")?;
-    let labelled = !labels.rendered.is_empty() || labels.iter().next().is_some();
-    if labelled {
-        e.put(b"{")?;
-        e.labels_text(labels)?;
-        e.put(b"}")?;
-    }
-    e.put(b" ")?;
-    e.put_unix_seconds(unix_ms)?;
-    e.put(b"\n")
 }
 
 impl Encoder<'_> {

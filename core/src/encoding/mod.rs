@@ -7,6 +7,7 @@
 //! Format differences live in [`text`], [`openmetrics`] and `protobuf` (feature `protobuf`).
 
 mod created;
+mod names;
 pub mod openmetrics;
 pub mod parse;
 #[cfg(feature = "protobuf")]
@@ -14,6 +15,8 @@ pub mod protobuf;
 pub mod text;
 
 use core::fmt;
+
+pub use names::{Escaping, is_legacy_label_name, is_legacy_metric_name, is_valid_label_name, is_valid_metric_name};
 
 use crate::decimal;
 // On bare metal, floats are written by a smaller formatter with ryu's interface.
@@ -64,10 +67,11 @@ pub enum MetricType {
 
 /// What names and describes a family.
 ///
-/// `name` must match `[a-zA-Z_:][a-zA-Z0-9_:]*` (the [`Registry`](crate::Registry) checks it;
-/// collectors that emit families directly are responsible for it). A counter's name may end
-/// in `_total`: 0.0.4 uses the name as given, OpenMetrics strips `_total` from the family name
-/// and puts it on the sample.
+/// `name` must be a name [`is_valid_metric_name`] accepts (the [`Registry`](crate::Registry)
+/// checks it; collectors that emit families directly are responsible for it); one that is not
+/// legacy (`[a-zA-Z_:][a-zA-Z0-9_:]*`) is written per the scrape's [`Escaping`], as are label
+/// names. A counter's name may end in `_total`: 0.0.4 uses the name as given, OpenMetrics
+/// strips `_total` from the family name and puts it on the sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Desc<'a> {
     /// The family name.
@@ -97,9 +101,16 @@ impl<'a> Labels<'a> {
         Self { names, values, rendered: &[] }
     }
 
-    /// Label text already rendered and escaped, `name="value",…` (a family's stored text).
+    /// Label text already rendered and escaped, `name="value",…` (a family's stored text),
+    /// every label name legacy.
     pub(crate) const fn rendered(text: &'a [u8]) -> Self {
         Self { names: &[], values: &[], rendered: text }
+    }
+
+    /// Rendered label text with label names `names`, not all legacy: each name is written
+    /// per the scrape's [`Escaping`] (the text holds them raw).
+    pub(crate) const fn rendered_with_names(text: &'a [u8], names: &'a [&'a str]) -> Self {
+        Self { names, values: &[], rendered: text }
     }
 
     /// The `(name, value)` pairs.
@@ -209,6 +220,15 @@ pub struct Encoder<'b> {
     proto: protobuf::State,
     /// Start time of the family being written (Unix milliseconds), see [`Self::set_created`].
     created: Option<u64>,
+    /// How names that are not legacy are written.
+    escaping: Escaping,
+    /// The metric name last checked (address and length) and whether it is legacy: every
+    /// line of a family checks the same `&str`, so only its header (or first line) scans it.
+    name_key: (usize, usize),
+    name_legacy: bool,
+    /// `name_key` was set by a registry from what it found at registration (its names are
+    /// borrowed for its lifetime, so cannot change).
+    name_vouched: bool,
 }
 
 /// The `le` label text of the last histogram bounds written, so that every series of a
@@ -308,7 +328,105 @@ impl<'b> Encoder<'b> {
             #[cfg(feature = "protobuf")]
             proto: protobuf::State::default(),
             created: None,
+            escaping: Escaping::Underscores,
+            name_key: (0, 0),
+            name_legacy: false,
+            name_vouched: false,
         }
+    }
+
+    /// The same encoder writing names that are not legacy per `escaping`.
+    pub(crate) fn with_escaping(mut self, escaping: Escaping) -> Self {
+        self.escaping = escaping;
+        self
+    }
+
+    /// How names that are not legacy Prometheus names are written (see [`Escaping`]).
+    pub fn escaping(&self) -> Escaping {
+        self.escaping
+    }
+
+    /// Records whether metric name `name` is legacy, as a registry found at registration,
+    /// so that encoding its family does not scan it again.
+    pub(crate) fn know_name(&mut self, name: &str, legacy: bool) {
+        self.name_key = (name.as_ptr() as usize, name.len());
+        self.name_legacy = legacy;
+        self.name_vouched = true;
+    }
+
+    /// Whether metric name `name` is legacy (`[a-zA-Z_:][a-zA-Z0-9_:]*`), cached by address
+    /// for the lines of one family.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn name_is_legacy(&mut self, name: &str) -> bool {
+        if (name.as_ptr() as usize, name.len()) != self.name_key {
+            self.name_key = (name.as_ptr() as usize, name.len());
+            self.name_legacy = is_legacy_metric_name(name);
+            self.name_vouched = false;
+        }
+        self.name_legacy
+    }
+
+    /// Writes a family's name in a `# HELP` or `# TYPE` line (see [`Self::put_sample_name`]).
+    fn put_family_name(&mut self, name: &str, family: &str) -> Result<(), Full> {
+        if self.name_is_legacy(name) {
+            return self.put_str(family);
+        }
+        self.put_unusual_name(name, family.len(), "", false).map(|_| ())
+    }
+
+    /// Writes a sample's name: `family` (`name`, or `name` without the `_total` an
+    /// OpenMetrics counter family drops) then `suffix`. A legacy name is written as it is;
+    /// another is escaped (as a whole, before `_total` is dropped, as client_golang does), or
+    /// under `allow-utf-8` written inside the braces, quoted: `{"family suffix"`; then this
+    /// returns `true` (the braces are open, and a label needs a `,` before it).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn put_sample_name(&mut self, name: &str, family: &str, suffix: &str) -> Result<bool, Full> {
+        if self.name_is_legacy(name) {
+            self.put_str(family)?;
+            self.put_str(suffix)?;
+            return Ok(false);
+        }
+        self.put_unusual_name(name, family.len(), suffix, true)
+    }
+
+    /// `family_len`: the length of the family part of `name` (its prefix).
+    #[cold]
+    fn put_unusual_name(&mut self, name: &str, family_len: usize, suffix: &str, in_braces: bool) -> Result<bool, Full> {
+        let family = name.get(..family_len).unwrap_or(name);
+        if self.escaping == Escaping::AllowUtf8 {
+            if in_braces {
+                self.put(b"{")?;
+            }
+            self.put(b"\"")?;
+            self.put_escaped(family, true)?;
+            self.put_escaped(suffix, true)?;
+            self.put(b"\"")?;
+            return Ok(in_braces);
+        }
+        names::escape(name, self.escaping, false, &mut |piece| self.put(piece))?;
+        // The dropped part is `_total`, which every scheme ends as `_total`.
+        self.pos -= name.len() - family.len();
+        self.put_str(suffix)?;
+        Ok(false)
+    }
+
+    /// Writes a label name: as it is when legacy; else quoted (`allow-utf-8`) or escaped.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn put_label_name(&mut self, name: &str) -> Result<(), Full> {
+        if is_legacy_label_name(name) {
+            return self.put_str(name);
+        }
+        self.put_unusual_label_name(name)
+    }
+
+    #[cold]
+    fn put_unusual_label_name(&mut self, name: &str) -> Result<(), Full> {
+        if self.escaping == Escaping::AllowUtf8 {
+            self.put(b"\"")?;
+            self.put_escaped(name, true)?;
+            return self.put(b"\"");
+        }
+        names::escape(name, self.escaping, true, &mut |piece| self.put(piece))
     }
 
     /// The format being written.
@@ -433,6 +551,14 @@ impl<'b> Encoder<'b> {
     /// # Errors
     /// [`Stop`] when the buffer is full.
     pub fn header(&mut self, desc: &Desc<'_>) -> Result<(), Stop> {
+        // A new family: its name is checked again unless the registry vouched for it (a
+        // collector may reuse one buffer for several names, at the same address).
+        let key = (desc.name.as_ptr() as usize, desc.name.len());
+        if !(self.name_vouched && key == self.name_key) {
+            self.name_key = key;
+            self.name_legacy = is_legacy_metric_name(desc.name);
+        }
+        self.name_vouched = false;
         self.item(|e| match e.format {
             Format::Prometheus => text::header(e, desc),
             Format::OpenMetrics => openmetrics::header(e, desc),
@@ -470,23 +596,22 @@ impl<'b> Encoder<'b> {
             }
             let (family, suffix) = e.sample_name(desc);
             if !labels.rendered.is_empty() {
-                e.put_str(family)?;
-                e.put_str(suffix)?;
-                e.put(b"{")?;
-                e.put(labels.rendered)?;
+                let quoted = e.put_sample_name(desc.name, family, suffix)?;
+                e.put(if quoted { b"," } else { b"{" })?;
+                e.labels_text(labels)?;
                 e.put(b"} ")?;
                 e.put_value_line(value)?;
             } else {
-                e.line(family, suffix, labels, None, value)?;
+                e.line(desc.name, family, suffix, labels, None, value)?;
             }
             match exemplar {
                 Some(ex) if e.format == Format::OpenMetrics && desc.metric_type == MetricType::Counter => {
-                    openmetrics::exemplar(e, ex)
+                    openmetrics::exemplar(e, ex)?;
                 }
-                _ => Ok(()),
+                _ => {}
             }
-        })?;
-        self.created_item(desc, labels)
+            e.created_line(desc, labels)
+        })
     }
 
     /// Writes a classic histogram series with an exemplar per bucket (`exemplar(i)`, `i == N`
@@ -504,16 +629,18 @@ impl<'b> Encoder<'b> {
         exemplar: impl Fn(usize) -> Option<ExemplarCopy>,
     ) -> Result<(), Stop> {
         if self.skip_item() {
-            return self.created_item(desc, labels);
+            return Ok(());
         }
         let snap = snapshot();
-        self.write_item(|e| match e.format {
-            Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.view(), &exemplar),
-            #[cfg(feature = "protobuf")]
-            Format::Protobuf => protobuf::histogram_with_exemplars(e, desc, labels, &snap.view(), &exemplar),
-            _ => e.histogram_lines(desc, labels, &snap.view()),
-        })?;
-        self.created_item(desc, labels)
+        self.write_item(|e| {
+            match e.format {
+                Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.view(), &exemplar)?,
+                #[cfg(feature = "protobuf")]
+                Format::Protobuf => protobuf::histogram_with_exemplars(e, desc, labels, &snap.view(), &exemplar)?,
+                _ => e.histogram_lines(desc, labels, &snap.view())?,
+            }
+            e.created_line(desc, labels)
+        })
     }
 
     /// OpenMetrics histogram lines, each bucket line with its exemplar (line by line).
@@ -531,14 +658,14 @@ impl<'b> Encoder<'b> {
                 None => (f64::INFINITY, view.inf),
             };
             cumulative = cumulative.wrapping_add(count);
-            self.line(desc.name, "_bucket", labels, Some(bound), Value::U64(cumulative))?;
+            self.line(desc.name, desc.name, "_bucket", labels, Some(bound), Value::U64(cumulative))?;
             if let Some(ex) = exemplar(i) {
                 openmetrics::exemplar(self, &ex.view())?;
             }
         }
         if openmetrics::sum_allowed(view) {
-            self.line(desc.name, "_sum", labels, None, Value::F64(view.sum))?;
-            self.line(desc.name, "_count", labels, None, Value::U64(cumulative))?;
+            self.line(desc.name, desc.name, "_sum", labels, None, Value::F64(view.sum))?;
+            self.line(desc.name, desc.name, "_count", labels, None, Value::U64(cumulative))?;
         }
         Ok(())
     }
@@ -554,11 +681,13 @@ impl<'b> Encoder<'b> {
         snapshot: impl FnOnce() -> Snapshot<N>,
     ) -> Result<(), Stop> {
         if self.skip_item() {
-            return self.created_item(desc, labels);
+            return Ok(());
         }
         let snap = snapshot();
-        self.write_item(|e| e.histogram_lines(desc, labels, &snap.view()))?;
-        self.created_item(desc, labels)
+        self.write_item(|e| {
+            e.histogram_lines(desc, labels, &snap.view())?;
+            e.created_line(desc, labels)
+        })
     }
 
     /// Writes a histogram series: cumulative `_bucket` lines ending in `le="+Inf"`, `_sum`,
@@ -568,8 +697,10 @@ impl<'b> Encoder<'b> {
     /// # Errors
     /// [`Stop`] when the buffer is full.
     pub fn histogram(&mut self, desc: &Desc<'_>, labels: &Labels<'_>, view: &HistogramView<'_>) -> Result<(), Stop> {
-        self.item(|e| e.histogram_lines(desc, labels, view))?;
-        self.created_item(desc, labels)
+        self.item(|e| {
+            e.histogram_lines(desc, labels, view)?;
+            e.created_line(desc, labels)
+        })
     }
 
     /// Writes a native histogram series from a snapshot taken only if the item is not skipped.
@@ -583,11 +714,13 @@ impl<'b> Encoder<'b> {
         snapshot: impl FnOnce() -> NativeSnapshot<N>,
     ) -> Result<(), Stop> {
         if self.skip_item() {
-            return self.created_item(desc, labels);
+            return Ok(());
         }
         let snap = snapshot();
-        self.write_item(|e| e.native_histogram_lines(desc, labels, &snap.view()))?;
-        self.created_item(desc, labels)
+        self.write_item(|e| {
+            e.native_histogram_lines(desc, labels, &snap.view())?;
+            e.created_line(desc, labels)
+        })
     }
 
     /// Writes a native histogram series. Protobuf carries the schema, zero bucket, spans and
@@ -602,8 +735,10 @@ impl<'b> Encoder<'b> {
         labels: &Labels<'_>,
         view: &NativeHistogramView<'_>,
     ) -> Result<(), Stop> {
-        self.item(|e| e.native_histogram_lines(desc, labels, view))?;
-        self.created_item(desc, labels)
+        self.item(|e| {
+            e.native_histogram_lines(desc, labels, view)?;
+            e.created_line(desc, labels)
+        })
     }
 
     fn native_histogram_lines(
@@ -626,17 +761,17 @@ impl<'b> Encoder<'b> {
             return protobuf::histogram(self, desc, labels, view);
         }
         let sum_lines = self.format == Format::Prometheus || openmetrics::sum_allowed(view);
-        if !FAST || view.bounds.is_empty() || !self.le.load(view.bounds) {
+        if !FAST || view.bounds.is_empty() || !self.name_is_legacy(desc.name) || !self.le.load(view.bounds) {
             let mut cumulative = 0u64;
             for (i, bound) in view.bounds.iter().enumerate() {
                 cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
-                self.line(desc.name, "_bucket", labels, Some(*bound), Value::U64(cumulative))?;
+                self.line(desc.name, desc.name, "_bucket", labels, Some(*bound), Value::U64(cumulative))?;
             }
             cumulative = cumulative.wrapping_add(view.inf);
-            self.line(desc.name, "_bucket", labels, Some(f64::INFINITY), Value::U64(cumulative))?;
+            self.line(desc.name, desc.name, "_bucket", labels, Some(f64::INFINITY), Value::U64(cumulative))?;
             if sum_lines {
-                self.line(desc.name, "_sum", labels, None, Value::F64(view.sum))?;
-                self.line(desc.name, "_count", labels, None, Value::U64(cumulative))?;
+                self.line(desc.name, desc.name, "_sum", labels, None, Value::F64(view.sum))?;
+                self.line(desc.name, desc.name, "_count", labels, None, Value::U64(cumulative))?;
             }
             return Ok(());
         }
@@ -680,11 +815,31 @@ impl<'b> Encoder<'b> {
     }
 
     /// `k1="v1",k2="v2"` (values escaped), without braces.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn labels_text(&mut self, labels: &Labels<'_>) -> Result<(), Full> {
         if !labels.rendered.is_empty() {
-            return self.put(labels.rendered);
+            if labels.names.is_empty() {
+                return self.put(labels.rendered);
+            }
+            return self.unusual_rendered_labels(labels);
         }
         self.label_pairs(labels.iter(), false)
+    }
+
+    /// A family's rendered label text whose label names are not all legacy: each name
+    /// written per the scheme, each value copied as rendered (escaped).
+    #[cold]
+    fn unusual_rendered_labels(&mut self, labels: &Labels<'_>) -> Result<(), Full> {
+        for (i, (name, value)) in rendered_pairs(labels.names, labels.rendered).enumerate() {
+            if i > 0 {
+                self.put(b",")?;
+            }
+            self.put_label_name(name)?;
+            self.put(b"=\"")?;
+            self.put(value)?;
+            self.put(b"\"")?;
+        }
+        Ok(())
     }
 
     /// `k="v"` for each pair (value escaped), separated by commas; one comma before the first
@@ -699,7 +854,7 @@ impl<'b> Encoder<'b> {
                 self.put(b",")?;
             }
             comma = true;
-            self.put_str(k)?;
+            self.put_label_name(k)?;
             self.put(b"=\"")?;
             self.put_escaped(v, true)?;
             self.put(b"\"")?;
@@ -744,39 +899,48 @@ impl<'b> Encoder<'b> {
         }
     }
 
-    /// `(family part, suffix)` of a plain sample's name in this format.
+    /// `(name part, suffix)` of a plain sample's name in this format.
     fn sample_name<'d>(&self, desc: &Desc<'d>) -> (&'d str, &'static str) {
         match (self.format, desc.metric_type) {
-            (Format::OpenMetrics, MetricType::Counter) => (openmetrics::family_name(desc), "_total"),
+            (Format::OpenMetrics, MetricType::Counter) if !desc.name.ends_with("_total") => (desc.name, "_total"),
             _ => (desc.name, ""),
         }
     }
 
-    /// `name suffix {labels[,le="bound"]} value\n`
+    /// `family suffix {labels[,le="bound"]} value\n` (`family`: `name` or a prefix of it, see
+    /// [`Self::put_sample_name`])
+    #[allow(clippy::too_many_arguments)] // one per part of the line; a struct would only rename them
     fn line(
         &mut self,
         name: &str,
+        family: &str,
         suffix: &str,
         labels: &Labels<'_>,
         le: Option<f64>,
         value: Value,
     ) -> Result<(), Full> {
-        self.put_str(name)?;
-        self.put_str(suffix)?;
-        let labelled = !labels.rendered.is_empty() || labels.iter().next().is_some();
-        if labelled || le.is_some() {
-            self.put(b"{")?;
-        }
-        self.labels_text(labels)?;
+        let open = self.series_head(name, family, suffix, labels)?;
         if let Some(bound) = le {
-            self.put(if labelled { b",le=\"" } else { b"le=\"" })?;
+            self.put(if open { b",le=\"" } else { b"{le=\"" })?;
             self.put_f64(bound)?;
-            self.put(b"\"}")?;
-        } else if labelled {
-            self.put(b"}")?;
+            self.put(b"\"} ")?;
+        } else {
+            self.put(if open { b"} " } else { b" " })?;
         }
-        self.put(b" ")?;
         self.put_value_line(value)
+    }
+
+    /// `name suffix{labels` (`{"name suffix",labels` for a quoted name), or the name alone
+    /// without labels; `true` if a `{` was written (and a `}` must close it).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn series_head(&mut self, name: &str, family: &str, suffix: &str, labels: &Labels<'_>) -> Result<bool, Full> {
+        let quoted = self.put_sample_name(name, family, suffix)?;
+        let labelled = !labels.rendered.is_empty() || labels.iter().next().is_some();
+        if labelled {
+            self.put(if quoted { b"," } else { b"{" })?;
+            self.labels_text(labels)?;
+        }
+        Ok(labelled || quoted)
     }
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
@@ -830,6 +994,26 @@ impl<'b> Encoder<'b> {
         }
         self.put(&bytes[start..])
     }
+}
+
+/// The `(name, escaped value)` pairs of rendered label text `name="value",…` whose names
+/// are `names`, in order (names may hold `=`, `"` or `,`: they are matched, not searched).
+pub(crate) fn rendered_pairs<'a>(
+    names: &'a [&'a str],
+    text: &'a [u8],
+) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+    let mut rest = text;
+    names.iter().map_while(move |name| {
+        let after = rest.strip_prefix(b",").unwrap_or(rest);
+        let body = after.strip_prefix(name.as_bytes())?.strip_prefix(b"=\"")?;
+        let mut end = 0;
+        while end < body.len() && body[end] != b'"' {
+            end += if body[end] == b'\\' { 2 } else { 1 };
+        }
+        let value = body.get(..end)?;
+        rest = body.get(end + 1..)?;
+        Some((*name, value))
+    })
 }
 
 /// Whether `bytes` holds `\\`, a newline, or (if `quote`) `"`: eight bytes at a time.
@@ -899,23 +1083,6 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
         }
         _ => dst.copy_from_slice(src),
     }
-}
-
-/// `true` if `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_valid_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
-        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b':'))
-}
-
-/// `true` if `name` is a valid label name that a user may set: `[a-zA-Z_][a-zA-Z0-9_]*`,
-/// not `le` and not starting with `__`.
-pub fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_'))
-        && name != "le"
-        && !name.starts_with("__")
 }
 
 #[cfg(all(test, not(loom)))]
@@ -1010,7 +1177,9 @@ mod tests {
     }
 
     /// A scrape in chunks of any size writes exactly the single-buffer exposition, including
-    /// the overflow family after the last entry (the registry resumes at the chunk's entry).
+    /// the overflow family after the last entry (the registry resumes at the chunk's entry)
+    /// and every OpenMetrics `_created` line (once a separate item, which a family resuming
+    /// mid-way skipped, losing lines).
     #[test]
     fn chunked_registry_scrape_equals_whole() {
         use crate::{Counter, Family, Histogram, Registry, Scrape};
@@ -1018,7 +1187,7 @@ mod tests {
         let requests: Family<Counter, (&str,), 2> = Family::new(["code"], ()).with_overflow(crate::Overflow::Error);
         let latency: Family<Histogram<3>, (&str,), 4> = Family::new(["route"], &BOUNDS);
         let up = Counter::new();
-        let registry: Registry<'_, 8> = Registry::new();
+        let registry: Registry<'_, 8> = Registry::new().with_clock(|| 1_700_000_000_000);
         registry.register("requests_total", "Requests.", &requests).unwrap();
         registry.register("latency_seconds", "Latency.", &latency).unwrap();
         registry.register("up_total", "", &up).unwrap();
@@ -1038,7 +1207,7 @@ mod tests {
                     .unwrap()
                     .contains("diag_series_overflow_total{family=\"requests_total\"} 1")
             );
-            for chunk in [300, 333, 512, 1000] {
+            for chunk in [400, 433, 512, 1000] {
                 let mut scrape = Scrape::new(format, &registry);
                 let mut out = std::vec::Vec::new();
                 let mut buf = std::vec![0u8; chunk];
@@ -1078,6 +1247,159 @@ mod tests {
             copy_short(&mut dst[..n], &src[..n]);
             assert_eq!(&dst[..n], &src[..n]);
             assert!(dst[n..].iter().all(|b| *b == 0xff));
+        }
+    }
+}
+
+/// UTF-8 names per format and escaping scheme, expected text written out by hand from
+/// prometheus/common's rules (`EscapeName`, `EscapeMetricFamily`, `text_create.go`,
+/// `openmetrics_create.go`).
+#[cfg(all(test, not(loom)))]
+mod utf8_names {
+    extern crate std;
+    use super::*;
+    use crate::{Counter, Family, Histogram, Registry, Scrape};
+    use std::string::String;
+
+    static BOUNDS: [f64; 1] = [0.5];
+
+    fn exposition(format: Format, escaping: Escaping) -> String {
+        let cafe = Counter::new();
+        cafe.inc_by(3);
+        let duration: Family<Histogram<1>, (&str,), 4> = Family::new(["http.method"], &BOUNDS);
+        duration.get_or_create(("GET",)).unwrap().observe(0.25);
+        let mixed: Family<Counter, (&str, &str), 4> = Family::new(["code", "région"], ());
+        mixed.get_or_create(("200", "e\"u")).unwrap().inc();
+        let registry: Registry<'_, 4> = Registry::new().with_clock(|| 1_700_000_000_000);
+        registry.register("café_total", "Café visits.", &cafe).unwrap();
+        registry.register("http.server.duration", "", &duration).unwrap();
+        registry.register("requests_total", "", &mixed).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = Scrape::new(format, &registry).with_escaping(escaping).fill(&mut buf).unwrap();
+        let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+        // Chunked, the same bytes (the slow paths resume like the fast ones).
+        let mut scrape = Scrape::new(format, &registry).with_escaping(escaping);
+        let (mut out, mut chunk) = (std::vec::Vec::new(), [0u8; 400]);
+        loop {
+            match scrape.fill(&mut chunk).unwrap() {
+                0 => break,
+                k => out.extend_from_slice(&chunk[..k]),
+            }
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+        text
+    }
+
+    #[test]
+    fn text_format_per_scheme() {
+        let p = Format::Prometheus;
+        assert_eq!(
+            exposition(p, Escaping::AllowUtf8),
+            "# HELP \"café_total\" Café visits.\n# TYPE \"café_total\" counter\n{\"café_total\"} 3\n\
+             # TYPE \"http.server.duration\" histogram\n\
+             {\"http.server.duration_bucket\",\"http.method\"=\"GET\",le=\"0.5\"} 1\n\
+             {\"http.server.duration_bucket\",\"http.method\"=\"GET\",le=\"+Inf\"} 1\n\
+             {\"http.server.duration_sum\",\"http.method\"=\"GET\"} 0.25\n\
+             {\"http.server.duration_count\",\"http.method\"=\"GET\"} 1\n\
+             # TYPE requests_total counter\nrequests_total{code=\"200\",\"région\"=\"e\\\"u\"} 1\n"
+        );
+        assert_eq!(
+            exposition(p, Escaping::Underscores),
+            "# HELP caf__total Café visits.\n# TYPE caf__total counter\ncaf__total 3\n\
+             # TYPE http_server_duration histogram\n\
+             http_server_duration_bucket{http_method=\"GET\",le=\"0.5\"} 1\n\
+             http_server_duration_bucket{http_method=\"GET\",le=\"+Inf\"} 1\n\
+             http_server_duration_sum{http_method=\"GET\"} 0.25\n\
+             http_server_duration_count{http_method=\"GET\"} 1\n\
+             # TYPE requests_total counter\nrequests_total{code=\"200\",r_gion=\"e\\\"u\"} 1\n"
+        );
+        // Legacy names (`requests_total`, `code`) are kept under every scheme, `dots` included.
+        assert_eq!(
+            exposition(p, Escaping::Dots),
+            "# HELP caf____total Café visits.\n# TYPE caf____total counter\ncaf____total 3\n\
+             # TYPE http_dot_server_dot_duration histogram\n\
+             http_dot_server_dot_duration_bucket{http_dot_method=\"GET\",le=\"0.5\"} 1\n\
+             http_dot_server_dot_duration_bucket{http_dot_method=\"GET\",le=\"+Inf\"} 1\n\
+             http_dot_server_dot_duration_sum{http_dot_method=\"GET\"} 0.25\n\
+             http_dot_server_dot_duration_count{http_dot_method=\"GET\"} 1\n\
+             # TYPE requests_total counter\nrequests_total{code=\"200\",r__gion=\"e\\\"u\"} 1\n"
+        );
+        assert_eq!(
+            exposition(p, Escaping::Values),
+            "# HELP U__caf_e9___total Café visits.\n# TYPE U__caf_e9___total counter\nU__caf_e9___total 3\n\
+             # TYPE U__http_2e_server_2e_duration histogram\n\
+             U__http_2e_server_2e_duration_bucket{U__http_2e_method=\"GET\",le=\"0.5\"} 1\n\
+             U__http_2e_server_2e_duration_bucket{U__http_2e_method=\"GET\",le=\"+Inf\"} 1\n\
+             U__http_2e_server_2e_duration_sum{U__http_2e_method=\"GET\"} 0.25\n\
+             U__http_2e_server_2e_duration_count{U__http_2e_method=\"GET\"} 1\n\
+             # TYPE requests_total counter\nrequests_total{code=\"200\",U__r_e9_gion=\"e\\\"u\"} 1\n"
+        );
+    }
+
+    /// OpenMetrics: a counter's family drops `_total` after escaping (client_golang escapes
+    /// the family, then writes it), `_created` follows the family name.
+    #[test]
+    fn openmetrics_per_scheme() {
+        let om = Format::OpenMetrics;
+        assert_eq!(
+            exposition(om, Escaping::AllowUtf8),
+            "# HELP \"café\" Café visits.\n# TYPE \"café\" counter\n{\"café_total\"} 3\n{\"café_created\"} 1700000000.000\n\
+             # TYPE \"http.server.duration\" histogram\n\
+             {\"http.server.duration_bucket\",\"http.method\"=\"GET\",le=\"0.5\"} 1\n\
+             {\"http.server.duration_bucket\",\"http.method\"=\"GET\",le=\"+Inf\"} 1\n\
+             {\"http.server.duration_sum\",\"http.method\"=\"GET\"} 0.25\n\
+             {\"http.server.duration_count\",\"http.method\"=\"GET\"} 1\n\
+             {\"http.server.duration_created\",\"http.method\"=\"GET\"} 1700000000.000\n\
+             # TYPE requests counter\nrequests_total{code=\"200\",\"région\"=\"e\\\"u\"} 1\n\
+             requests_created{code=\"200\",\"région\"=\"e\\\"u\"} 1700000000.000\n# EOF\n"
+        );
+        let dots = exposition(om, Escaping::Dots);
+        assert!(dots.starts_with(
+            "# HELP caf___ Café visits.\n# TYPE caf___ counter\ncaf____total 3\ncaf____created 1700000000.000\n"
+        ));
+        assert!(dots.contains("http_dot_server_dot_duration_created{http_dot_method=\"GET\"} 1700000000.000\n"));
+        let values = exposition(om, Escaping::Values);
+        assert!(values.starts_with(
+            "# HELP U__caf_e9__ Café visits.\n# TYPE U__caf_e9__ counter\nU__caf_e9___total 3\nU__caf_e9___created 1700000000.000\n"
+        ));
+        let underscores = exposition(om, Escaping::Underscores);
+        assert!(underscores.starts_with("# HELP caf_ Café visits.\n# TYPE caf_ counter\ncaf__total 3\n"));
+        for (text, scheme) in [(dots, "dots"), (values, "values"), (underscores, "underscores")] {
+            assert!(text.contains("# TYPE requests counter\nrequests_total{code=\"200\","), "{scheme}");
+        }
+    }
+
+    /// A collector writing two families from one reused buffer (same address and length,
+    /// other text) gets each name checked: the second is not taken for legacy.
+    #[test]
+    fn names_from_a_reused_buffer_are_checked_per_family() {
+        let mut out = [0u8; 256];
+        let mut enc =
+            Encoder::new(Format::Prometheus, &mut out, Position::default()).with_escaping(Escaping::AllowUtf8);
+        let mut name = *b"abc_d";
+        for text in [b"abc_d", b"abc.d"] {
+            name.copy_from_slice(text);
+            let desc = Desc { name: core::str::from_utf8(&name).unwrap(), help: "", metric_type: MetricType::Gauge };
+            enc.header(&desc).unwrap();
+            enc.sample(&desc, &Labels::EMPTY, Value::I64(1)).unwrap();
+        }
+        let n = enc.written();
+        assert_eq!(
+            core::str::from_utf8(&out[..n]).unwrap(),
+            "# TYPE abc_d gauge\nabc_d 1\n# TYPE \"abc.d\" gauge\n{\"abc.d\"} 1\n"
+        );
+    }
+
+    /// What the encoder writes, the strict parser reads (quoted names included).
+    #[test]
+    fn every_scheme_parses() {
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            for escaping in [Escaping::AllowUtf8, Escaping::Underscores, Escaping::Dots, Escaping::Values] {
+                let text = exposition(format, escaping);
+                let summary =
+                    parse::validate(format, &text).unwrap_or_else(|e| panic!("{format:?} {escaping:?}: {e}\n{text}"));
+                assert_eq!(summary.families, 3);
+            }
         }
     }
 }

@@ -27,13 +27,13 @@ pub(super) fn header(e: &mut Encoder<'_>, desc: &Desc<'_>) -> Result<(), Full> {
     let name = family_name(desc);
     if !desc.help.is_empty() {
         e.put(b"# HELP ")?;
-        e.put_str(name)?;
+        e.put_family_name(desc.name, name)?;
         e.put(b" ")?;
         e.put_escaped(desc.help, true)?;
         e.put(b"\n")?;
     }
     e.put(b"# TYPE ")?;
-    e.put_str(name)?;
+    e.put_family_name(desc.name, name)?;
     e.put_str(match desc.metric_type {
         MetricType::Counter => " counter\n",
         MetricType::Gauge => " gauge\n",

@@ -12,6 +12,11 @@
 //!   bucket), summaries, state sets, info metrics, and `# EOF` last in OpenMetrics. It yields
 //!   [`Event`]s, each sample tagged with its family.
 //!
+//! Both formats also accept Prometheus 3's quoted UTF-8 names, as the encoders write them under
+//! `escaping=allow-utf-8`: `# TYPE "my.metric" counter`, `{"my.metric_total","my.label"="v"} 1`
+//! (the metric name first inside the braces). A quoted name is yielded as written between its
+//! quotes (escapes kept), and a quoted label name starting with `__` is reserved like any other.
+//!
 //! Nothing is allocated: checks that look back (duplicate families, a series reappearing)
 //! re-read the already parsed input, so they cost time proportional to the input seen so far.
 //!
@@ -54,10 +59,11 @@ pub enum ParseErrorKind {
     BlankLine,
     /// A line that matches nothing in the grammar.
     InvalidLine,
-    /// A metric name that does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    /// A metric name that does not match `[a-zA-Z_:][a-zA-Z0-9_:]*` and is not a quoted
+    /// UTF-8 name (`"my.metric"`).
     InvalidMetricName,
-    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with the reserved
-    /// `__`, or bad label syntax.
+    /// A label name that does not match `[a-zA-Z_][a-zA-Z0-9_]*` and is not a quoted UTF-8
+    /// name, or starts with the reserved `__`, or bad label syntax.
     InvalidLabel,
     /// A backslash not followed by an escape the format allows.
     InvalidEscape,
@@ -410,12 +416,22 @@ impl<'a> Iterator for LabelIter<'a> {
         // trailing comma, and stops (never panics) on anything else.
         let rest = skip_blank(self.rest);
         let rest = skip_blank(rest.strip_prefix(',').unwrap_or(rest));
-        let name_len = rest.bytes().take_while(|b| is_label_char(*b)).count();
-        if name_len == 0 {
-            self.rest = "";
-            return None;
-        }
-        let (name, rest) = rest.split_at(name_len);
+        let (name, rest) = if rest.starts_with('"') {
+            match split_quoted_name(rest) {
+                Some(split) => split,
+                None => {
+                    self.rest = "";
+                    return None;
+                }
+            }
+        } else {
+            let name_len = rest.bytes().take_while(|b| is_label_char(*b)).count();
+            if name_len == 0 {
+                self.rest = "";
+                return None;
+            }
+            rest.split_at(name_len)
+        };
         let rest = skip_blank(skip_blank(rest).strip_prefix('=')?).strip_prefix('"')?;
         let end = quoted_end(rest)?;
         self.rest = &rest[end + 1..];
@@ -561,6 +577,42 @@ const fn is_label_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// Splits a quoted name (`"my.metric"`, Prometheus 3) off the front of `s`: the text between
+/// the quotes as written (escapes kept), and the rest. `None` unless `s` starts with a
+/// non-empty quoted string whose escapes are `\\`, `\"` and `\n` only.
+fn split_quoted_name(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('"')?;
+    let end = quoted_end(inner)?;
+    let name = &inner[..end];
+    if name.is_empty() || check_escapes(name, b"\\\"n").is_err() {
+        return None;
+    }
+    Some((name, &inner[end + 1..]))
+}
+
+/// Splits the family name of a HELP, TYPE or UNIT line off the front of `s`: a metric name
+/// or a quoted name.
+fn split_family_name(s: &str) -> Option<(&str, &str)> {
+    if s.starts_with('"') { split_quoted_name(s) } else { split_metric_name(s) }
+}
+
+/// A sample that starts with `{`: its quoted name first in the braces (`{"my.metric"}` or
+/// `{"my.metric",label="v"}`), then its labels; returns the name, the labels and the rest.
+fn lex_braced_name(s: &str, blanks: bool) -> Result<(&str, LabelSet<'_>, &str), ParseErrorKind> {
+    let skip = |s| if blanks { skip_blank(s) } else { s };
+    let (name, after) = split_quoted_name(skip(&s[1..])).ok_or(ParseErrorKind::InvalidMetricName)?;
+    let after = skip(after);
+    if let Some(rest) = after.strip_prefix('}') {
+        return Ok((name, LabelSet::default(), rest));
+    }
+    if !after.starts_with(',') || (!blanks && after[1..].starts_with('}')) {
+        return Err(ParseErrorKind::InvalidLabel);
+    }
+    // `lex_labels` skips the first byte, here the comma.
+    let (labels, rest) = lex_labels(after, blanks)?;
+    Ok((name, labels, rest))
+}
+
 /// Splits a metric name off the front of `s`; `None` if `s` does not start with one.
 fn split_metric_name(s: &str) -> Option<(&str, &str)> {
     let len = s.bytes().take_while(|b| is_name_char(*b)).count();
@@ -614,12 +666,21 @@ fn lex_labels(s: &str, blanks: bool) -> Result<(LabelSet<'_>, &str), ParseErrorK
             check_duplicate_labels(&labels).map_err(|()| DuplicateLabel)?;
             return Ok((labels, after));
         }
-        let name_len = rest.bytes().take_while(|b| is_label_char(*b)).count();
-        // Names starting with `__` are reserved (`__name__`, …) in both formats.
-        if name_len == 0 || rest.as_bytes()[0].is_ascii_digit() || rest.starts_with("__") {
-            return Err(InvalidLabel);
+        if rest.starts_with('"') {
+            // A quoted UTF-8 label name (Prometheus 3).
+            let (name, after) = split_quoted_name(rest).ok_or(InvalidLabel)?;
+            if name.starts_with("__") {
+                return Err(InvalidLabel);
+            }
+            rest = skip(after);
+        } else {
+            let name_len = rest.bytes().take_while(|b| is_label_char(*b)).count();
+            // Names starting with `__` are reserved (`__name__`, …) in both formats.
+            if name_len == 0 || rest.as_bytes()[0].is_ascii_digit() || rest.starts_with("__") {
+                return Err(InvalidLabel);
+            }
+            rest = skip(&rest[name_len..]);
         }
-        rest = skip(&rest[name_len..]);
         rest = skip(rest.strip_prefix('=').ok_or(InvalidLabel)?);
         rest = rest.strip_prefix('"').ok_or(InvalidLabel)?;
         let end = quoted_end(rest).ok_or(InvalidLabel)?;
@@ -713,7 +774,7 @@ fn lex_openmetrics(line: &str) -> Result<Line<'_>, ParseErrorKind> {
     if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
         return Err(InvalidLine);
     }
-    let (name, rest) = split_metric_name(rest).ok_or(InvalidMetricName)?;
+    let (name, rest) = split_family_name(rest).ok_or(InvalidMetricName)?;
     let text = rest.strip_prefix(' ').ok_or(if rest.is_empty() { InvalidLine } else { InvalidMetricName })?;
     match keyword {
         "HELP" => {
@@ -739,8 +800,13 @@ fn lex_openmetrics(line: &str) -> Result<Line<'_>, ParseErrorKind> {
 /// `name [labels] SP number [SP timestamp] [SP "#" SP labels SP number [SP timestamp]]`
 fn lex_openmetrics_sample(line: &str) -> Result<Sample<'_>, ParseErrorKind> {
     use ParseErrorKind::*;
-    let (name, rest) = split_metric_name(line).ok_or(InvalidMetricName)?;
-    let (labels, rest) = if rest.starts_with('{') { lex_labels(rest, false)? } else { (LabelSet::default(), rest) };
+    let (name, labels, rest) = if line.starts_with('{') {
+        lex_braced_name(line, false)?
+    } else {
+        let (name, rest) = split_metric_name(line).ok_or(InvalidMetricName)?;
+        let (labels, rest) = if rest.starts_with('{') { lex_labels(rest, false)? } else { (LabelSet::default(), rest) };
+        (name, labels, rest)
+    };
     let rest = rest.strip_prefix(' ').ok_or(if labels.raw.is_empty() { InvalidMetricName } else { InvalidLine })?;
     let (value, rest) = match rest.split_once(' ') {
         Some((value, rest)) => (value, Some(rest)),
@@ -814,7 +880,7 @@ fn lex_text(line: &str) -> Result<Option<Line<'_>>, ParseErrorKind> {
     if rest.is_empty() {
         return Ok(None);
     }
-    let (name, rest) = split_metric_name(rest).ok_or(InvalidMetricName)?;
+    let (name, rest) = split_family_name(rest).ok_or(InvalidMetricName)?;
     if rest.is_empty() {
         return Ok(None);
     }
@@ -834,17 +900,23 @@ fn lex_text(line: &str) -> Result<Option<Line<'_>>, ParseErrorKind> {
 /// `name [labels] value [timestamp]` with blanks between tokens.
 fn lex_text_sample(line: &str) -> Result<Sample<'_>, ParseErrorKind> {
     use ParseErrorKind::*;
-    let (name, after_name) = split_metric_name(line).ok_or(InvalidMetricName)?;
-    let mut rest = skip_blank(after_name);
-    let labels = if rest.starts_with('{') {
-        let (labels, after) = lex_labels(rest, true)?;
-        rest = skip_blank(after);
-        labels
+    let (name, labels, mut rest) = if line.starts_with('{') {
+        let (name, labels, after) = lex_braced_name(line, true)?;
+        (name, labels, skip_blank(after))
     } else {
-        if rest.len() == after_name.len() && !rest.is_empty() {
-            return Err(InvalidMetricName);
-        }
-        LabelSet::default()
+        let (name, after_name) = split_metric_name(line).ok_or(InvalidMetricName)?;
+        let mut rest = skip_blank(after_name);
+        let labels = if rest.starts_with('{') {
+            let (labels, after) = lex_labels(rest, true)?;
+            rest = skip_blank(after);
+            labels
+        } else {
+            if rest.len() == after_name.len() && !rest.is_empty() {
+                return Err(InvalidMetricName);
+            }
+            LabelSet::default()
+        };
+        (name, labels, rest)
     };
     let value_len = rest.bytes().take_while(|b| !is_blank(*b)).count();
     let value = parse_number(Format::Prometheus, &rest[..value_len]).ok_or(InvalidValue)?;
@@ -1644,6 +1716,45 @@ mod tests {
             DuplicateFamily
         );
         assert_eq!(err(OM, "# TYPE c counter\nc_total 1\n# TYPE c_total gauge\nc_total 1\n# EOF\n").1, DuplicateFamily);
+    }
+
+    /// Prometheus 3's quoted UTF-8 names, as the encoders write them under `allow-utf-8`.
+    #[test]
+    fn quoted_utf8_names() {
+        let om = "# HELP \"café\" Visits.\n# TYPE \"café\" counter\n{\"café_total\"} 3\n\
+                  # TYPE \"http.server.duration\" histogram\n\
+                  {\"http.server.duration_bucket\",\"http.method\"=\"GET\",le=\"+Inf\"} 1\n\
+                  {\"http.server.duration_sum\",\"http.method\"=\"GET\"} 0.25\n\
+                  {\"http.server.duration_count\",\"http.method\"=\"GET\"} 1\n\
+                  # TYPE q\\\"uote gauge\n# EOF\n";
+        // (`q\"uote` is not a name: only a quoted name may hold a quote.)
+        assert_eq!(err(Format::OpenMetrics, om).1, ParseErrorKind::InvalidMetricName);
+        let om = om.replace("# TYPE q\\\"uote gauge\n", "# TYPE \"q\\\"uote\" gauge\n{\"q\\\"uote\"} 1\n");
+        assert_eq!(ok(Format::OpenMetrics, &om).samples, 5);
+        let mut names = std::vec::Vec::new();
+        for event in Parser::new(Format::OpenMetrics, &om) {
+            if let Event::Sample { family, sample, .. } = event.unwrap() {
+                names.push((family, sample.name, sample.labels.iter().map(|(n, _)| n).collect::<std::vec::Vec<_>>()));
+            }
+        }
+        assert_eq!(names[0], ("café", "café_total", std::vec![]));
+        assert_eq!(names[1], ("http.server.duration", "http.server.duration_bucket", std::vec!["http.method", "le"]));
+        assert_eq!(names[4], ("q\\\"uote", "q\\\"uote", std::vec![]), "names as written, escapes kept");
+        let text = "# TYPE \"a.b\" gauge\n{ \"a.b\" , \"c.d\" = \"1\" , } 1\n{\"a.b\"} 2 1700000000000\n";
+        assert_eq!(ok(Format::Prometheus, text).samples, 2);
+        for (format, bad, kind) in [
+            (Format::OpenMetrics, "{\"\"} 1\n# EOF\n", ParseErrorKind::InvalidMetricName),
+            (Format::OpenMetrics, "{\"a.b\",} 1\n# EOF\n", ParseErrorKind::InvalidLabel),
+            (Format::OpenMetrics, "{\"a.b\" 1\n# EOF\n", ParseErrorKind::InvalidLabel),
+            (Format::OpenMetrics, "{\"a\\tb\"} 1\n# EOF\n", ParseErrorKind::InvalidMetricName),
+            (Format::OpenMetrics, "a{\"__x\"=\"1\"} 1\n# EOF\n", ParseErrorKind::InvalidLabel),
+            (Format::OpenMetrics, "a{\"\"=\"1\"} 1\n# EOF\n", ParseErrorKind::InvalidLabel),
+            (Format::OpenMetrics, "# TYPE \"a.b counter\n# EOF\n", ParseErrorKind::InvalidMetricName),
+            (Format::Prometheus, "\"a.b\" 1\n", ParseErrorKind::InvalidMetricName),
+            (Format::Prometheus, "{a=\"1\"} 1\n", ParseErrorKind::InvalidMetricName),
+        ] {
+            assert_eq!(err(format, bad).1, kind, "{bad:?}");
+        }
     }
 
     #[test]

@@ -23,8 +23,14 @@
 //! Labels come either as name/value pairs or as a family's rendered label text
 //! (`name="value",…`, escaped once at series creation); the latter is split back into pairs as
 //! it is copied, unescaping only values that hold a backslash.
+//!
+//! Names are written as they are under `escaping=allow-utf-8`; otherwise names that are not
+//! legacy are escaped per the scheme (see [`Escaping`]), legacy names kept.
 
-use super::{Desc, Encoder, Full, HistogramView, Labels, MetricType, NativeHistogramView, Value};
+use super::{
+    Desc, Encoder, Escaping, Full, HistogramView, Labels, MetricType, NativeHistogramView, Value, is_legacy_label_name,
+    is_legacy_metric_name, names,
+};
 use crate::exemplar::{ExemplarCopy, ExemplarView};
 use crate::native_histogram::{NativeBucket, deltas, spans};
 use crate::proto::wire::key;
@@ -362,7 +368,7 @@ fn series(
             Ok(length) => {
                 let start = w.pos();
                 e.proto.open = Some(OpenFamily { length, start, name });
-                if family_fields(&mut w, desc).is_err() {
+                if family_fields(&mut w, desc, e.escaping).is_err() {
                     return Err(rolled_back(e, rollback));
                 }
             }
@@ -373,7 +379,7 @@ fn series(
     let reserve = if desc.metric_type == MetricType::Histogram { 2 } else { 1 };
     let result = w.put_varint(key(field::FAMILY_METRIC, WireType::Len)).and_then(|()| {
         let open = w.open(reserve)?;
-        label_pairs(&mut w, labels)?;
+        label_pairs(&mut w, labels, e.escaping)?;
         body(&mut w)?;
         w.close(open)
     });
@@ -396,19 +402,59 @@ fn rolled_back(e: &mut Encoder<'_>, pos: usize) -> Full {
     Full
 }
 
-fn family_fields(w: &mut SliceWriter<'_>, desc: &Desc<'_>) -> Result<(), crate::proto::BufferFull> {
-    w.string(field::FAMILY_NAME, desc.name)?;
+fn family_fields(w: &mut SliceWriter<'_>, desc: &Desc<'_>, escaping: Escaping) -> Result<(), crate::proto::BufferFull> {
+    // Once per family and chunk: the name is checked here rather than cached.
+    if escaping == Escaping::AllowUtf8 || is_legacy_metric_name(desc.name) {
+        w.string(field::FAMILY_NAME, desc.name)?;
+    } else {
+        escaped_name(w, field::FAMILY_NAME, desc.name, escaping, false)?;
+    }
     if !desc.help.is_empty() {
         w.string(field::FAMILY_HELP, desc.help)?;
     }
     w.uint64(field::FAMILY_TYPE, type_number(desc.metric_type))
 }
 
-/// The labels as `LabelPair` messages.
-fn label_pairs(w: &mut SliceWriter<'_>, labels: &Labels<'_>) -> Result<(), crate::proto::BufferFull> {
+/// A name field holding `name` escaped per `escaping`.
+#[cold]
+fn escaped_name(
+    w: &mut SliceWriter<'_>,
+    field: u32,
+    name: &str,
+    escaping: Escaping,
+    label: bool,
+) -> Result<(), crate::proto::BufferFull> {
+    w.key(field, WireType::Len)?;
+    w.put_varint(names::escaped_len(name, escaping, label) as u64)?;
+    names::escape(name, escaping, label, &mut |piece| w.put(piece))
+}
+
+/// The labels as `LabelPair` messages; names that are not legacy escaped per `escaping`.
+fn label_pairs(
+    w: &mut SliceWriter<'_>,
+    labels: &Labels<'_>,
+    escaping: Escaping,
+) -> Result<(), crate::proto::BufferFull> {
+    let unusual = |name: &str| escaping != Escaping::AllowUtf8 && !is_legacy_label_name(name);
     if labels.rendered.is_empty() {
         for (name, value) in labels.iter() {
-            label_pair(w, name.as_bytes(), value.as_bytes(), 0)?;
+            if unusual(name) {
+                escaped_label_pair(w, name, value.as_bytes(), 0, escaping)?;
+            } else {
+                label_pair(w, name.as_bytes(), value.as_bytes(), 0)?;
+            }
+        }
+        return Ok(());
+    }
+    if !labels.names.is_empty() {
+        // A family with label names that are not all legacy: split by name.
+        for (name, value) in super::rendered_pairs(labels.names, labels.rendered) {
+            let escapes = count_escapes(value);
+            if unusual(name) {
+                escaped_label_pair(w, name, value, escapes, escaping)?;
+            } else {
+                label_pair(w, name.as_bytes(), value, escapes)?;
+            }
         }
         return Ok(());
     }
@@ -439,6 +485,40 @@ fn label_pair(
         w.put_varint(value_len as u64)?;
         unescape(w, value)
     })
+}
+
+/// A `LabelPair` whose name is written escaped per `escaping`.
+#[cold]
+fn escaped_label_pair(
+    w: &mut SliceWriter<'_>,
+    name: &str,
+    value: &[u8],
+    escapes: usize,
+    escaping: Escaping,
+) -> Result<(), crate::proto::BufferFull> {
+    let name_len = names::escaped_len(name, escaping, true);
+    let value_len = value.len() - escapes;
+    let len = 2 + varint::len(name_len as u64) + name_len + varint::len(value_len as u64) + value_len;
+    w.message_with_len(field::METRIC_LABEL, len, |w| {
+        escaped_name(w, field::LABEL_NAME, name, escaping, true)?;
+        w.key(field::LABEL_VALUE, WireType::Len)?;
+        w.put_varint(value_len as u64)?;
+        if escapes == 0 { w.put(value) } else { unescape(w, value) }
+    })
+}
+
+/// The backslash escapes in escaped label text.
+fn count_escapes(value: &[u8]) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < value.len() {
+        if value[i] == b'\\' {
+            n += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    n
 }
 
 /// Writes escaped label text (`\\`, `\"`, `\n`) unescaped.

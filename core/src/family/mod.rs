@@ -468,6 +468,11 @@ where
             return Ok(());
         }
         enc.header(desc)?;
+        let names = S::names(&self.names);
+        // Label names that are not all legacy are written per the scrape's escaping scheme,
+        // from the text with its raw names (a slower path for these families only).
+        let plain = names.iter().all(|n| crate::encoding::is_legacy_label_name(n));
+        let labels = |text| if plain { Labels::rendered(text) } else { Labels::rendered_with_names(text, names) };
         // Items of this entry: the header, the overflow series (an empty item until it
         // exists), then one per slot, live or not, so an item's number never changes between
         // chunks.
@@ -483,7 +488,7 @@ where
                 continue;
             }
             match self.table.peek(i) {
-                Some((text, series)) => series.encode_series(desc, &Labels::rendered(text), enc)?,
+                Some((text, series)) => series.encode_series(desc, &labels(text), enc)?,
                 None => enc.empty_item(),
             }
         }

@@ -1,6 +1,7 @@
 //! `Accept` and `Accept-Encoding` negotiation, with q-values.
 
 use super::ascii;
+pub use crate::encoding::Escaping;
 use crate::encoding::Format;
 
 /// A q-value in thousandths: 0 to 1000.
@@ -59,37 +60,6 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Prometheus 3's `escaping` parameter: how names that are not legacy Prometheus names
-/// (`[a-zA-Z_:][a-zA-Z0-9_:]*`) are to be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Escaping {
-    /// `allow-utf-8`: names as they are (quoted in the text formats where needed).
-    AllowUtf8,
-    /// `underscores`: every character not allowed in a legacy name becomes `_`.
-    Underscores,
-    /// `dots`: `.` becomes `_dot_`, `_` becomes `__`, others not allowed become `__`.
-    Dots,
-    /// `values`: `U__` prefix, `_` becomes `__`, others not allowed `_<hex code point>_`.
-    Values,
-}
-
-impl Escaping {
-    /// The parameter's value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::AllowUtf8 => "allow-utf-8",
-            Self::Underscores => "underscores",
-            Self::Dots => "dots",
-            Self::Values => "values",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [Self::AllowUtf8, Self::Underscores, Self::Dots, Self::Values].into_iter().find(|e| e.as_str() == s)
-    }
-}
-
 /// What an `Accept` header negotiated: the format, the text format's version, and the
 /// escaping scheme the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +75,13 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
+    /// How to write names that are not legacy: the scheme the client named, else
+    /// client_golang's default, [`Escaping::Underscores`] (a client that names no scheme may
+    /// not read UTF-8 names).
+    pub fn name_escaping(&self) -> Escaping {
+        self.escaping.unwrap_or(Escaping::Underscores)
+    }
+
     /// The `Content-Type` of the response: the format's, with the text version and the
     /// escaping scheme echoed when the client named them.
     ///

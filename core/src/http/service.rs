@@ -261,7 +261,7 @@ impl<'a> Service<'a> {
             Route::Metrics => {
                 self.builtin.requests[0].inc();
                 let negotiated = negotiate(req.accept);
-                let scrape = Scrape::new(negotiated.format, self);
+                let scrape = Scrape::new(negotiated.format, self).with_escaping(negotiated.name_escaping());
                 Response::new(200, negotiated.content_type(), Body::metrics(scrape, &self.builtin.in_flight))
                     .with_metrics_headers(accepts_gzip(req.accept_encoding))
             }

@@ -60,6 +60,9 @@ func main() {
 		case "exemplars":
 			writeExemplars(out, mf)
 			continue
+		case "names":
+			writeNames(out, mf)
+			continue
 		}
 		if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
 			fmt.Fprintf(os.Stderr, "promdecode: %s: %v\n", mf.GetName(), err)
@@ -152,4 +155,16 @@ func buckets(spans []*dto.BucketSpan, deltas []int64) string {
 		os.Exit(1)
 	}
 	return strings.Join(out, ",")
+}
+
+// writeNames prints, per metric, its family name and label names as decoded:
+// `family<TAB>label,label`.
+func writeNames(out io.Writer, mf *dto.MetricFamily) {
+	for _, m := range mf.Metric {
+		var names []string
+		for _, l := range m.Label {
+			names = append(names, l.GetName())
+		}
+		fmt.Fprintf(out, "%s\t%s\n", mf.GetName(), strings.Join(names, ","))
+	}
 }
