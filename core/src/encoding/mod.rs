@@ -358,6 +358,9 @@ impl<'b> Encoder<'b> {
     /// for the lines of one family.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn name_is_legacy(&mut self, name: &str) -> bool {
+        if !cfg!(feature = "utf8-names") {
+            return true; // registration took legacy names only; a collector's are trusted
+        }
         if (name.as_ptr() as usize, name.len()) != self.name_key {
             self.name_key = (name.as_ptr() as usize, name.len());
             self.name_legacy = is_legacy_metric_name(name);
@@ -393,7 +396,7 @@ impl<'b> Encoder<'b> {
     #[cold]
     fn put_unusual_name(&mut self, name: &str, family_len: usize, suffix: &str, in_braces: bool) -> Result<bool, Full> {
         let family = name.get(..family_len).unwrap_or(name);
-        if self.escaping == Escaping::AllowUtf8 {
+        if cfg!(feature = "utf8-names") && self.escaping == Escaping::AllowUtf8 {
             if in_braces {
                 self.put(b"{")?;
             }
@@ -413,7 +416,7 @@ impl<'b> Encoder<'b> {
     /// Writes a label name: as it is when legacy; else quoted (`allow-utf-8`) or escaped.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn put_label_name(&mut self, name: &str) -> Result<(), Full> {
-        if is_legacy_label_name(name) {
+        if !cfg!(feature = "utf8-names") || is_legacy_label_name(name) {
             return self.put_str(name);
         }
         self.put_unusual_label_name(name)
@@ -421,7 +424,7 @@ impl<'b> Encoder<'b> {
 
     #[cold]
     fn put_unusual_label_name(&mut self, name: &str) -> Result<(), Full> {
-        if self.escaping == Escaping::AllowUtf8 {
+        if cfg!(feature = "utf8-names") && self.escaping == Escaping::AllowUtf8 {
             self.put(b"\"")?;
             self.put_escaped(name, true)?;
             return self.put(b"\"");
@@ -1254,7 +1257,7 @@ mod tests {
 /// UTF-8 names per format and escaping scheme, expected text written out by hand from
 /// prometheus/common's rules (`EscapeName`, `EscapeMetricFamily`, `text_create.go`,
 /// `openmetrics_create.go`).
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(loom), feature = "utf8-names"))]
 mod utf8_names {
     extern crate std;
     use super::*;

@@ -67,6 +67,9 @@ pub fn is_legacy_label_name(name: &str) -> bool {
 /// and protobuf, and a line feed in a name is a common sign of a mangled string. Names that are
 /// not legacy ([`is_legacy_metric_name`]) are written per the negotiated [`Escaping`].
 pub fn is_valid_metric_name(name: &str) -> bool {
+    if !cfg!(feature = "utf8-names") {
+        return is_legacy_metric_name(name);
+    }
     !name.is_empty() && (is_legacy_metric_name(name) || !name.chars().any(char::is_control))
 }
 
@@ -74,7 +77,13 @@ pub fn is_valid_metric_name(name: &str) -> bool {
 /// characters (as [`is_valid_metric_name`]), not `le` (the histogram bucket label) and not
 /// starting with `__` (reserved for Prometheus' own labels, `__name__` and the like).
 pub fn is_valid_label_name(name: &str) -> bool {
-    let ok = if is_legacy_label_name(name) { true } else { !name.is_empty() && !name.chars().any(char::is_control) };
+    let ok = if is_legacy_label_name(name) {
+        true
+    } else if !cfg!(feature = "utf8-names") {
+        false
+    } else {
+        !name.is_empty() && !name.chars().any(char::is_control)
+    };
     ok && name != "le" && !name.starts_with("__")
 }
 
@@ -158,7 +167,7 @@ pub(crate) fn escaped_len(name: &str, scheme: Escaping, label: bool) -> usize {
     len
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(loom), feature = "utf8-names"))]
 mod tests {
     extern crate std;
     use super::*;
@@ -224,5 +233,20 @@ mod tests {
         }
         assert!(is_legacy_metric_name("a:b_1") && !is_legacy_metric_name("1a") && !is_legacy_metric_name("a.b"));
         assert!(is_legacy_label_name("a_1") && !is_legacy_label_name("a:b") && !is_legacy_label_name(""));
+    }
+}
+
+/// Without `utf8-names` (the bare-metal default): legacy names only.
+#[cfg(all(test, not(loom), not(feature = "utf8-names")))]
+mod legacy_only {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn only_legacy_names_are_accepted() {
+        assert!(is_valid_metric_name("a:b_1") && is_valid_label_name("a_1"));
+        for bad in ["http.server.duration", "café_total", "a b", ""] {
+            assert!(!is_valid_metric_name(bad) && !is_valid_label_name(bad), "{bad:?}");
+        }
     }
 }

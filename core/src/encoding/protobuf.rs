@@ -404,7 +404,7 @@ fn rolled_back(e: &mut Encoder<'_>, pos: usize) -> Full {
 
 fn family_fields(w: &mut SliceWriter<'_>, desc: &Desc<'_>, escaping: Escaping) -> Result<(), crate::proto::BufferFull> {
     // Once per family and chunk: the name is checked here rather than cached.
-    if escaping == Escaping::AllowUtf8 || is_legacy_metric_name(desc.name) {
+    if !cfg!(feature = "utf8-names") || escaping == Escaping::AllowUtf8 || is_legacy_metric_name(desc.name) {
         w.string(field::FAMILY_NAME, desc.name)?;
     } else {
         escaped_name(w, field::FAMILY_NAME, desc.name, escaping, false)?;
@@ -435,7 +435,8 @@ fn label_pairs(
     labels: &Labels<'_>,
     escaping: Escaping,
 ) -> Result<(), crate::proto::BufferFull> {
-    let unusual = |name: &str| escaping != Escaping::AllowUtf8 && !is_legacy_label_name(name);
+    let unusual =
+        |name: &str| cfg!(feature = "utf8-names") && escaping != Escaping::AllowUtf8 && !is_legacy_label_name(name);
     if labels.rendered.is_empty() {
         for (name, value) in labels.iter() {
             if unusual(name) {
