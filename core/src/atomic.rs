@@ -58,6 +58,12 @@ impl AtomicU128 {
 
 pub(crate) use core::sync::atomic::Ordering;
 
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::fence;
+/// A memory fence: loom's under loom (so models see it), `core`'s otherwise.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+
 /// An atomic for process-wide statics (the label hash seed): loom's atomics cannot be built in
 /// a `static`, so this one is portable-atomic's under loom too (no model depends on it).
 pub(crate) type StaticAtomicUsize = portable_atomic::AtomicUsize;
