@@ -59,7 +59,7 @@ pub(crate) fn keep_thread_shard(shard: usize) {
 pub(crate) fn keep_thread_shard(_shard: usize) {}
 
 /// The shard number of the calling thread (any `usize`; callers reduce it modulo their `S`).
-#[cfg(not(all(feature = "std", not(loom))))]
+#[cfg(not(any(feature = "std", loom)))]
 #[inline]
 pub(crate) fn thread_shard() -> usize {
     let marker = 0u8;
@@ -67,6 +67,28 @@ pub(crate) fn thread_shard() -> usize {
     // while staying the same for one thread at any call depth short of 16 KiB.
     let page = (core::ptr::addr_of!(marker).addr() >> 14) as u32;
     (page.wrapping_mul(0x9E37_79B9) >> 16) as usize
+}
+
+/// The shard number of the calling thread under loom: from loom's thread id, so that every
+/// execution of a model picks the same shards (stack addresses differ between executions, and
+/// loom needs a deterministic model).
+#[cfg(loom)]
+pub(crate) fn thread_shard() -> usize {
+    /// Folds what it is given; the id's `Debug` text is its number within the execution
+    /// (its `Hash` also covers the execution's id, which changes).
+    struct Fold(usize);
+    impl core::fmt::Write for Fold {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            for b in text.bytes() {
+                self.0 = self.0.wrapping_mul(31).wrapping_add(usize::from(b));
+            }
+            Ok(())
+        }
+    }
+    let mut fold = Fold(0);
+    // Writing into `Fold` cannot fail.
+    let _ = core::fmt::Write::write_fmt(&mut fold, format_args!("{:?}", loom::thread::current().id()));
+    fold.0
 }
 
 /// A counter split over `S` shards: [`inc`](Self::inc) costs one uncontended atomic add even
