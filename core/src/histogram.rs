@@ -38,8 +38,12 @@
 //! between their cores; each stripe has its own copy of the bounds, so nothing both read is
 //! written.
 //!
-//! Measured (`cargo bench -p diag-benches --bench peers -- histogram`, an AMD EPYC with 2
-//! cores): XXFIGURES
+//! Measured (`cargo bench -p diag-benches --bench peers -- histogram --warm-up-time 1
+//! --measurement-time 3`, an AMD EPYC with 2 cores shared with other work, load average 4.7 to
+//! 5.9, three runs): 1 thread 7.9 to 10.3 ns against the tikv crate's 12.5 to 13.0 ns and
+//! prometheus-client's 12.6 to 18.2 ns; 2 threads on one series 19 to 44 ns against 45 to 58 ns
+//! (tikv) and 60 to 76 ns (prometheus-client). Instructions per observation (cachegrind, the
+//! harness loop included): 77, against 80 (tikv) and 122 (prometheus-client).
 //!
 //! ## What waits
 //!
