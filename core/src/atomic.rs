@@ -3,7 +3,7 @@
 //! * Normal builds use [`portable_atomic`], which re-exports the native `core::sync::atomic`
 //!   types where the target has them (x86_64, aarch64, thumbv7em for 32-bit widths) and
 //!   provides fallbacks elsewhere: 64-bit atomics on thumbv7em, and compare-and-swap on
-//!   thumbv6m through `critical-section`. The histogram's 128-bit cells are `cmpxchg16b` on
+//!   thumbv6m through `critical-section`. The native histogram's 128-bit slots are `cmpxchg16b` on
 //!   x86_64 (detected at run time), `casp`/`ldxp`-`stxp` on aarch64, and the same fallbacks
 //!   on targets without a 128-bit compare-and-swap (a global lock table where 32-bit
 //!   compare-and-swap exists: not interrupt-safe, see the crate README).
@@ -17,9 +17,9 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, 
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicU128, AtomicUsize};
 
-/// loom has no 128-bit atomic; a word behind loom's mutex stands in for one so the core builds
-/// under loom. No histogram model runs on it: a cell is one atomic word, so a model would only
-/// check this mutex (the std stress tests and Miri exercise the real cells).
+/// loom has no 128-bit atomic; a word behind loom's mutex stands in for one (the native
+/// histogram's slots) so the core builds under loom: models check the code around each word,
+/// the std stress tests and Miri exercise the real atomics.
 #[cfg(loom)]
 #[derive(Debug)]
 pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
@@ -57,6 +57,12 @@ impl AtomicU128 {
 }
 
 pub(crate) use core::sync::atomic::Ordering;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::fence;
+/// A memory fence: loom's under loom (so models see it), `core`'s otherwise.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
 
 /// An atomic for process-wide statics (the label hash seed): loom's atomics cannot be built in
 /// a `static`, so this one is portable-atomic's under loom too (no model depends on it).

@@ -11,25 +11,28 @@
 //!   enough apart usually land on different shards. Landing on the same shard is always
 //!   correct, only slower.
 //!
-//! A scrape is as consistent as the unsharded types: a [`ShardedHistogram`] snapshot adds up
-//! per-shard bucket cells, each a count and sum read together, so `count` still equals the sum
-//! of the buckets.
+//! A scrape is as consistent as the unsharded types: a [`ShardedHistogram`] is a
+//! [`Histogram`](crate::Histogram) with `S` stripes instead of two (see
+//! [its design](crate::histogram)), and its snapshot adds up whole stripes, so `count` still
+//! equals the sum of the buckets.
 
 use crate::atomic::{AtomicU64, Ordering, array_of, loom_const_fn};
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop, Value};
 use crate::family::Series;
 use crossbeam_utils::CachePadded;
 
-use crate::histogram::{Cells, Snapshot, bucket_index};
+use crate::histogram::{Snapshot, Stripes};
+
+#[cfg(all(feature = "std", not(loom)))]
+std::thread_local! {
+    /// The calling thread's shard number; `usize::MAX` until its first use.
+    static SHARD: core::cell::Cell<usize> = const { core::cell::Cell::new(usize::MAX) };
+}
 
 /// The shard number of the calling thread (any `usize`; callers reduce it modulo their `S`).
 #[cfg(all(feature = "std", not(loom)))]
 #[inline]
-fn thread_shard() -> usize {
-    use core::cell::Cell;
-    std::thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
+pub(crate) fn thread_shard() -> usize {
     static NEXT: crate::atomic::AtomicUsize = crate::atomic::AtomicUsize::new(0);
     SHARD.with(|s| match s.get() {
         usize::MAX => {
@@ -42,15 +45,50 @@ fn thread_shard() -> usize {
     })
 }
 
-/// The shard number of the calling thread (any `usize`; callers reduce it modulo their `S`).
+/// Makes `shard` the calling thread's shard number from now on: it found its own shard busy
+/// and used that one instead.
+#[cfg(all(feature = "std", not(loom)))]
+#[cold]
+pub(crate) fn keep_thread_shard(shard: usize) {
+    SHARD.with(|s| s.set(shard & (usize::MAX >> 1)));
+}
+
+/// Makes `shard` the calling thread's shard number from now on (without `std` threads have no
+/// state to keep it in: nothing).
 #[cfg(not(all(feature = "std", not(loom))))]
+pub(crate) fn keep_thread_shard(_shard: usize) {}
+
+/// The shard number of the calling thread (any `usize`; callers reduce it modulo their `S`).
+#[cfg(not(any(feature = "std", loom)))]
 #[inline]
-fn thread_shard() -> usize {
+pub(crate) fn thread_shard() -> usize {
     let marker = 0u8;
     // Threads have distinct stacks: bits above 16 KiB of a local's address tell them apart
     // while staying the same for one thread at any call depth short of 16 KiB.
     let page = (core::ptr::addr_of!(marker).addr() >> 14) as u32;
     (page.wrapping_mul(0x9E37_79B9) >> 16) as usize
+}
+
+/// The shard number of the calling thread under loom: from loom's thread id, so that every
+/// execution of a model picks the same shards (stack addresses differ between executions, and
+/// loom needs a deterministic model).
+#[cfg(loom)]
+pub(crate) fn thread_shard() -> usize {
+    /// Folds what it is given; the id's `Debug` text is its number within the execution
+    /// (its `Hash` also covers the execution's id, which changes).
+    struct Fold(usize);
+    impl core::fmt::Write for Fold {
+        fn write_str(&mut self, text: &str) -> core::fmt::Result {
+            for b in text.bytes() {
+                self.0 = self.0.wrapping_mul(31).wrapping_add(usize::from(b));
+            }
+            Ok(())
+        }
+    }
+    let mut fold = Fold(0);
+    // Writing into `Fold` cannot fail.
+    let _ = core::fmt::Write::write_fmt(&mut fold, format_args!("{:?}", loom::thread::current().id()));
+    fold.0
 }
 
 /// A counter split over `S` shards: [`inc`](Self::inc) costs one uncontended atomic add even
@@ -127,13 +165,14 @@ impl<const S: usize> Series for ShardedCounter<S> {
     }
 }
 
-/// A [`Histogram`](crate::Histogram) split over `S` shards, for a series observed by several threads at once.
+/// A [`Histogram`](crate::Histogram) split over `S` stripes instead of two, for a series
+/// observed by more than two threads at once.
 ///
-/// Each shard is a cache-line-aligned set of bucket cells, so threads on different shards
-/// never share a line. A snapshot adds up every shard's bucket cells and is consistent in the
-/// same way as [`Histogram`](crate::Histogram)'s: `count` equals the sum of the buckets and
-/// `sum` is the sum of exactly those observations (added shard by shard, each shard in bucket
-/// order).
+/// Each stripe is a cache-line-aligned set of counts that one observer at a time takes (see
+/// [the histogram's design](crate::histogram)), so threads on different stripes never share a
+/// line. A snapshot adds up every stripe and is consistent in the same way as
+/// [`Histogram`](crate::Histogram)'s: `count` equals the sum of the buckets and `sum` is the
+/// sum of exactly those observations (added stripe by stripe).
 ///
 /// # Examples
 /// ```
@@ -148,39 +187,33 @@ impl<const S: usize> Series for ShardedCounter<S> {
 /// ```
 #[derive(Debug)]
 pub struct ShardedHistogram<const N: usize, const S: usize = 4> {
-    bounds: &'static [f64; N],
-    shards: [CachePadded<Cells<N>>; S],
+    stripes: Stripes<N, S>,
 }
 
 impl<const N: usize, const S: usize> ShardedHistogram<N, S> {
     loom_const_fn! {
         /// An empty histogram over `bounds` (sorted ascending, finite; `+Inf` is implicit).
-        /// `S` must be at least 1.
+        /// `S` must be at least 1 (checked when compiling); with 1, concurrent observers wait
+        /// for each other.
         pub fn new(bounds: &'static [f64; N]) -> Self {
-            Self { bounds, shards: array_of![CachePadded::new(Cells::new()); S] }
+            Self { stripes: Stripes::new(bounds) }
         }
     }
 
     /// The finite upper bounds.
     pub fn bounds(&self) -> &'static [f64; N] {
-        self.bounds
+        self.stripes.bounds()
     }
 
-    /// Records one observation in the calling thread's shard. Never waits.
+    /// Records one observation in the calling thread's stripe (or the next free one).
     #[inline]
     pub fn observe(&self, v: f64) {
-        if let Some(shard) = self.shards.get(thread_shard() % S.max(1)) {
-            shard.observe_in(bucket_index(self.bounds, v), v);
-        }
+        self.stripes.observe(v);
     }
 
-    /// A consistent snapshot: the sum of every shard's buckets, counts and sums.
+    /// A consistent snapshot: the sum of every stripe's buckets, counts and sums.
     pub fn snapshot(&self) -> Snapshot<N> {
-        let mut total = Snapshot::empty(self.bounds);
-        for shard in &self.shards {
-            shard.add_to(&mut total);
-        }
-        total
+        self.stripes.snapshot()
     }
 }
 

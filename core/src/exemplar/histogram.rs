@@ -4,7 +4,7 @@ use super::{ExemplarCell, ExemplarCopy, ExemplarError};
 use crate::atomic::{array_of, loom_const_fn};
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::family::Series;
-use crate::histogram::{Histogram, Snapshot, bucket_index};
+use crate::histogram::{Histogram, Snapshot};
 
 /// A [`Histogram`] with the latest exemplar of each bucket, `+Inf` included (OpenMetrics and
 /// protobuf show them).
@@ -54,8 +54,7 @@ impl<const N: usize> ExemplarHistogram<N> {
         labels: &[(&str, &str)],
         timestamp_ms: Option<u64>,
     ) -> Result<(), ExemplarError> {
-        self.histogram.observe(v);
-        let i = bucket_index(self.histogram.bounds(), v);
+        let i = self.histogram.observe_in_bucket(v);
         self.exemplars.get(i).unwrap_or(&self.inf).set(labels, v, timestamp_ms)
     }
 
