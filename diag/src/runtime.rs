@@ -50,7 +50,7 @@ impl Listener {
     /// Serves the service `service` builds from `owner` on this listener, with `routes` ahead
     /// of the core routes and `limits`, until shutdown begins (`shutdown` completes), then
     /// keeps serving for the shutdown delay and drains; the runtime's `metrics` count the
-    /// server's connections where they can.
+    /// server's connections where they can, `durations` its requests.
     ///
     /// # Errors
     /// When accepting fails for good.
@@ -59,6 +59,7 @@ impl Listener {
         owner: O,
         service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
         metrics: Option<&RuntimeMetrics>,
+        durations: std::sync::Arc<diag_core::server::RequestDurations>,
         routes: impl Routes,
         limits: Limits,
         shutdown: impl Future<Output = ()>,
@@ -67,12 +68,18 @@ impl Listener {
             #[cfg(feature = "tokio")]
             Self::Tokio(l) => {
                 let _ = metrics;
-                let server = diag_tokio::Server::owning(owner, service).with_routes(routes).with_limits(limits);
+                let server = diag_tokio::Server::owning(owner, service)
+                    .with_routes(routes)
+                    .with_limits(limits)
+                    .with_request_durations(durations);
                 server.serve(l, shutdown).await
             }
             #[cfg(any(feature = "smol", feature = "async-std"))]
             Self::Smol(l) => {
-                let mut server = diag_smol::Server::owning(owner, service).with_routes(routes).with_limits(limits);
+                let mut server = diag_smol::Server::owning(owner, service)
+                    .with_routes(routes)
+                    .with_limits(limits)
+                    .with_request_durations(durations);
                 if let Some(RuntimeMetrics::Smol(m)) = metrics {
                     server = server.with_metrics(m);
                 }
