@@ -43,8 +43,8 @@ static DESC: Desc<'static> = Desc {
 ///
 /// So at most 6 × 5 = 30 series, in a family of 32: memory is fixed (about 4 KiB per series)
 /// and nothing a client sends adds a series. The duration runs from the request reaching the
-/// handler to the response head being ready; a streamed `/metrics` body's later chunks are
-/// not included. An observation made with the
+/// handler to the response head being ready; a `/metrics` body is written after that (so a
+/// scrape counts itself, and its encoding time is not included). An observation made with the
 /// [exemplar source](crate::set_exemplar_source) set (diag's facade sets one that reads the
 /// current trace) runs inside the request's span, so its exemplar names that trace.
 ///
