@@ -631,8 +631,9 @@ impl Diagnostics {
             };
             let metrics = shared.sources.runtime.get();
             let durations = Arc::clone(&shared.sources.http);
-            let served =
-                listener.serve(Arc::clone(&shared), |s| s.service(), metrics, durations, routes, limits, shutdown).await;
+            let served = listener
+                .serve(Arc::clone(&shared), |s| s.service(), metrics, durations, routes, limits, shutdown)
+                .await;
             if let Err(e) = &served {
                 tracing::warn!(error = %e, "server ended with an error");
             }

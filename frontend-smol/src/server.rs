@@ -10,7 +10,9 @@ use async_executor::Executor;
 use async_net::{TcpListener, TcpStream};
 use bytes::Bytes;
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Accept, BoxError, ConnectionStats, RequestDurations, ConnectionTask, DiagBody, Handler, Routes};
+use diag_core::server::{
+    Accept, BoxError, ConnectionStats, ConnectionTask, DiagBody, Handler, RequestDurations, Routes,
+};
 use smol_hyper::rt::SmolTimer;
 
 use crate::SmolMetrics;

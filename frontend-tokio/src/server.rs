@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Accept, BoxError, ConnectionStats, RequestDurations, DiagBody, Handler, Routes};
+use diag_core::server::{Accept, BoxError, ConnectionStats, DiagBody, Handler, RequestDurations, Routes};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 

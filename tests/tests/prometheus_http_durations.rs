@@ -35,12 +35,8 @@ fn value(prometheus: &Prometheus, expr: &str) -> Result<f64, String> {
 /// `(trace_id, span_id)` of every exemplar of the series `selector` selects.
 fn exemplars(prometheus: &Prometheus, selector: &str) -> Result<BTreeSet<(String, String)>, String> {
     let now = unix_time_ms() as f64 / 1000.0;
-    let path = format!(
-        "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
-        encode(selector),
-        now - 3600.0,
-        now + 3600.0
-    );
+    let path =
+        format!("/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}", encode(selector), now - 3600.0, now + 3600.0);
     let r = std::panic::catch_unwind(|| request(prometheus.addr, "GET", &path, &[]))
         .map_err(|_| "not listening".to_owned())?;
     let body: Value = serde_json::from_slice(&r.body).map_err(|e| format!("{e}: {}", r.text()))?;

@@ -538,14 +538,9 @@ impl<'b> Encoder<'b> {
         self.write_item(|e| match e.format {
             Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.classic().view(), &exemplar),
             #[cfg(feature = "protobuf")]
-            Format::Protobuf => protobuf::hybrid_histogram(
-                e,
-                desc,
-                labels,
-                &snap.native().view(),
-                &snap.classic().view(),
-                &exemplar,
-            ),
+            Format::Protobuf => {
+                protobuf::hybrid_histogram(e, desc, labels, &snap.native().view(), &snap.classic().view(), &exemplar)
+            }
             _ => e.histogram_lines(desc, labels, &snap.classic().view()),
         })?;
         self.created_item(desc, labels)

@@ -330,10 +330,7 @@ mod tests {
         let n = s.native();
         for v in all {
             let k = super::super::key::key(v, n.schema);
-            assert!(
-                v <= n.zero_threshold || n.positive().iter().any(|b| b.key == k),
-                "{v} has no bucket in {n:?}"
-            );
+            assert!(v <= n.zero_threshold || n.positive().iter().any(|b| b.key == k), "{v} has no bucket in {n:?}");
         }
     }
 
@@ -410,7 +407,10 @@ mod tests {
             text.contains("latency_seconds_bucket{route=\"/a\",le=\"2.5\"} 2 # {trace_id=\"t1\"} 1.5 1700000000.500\n"),
             "{text}"
         );
-        assert!(text.contains("latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3 # {trace_id=\"t2\"} 7.0\n"), "{text}");
+        assert!(
+            text.contains("latency_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3 # {trace_id=\"t2\"} 7.0\n"),
+            "{text}"
+        );
         crate::encoding::parse::validate(Format::OpenMetrics, text).unwrap();
     }
 

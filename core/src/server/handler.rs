@@ -242,7 +242,11 @@ impl Handler {
                 let response = Response::plain(431, "request header fields too large");
                 let mut response = to_hyper(response, handler.limits.chunk_bytes, None, |_, _, _| DiagBody::empty());
                 response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                handler.observe(RequestDurations::route(request.uri().path(), false), response.status().as_u16(), start);
+                handler.observe(
+                    RequestDurations::route(request.uri().path(), false),
+                    response.status().as_u16(),
+                    start,
+                );
                 return response;
             }
             handler.handle_any(request.map(RouteBody::new), None).await
