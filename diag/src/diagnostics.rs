@@ -629,11 +629,11 @@ impl Diagnostics {
                     shared.states.begin_shutdown();
                 }
             };
-            let metrics = shared.sources.runtime.get();
-            let durations = Arc::clone(&shared.sources.http);
-            let served = listener
-                .serve(Arc::clone(&shared), |s| s.service(), metrics, durations, routes, limits, shutdown)
-                .await;
+            let counted = crate::runtime::Counted {
+                metrics: shared.sources.runtime.get(),
+                durations: Arc::clone(&shared.sources.http),
+            };
+            let served = listener.serve(Arc::clone(&shared), |s| s.service(), counted, routes, limits, shutdown).await;
             if let Err(e) = &served {
                 tracing::warn!(error = %e, "server ended with an error");
             }

@@ -46,11 +46,19 @@ pub(crate) enum Listener {
     Smol(diag_smol::TcpListener),
 }
 
+/// Where a server counts what it does: the runtime's gauges (connections, where the runtime
+/// has them) and the request durations.
+#[derive(Debug)]
+pub(crate) struct Counted<'m> {
+    pub(crate) metrics: Option<&'m RuntimeMetrics>,
+    pub(crate) durations: std::sync::Arc<diag_core::server::RequestDurations>,
+}
+
 impl Listener {
     /// Serves the service `service` builds from `owner` on this listener, with `routes` ahead
     /// of the core routes and `limits`, until shutdown begins (`shutdown` completes), then
-    /// keeps serving for the shutdown delay and drains; the runtime's `metrics` count the
-    /// server's connections where they can, `durations` its requests.
+    /// keeps serving for the shutdown delay and drains; `counted` counts the server's
+    /// connections (where the runtime's gauges can) and its requests.
     ///
     /// # Errors
     /// When accepting fails for good.
@@ -58,12 +66,12 @@ impl Listener {
         self,
         owner: O,
         service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
-        metrics: Option<&RuntimeMetrics>,
-        durations: std::sync::Arc<diag_core::server::RequestDurations>,
+        counted: Counted<'_>,
         routes: impl Routes,
         limits: Limits,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        let Counted { metrics, durations } = counted;
         match self {
             #[cfg(feature = "tokio")]
             Self::Tokio(l) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use diag_core::unix_time_ms;
 use diag_tests::otlp::{Collector, hex, new_ids, traceparent};
 use diag_tests::prometheus::Prometheus;
-use diag_tests::{Diagd, RUNTIMES, request, wait_for};
+use diag_tests::{Diagd, request, wait_for};
 use serde_json::Value;
 
 /// A PromQL expression, URL-encoded for a query string.
