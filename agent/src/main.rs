@@ -117,8 +117,12 @@ fn run(start: Start) -> anyhow::Result<()> {
         None => Config::default(),
     };
     let runtime = start.runtime.runtime();
-    let mut builder =
-        Builder::from_config(&config).service_name("diagd").build_info(BUILD).profiles_on_diag_addr(start.debug);
+    // With tracing on, exemplars (diagd's own request durations) name the request's trace.
+    let mut builder = Builder::from_config(&config)
+        .service_name("diagd")
+        .build_info(BUILD)
+        .profiles_on_diag_addr(start.debug)
+        .trace_exemplars(config.tracing_service.enabled);
     if let Some(delay) = start.shutdown_delay {
         builder = builder.shutdown_delay(delay);
     }

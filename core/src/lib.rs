@@ -51,7 +51,9 @@ pub use family::{Family, Overflow, Series, SeriesLabels, SeriesRef};
 pub use gauge::{Gauge, GaugeF64};
 pub use histogram::{DEFAULT_BUCKETS, Histogram};
 pub use labels::{LabelSet, LabelValue, seed_label_hashes};
-pub use native_histogram::{NativeBucket, NativeConfig, NativeHistogram, NativeSnapshot};
+pub use native_histogram::{
+    HybridHistogram, HybridSnapshot, NativeBucket, NativeConfig, NativeHistogram, NativeSnapshot,
+};
 pub use registry::{Collect, Metric, Registry, Scrape, Sources};
 pub use sharded::{ShardedCounter, ShardedHistogram};
 pub use state::{State, StateTable};

@@ -7,8 +7,8 @@ use loom::sync::Arc;
 use loom::thread;
 
 use diag_core::{
-    Counter, ExemplarCounter, Family, Format, Histogram, Metric, NativeConfig, NativeHistogram, NativeSnapshot,
-    Registry, Scrape, ShardedHistogram, State, StateTable,
+    Counter, ExemplarCounter, Family, Format, Histogram, HybridHistogram, HybridSnapshot, Metric, NativeConfig,
+    NativeHistogram, NativeSnapshot, Registry, Scrape, ShardedHistogram, State, StateTable,
 };
 
 /// Two heartbeat writers on one component and a reader: the reader only ever sees states some
@@ -259,6 +259,70 @@ fn native_histogram_zero_widening_during_observe() {
         assert_consistent(&s);
         assert_eq!((s.count, s.zero_threshold, s.zero_count), (3, 1.0, 2), "{s:?}");
         assert_eq!(s.positive().iter().map(|b| (b.key, b.count)).collect::<Vec<_>>(), [(2, 1)]);
+    });
+}
+
+/// A hybrid histogram's scrape is consistent: native buckets, zero bucket and the classic
+/// `+Inf` bucket all count the same observations.
+fn assert_hybrid_consistent<const B: usize, const N: usize>(s: &HybridSnapshot<B, N>) {
+    assert_consistent(s.native());
+    assert_eq!(s.native().count, s.classic().count, "{s:?}");
+    assert_eq!(s.classic().cumulative(N), s.classic().count, "{s:?}");
+}
+
+static HYBRID_BOUNDS: [f64; 1] = [1.0];
+
+/// Two observers (one of them with an exemplar) while a scraper flips the halves: every
+/// scrape sees each observation in both the native and the classic buckets or in neither, and
+/// the final scrape holds both, with the exemplar on its classic bucket.
+#[test]
+fn hybrid_histogram_observers_and_scrape() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let h: Arc<HybridHistogram<2, 1>> =
+            Arc::new(HybridHistogram::new(NativeConfig::new(0).with_zero_threshold(0.0), &HYBRID_BOUNDS));
+        let a = {
+            let h = h.clone();
+            thread::spawn(move || h.observe(0.75))
+        };
+        let b = {
+            let h = h.clone();
+            thread::spawn(move || h.observe_with_exemplar(3.0, &[("trace_id", "t")], None).unwrap())
+        };
+        let seen = h.snapshot();
+        assert_hybrid_consistent(&seen);
+        a.join().unwrap();
+        b.join().unwrap();
+        let s = h.snapshot();
+        assert_hybrid_consistent(&s);
+        assert!(s.native().count == 2 && s.native().count >= seen.native().count, "{s:?}");
+        assert_eq!((s.classic().buckets, s.classic().inf, s.native().sum), ([1], 1, 3.75));
+        assert_eq!(h.exemplar(1).map(|e| e.view().value), Some(3.0));
+    });
+}
+
+/// Two scrapers take turns while an observer records: both scrapes are consistent, neither
+/// waits forever, and the observation is counted once.
+#[test]
+fn hybrid_histogram_concurrent_scrapes() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let h: Arc<HybridHistogram<1, 1>> = Arc::new(HybridHistogram::new(NativeConfig::new(0), &HYBRID_BOUNDS));
+        let scraper = {
+            let h = h.clone();
+            thread::spawn(move || assert_hybrid_consistent(&h.snapshot()))
+        };
+        let observer = {
+            let h = h.clone();
+            thread::spawn(move || h.observe(0.5))
+        };
+        assert_hybrid_consistent(&h.snapshot());
+        scraper.join().unwrap();
+        observer.join().unwrap();
+        let s = h.snapshot();
+        assert_eq!((s.native().count, s.classic().buckets), (1, [1]), "{s:?}");
     });
 }
 

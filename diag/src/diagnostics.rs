@@ -372,6 +372,7 @@ impl Builder {
                 process: self.process_metrics.then(ProcessCollector::new),
                 #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
                 runtime: std::sync::OnceLock::new(),
+                http: Arc::new(diag_core::server::RequestDurations::new()),
                 tracing: tracing_enabled,
                 push: push.as_ref().map(crate::push::Sender::metrics),
                 user: self.sources,
@@ -628,8 +629,11 @@ impl Diagnostics {
                     shared.states.begin_shutdown();
                 }
             };
-            let metrics = shared.sources.runtime.get();
-            let served = listener.serve(Arc::clone(&shared), |s| s.service(), metrics, routes, limits, shutdown).await;
+            let counted = crate::runtime::Counted {
+                metrics: shared.sources.runtime.get(),
+                durations: Arc::clone(&shared.sources.http),
+            };
+            let served = listener.serve(Arc::clone(&shared), |s| s.service(), counted, routes, limits, shutdown).await;
             if let Err(e) = &served {
                 tracing::warn!(error = %e, "server ended with an error");
             }

@@ -46,11 +46,19 @@ pub(crate) enum Listener {
     Smol(diag_smol::TcpListener),
 }
 
+/// Where a server counts what it does: the runtime's gauges (connections, where the runtime
+/// has them) and the request durations.
+#[derive(Debug)]
+pub(crate) struct Counted<'m> {
+    pub(crate) metrics: Option<&'m RuntimeMetrics>,
+    pub(crate) durations: std::sync::Arc<diag_core::server::RequestDurations>,
+}
+
 impl Listener {
     /// Serves the service `service` builds from `owner` on this listener, with `routes` ahead
     /// of the core routes and `limits`, until shutdown begins (`shutdown` completes), then
-    /// keeps serving for the shutdown delay and drains; the runtime's `metrics` count the
-    /// server's connections where they can.
+    /// keeps serving for the shutdown delay and drains; `counted` counts the server's
+    /// connections (where the runtime's gauges can) and its requests.
     ///
     /// # Errors
     /// When accepting fails for good.
@@ -58,21 +66,28 @@ impl Listener {
         self,
         owner: O,
         service: impl for<'a> FnOnce(&'a O) -> Service<'a>,
-        metrics: Option<&RuntimeMetrics>,
+        counted: Counted<'_>,
         routes: impl Routes,
         limits: Limits,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        let Counted { metrics, durations } = counted;
         match self {
             #[cfg(feature = "tokio")]
             Self::Tokio(l) => {
                 let _ = metrics;
-                let server = diag_tokio::Server::owning(owner, service).with_routes(routes).with_limits(limits);
+                let server = diag_tokio::Server::owning(owner, service)
+                    .with_routes(routes)
+                    .with_limits(limits)
+                    .with_request_durations(durations);
                 server.serve(l, shutdown).await
             }
             #[cfg(any(feature = "smol", feature = "async-std"))]
             Self::Smol(l) => {
-                let mut server = diag_smol::Server::owning(owner, service).with_routes(routes).with_limits(limits);
+                let mut server = diag_smol::Server::owning(owner, service)
+                    .with_routes(routes)
+                    .with_limits(limits)
+                    .with_request_durations(durations);
                 if let Some(RuntimeMetrics::Smol(m)) = metrics {
                     server = server.with_metrics(m);
                 }

@@ -1,6 +1,7 @@
 //! [`Scraped`]: what `/metrics` of a [`Diagnostics`](crate::Diagnostics) collects after the
-//! core's own families: the Linux process metrics, the serving runtime's gauges, the tracing
-//! exporter's counts, the remote write sender's, then the service's own sources, in that order.
+//! core's own families: the Linux process metrics, the serving runtime's gauges, the servers'
+//! request durations, the tracing exporter's counts, the remote write sender's, then the
+//! service's own sources, in that order.
 
 #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
 use std::sync::OnceLock;
@@ -26,6 +27,8 @@ pub(crate) struct Scraped {
     pub(crate) process: Option<ProcessCollector>,
     #[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
     pub(crate) runtime: OnceLock<crate::runtime::RuntimeMetrics>,
+    /// The servers' request durations (`diag_http_request_duration_seconds`).
+    pub(crate) http: std::sync::Arc<diag_core::server::RequestDurations>,
     pub(crate) tracing: bool,
     pub(crate) push: Option<std::sync::Arc<crate::push::Metrics>>,
     pub(crate) user: Vec<Source>,
@@ -52,8 +55,9 @@ impl Sources for Scraped {
         let tracing = self.tracing.then(crate::telemetry::dropped_metrics);
         #[cfg(not(feature = "otlp"))]
         let tracing: Option<&dyn Collect> = None;
+        let http = Some(&*self.http as &dyn Collect);
         let push = self.push.as_deref().map(|p| p as &dyn Collect);
         let user = self.user.iter().map(|s| Some(&**s as &dyn Collect));
-        [process, runtime, tracing, push].into_iter().chain(user).flatten().nth(index)
+        [process, runtime, http, tracing, push].into_iter().chain(user).flatten().nth(index)
     }
 }

@@ -15,6 +15,7 @@ Exits 1 on any mismatch.
 
 import http.client
 import io
+import math
 import re
 import sys
 
@@ -84,8 +85,9 @@ def sensor_of(found):
     return name
 
 
-def expected_samples(scrapes, sensor):
-    """Every sample the exposition must hold, after `scrapes` scrapes (this one included)."""
+def expected_samples(scrapes, sensor, native=False):
+    """Every sample the exposition must hold, after `scrapes` scrapes (this one included);
+    `native`: the protobuf build's native histogram too (its text form: `+Inf`, sum, count)."""
     out = {
         ("process_state", ()): 0.0,
         ("process_state_transitions_total", ()): 7.0,  # 4 x starting->ok, uplink ok->degraded->recovering->ok
@@ -102,6 +104,8 @@ def expected_samples(scrapes, sensor):
     out.update(histogram("fw_payload_bytes", *PAYLOAD))
     for channel in (0, 1):
         out[("fw_sensor_readings_total", (("channel", str(channel)), ("sensor", sensor)))] = 5.0 + channel
+    if native:
+        out.update(histogram("fw_settle_seconds", [], settle_values(sensor)))
     return out
 
 
@@ -146,7 +150,7 @@ def write_request_class():
 
 def metric_family_class():
     """io.prometheus.client.MetricFamily (client_model's metrics.proto, the fields diag writes
-    for counters, gauges, untyped and classic histograms), built from a descriptor."""
+    for counters, gauges, untyped, classic and native histograms), built from a descriptor."""
     f = descriptor_pb2.FileDescriptorProto(name="metrics.proto", package="io.prometheus.client", syntax="proto2")
     T = descriptor_pb2.FieldDescriptorProto
 
@@ -163,8 +167,14 @@ def metric_family_class():
     message("Counter", [(1, "value", T.TYPE_DOUBLE, False, None)])
     message("Untyped", [(1, "value", T.TYPE_DOUBLE, False, None)])
     message("Bucket", [(1, "cumulative_count", T.TYPE_UINT64, False, None), (2, "upper_bound", T.TYPE_DOUBLE, False, None)])
+    message("BucketSpan", [(1, "offset", T.TYPE_SINT32, False, None), (2, "length", T.TYPE_UINT32, False, None)])
     message("Histogram", [(1, "sample_count", T.TYPE_UINT64, False, None), (2, "sample_sum", T.TYPE_DOUBLE, False, None),
-                          (3, "bucket", T.TYPE_MESSAGE, True, "Bucket")])
+                          (3, "bucket", T.TYPE_MESSAGE, True, "Bucket"), (5, "schema", T.TYPE_SINT32, False, None),
+                          (6, "zero_threshold", T.TYPE_DOUBLE, False, None), (7, "zero_count", T.TYPE_UINT64, False, None),
+                          (9, "negative_span", T.TYPE_MESSAGE, True, "BucketSpan"),
+                          (10, "negative_delta", T.TYPE_SINT64, True, None),
+                          (12, "positive_span", T.TYPE_MESSAGE, True, "BucketSpan"),
+                          (13, "positive_delta", T.TYPE_SINT64, True, None)])
     message("Metric", [(1, "label", T.TYPE_MESSAGE, True, "LabelPair"), (2, "gauge", T.TYPE_MESSAGE, False, "Gauge"),
                        (3, "counter", T.TYPE_MESSAGE, False, "Counter"), (5, "untyped", T.TYPE_MESSAGE, False, "Untyped"),
                        (7, "histogram", T.TYPE_MESSAGE, False, "Histogram")])
@@ -175,9 +185,41 @@ def metric_family_class():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("io.prometheus.client.MetricFamily"))
 
 
-def protobuf_samples(body):
+def native_buckets(spans, deltas):
+    """{key: count} of a native histogram's spans and delta-encoded counts."""
+    out, key, count, i = {}, 0, 0, 0
+    for n, span in enumerate(spans):
+        key = span.offset if n == 0 else key + span.offset
+        for _ in range(span.length):
+            count += deltas[i]
+            i += 1
+            out[key] = count
+            key += 1
+    check(i == len(deltas), f"{len(deltas)} deltas for {i} buckets")
+    return out
+
+
+def native_key(v, schema):
+    """Prometheus' bucket of v > 0 at `schema`: the k with 2^((k-1)/2^s) < v <= 2^(k/2^s)."""
+    k = math.ceil(math.log2(v) * 2**schema)
+    while 2 ** ((k - 1) / 2**schema) >= v:
+        k -= 1
+    while 2 ** (k / 2**schema) < v:
+        k += 1
+    return k
+
+
+def settle_values(sensor):
+    """The values the firmware observed in fw_settle_seconds, from its CPU id (the sensor name)."""
+    cpuid = int(sensor[4:], 16) if re.fullmatch(r"cpu-[0-9a-f]{8}", sensor) else 0
+    base = 1.0 + (cpuid % 97) / 100.0
+    return [0.0] + [base * 0.001 * k for k in range(1, 6)]
+
+
+def protobuf_samples(body, natives=None):
     """Decodes a delimited MetricFamily stream into samples keyed like the text parser's: a
-    histogram's buckets (cumulative, `+Inf` from sample_count), `_sum` and `_count`."""
+    histogram's buckets (cumulative, `+Inf` from sample_count), `_sum` and `_count`; a native
+    histogram's fields go into `natives[name]`."""
     MetricFamily = metric_family_class()
     COUNTER, GAUGE, UNTYPED, HISTOGRAM = 0, 1, 3, 4
     out, at, names = {}, 0, []
@@ -210,6 +252,13 @@ def protobuf_samples(body):
                 put(family.name, m.untyped.value)
             elif family.type == HISTOGRAM:
                 h = m.histogram
+                if h.HasField("schema") and natives is not None:
+                    natives[family.name] = {
+                        "schema": h.schema, "zero_threshold": h.zero_threshold, "zero_count": h.zero_count,
+                        "count": h.sample_count, "sum": h.sample_sum,
+                        "positive": native_buckets(h.positive_span, h.positive_delta),
+                        "negative": native_buckets(h.negative_span, h.negative_delta),
+                    }
                 for b in h.bucket:
                     put(family.name + "_bucket", b.cumulative_count, (("le", le(b.upper_bound)),))
                 put(family.name + "_bucket", h.sample_count, (("le", "+Inf"),))
@@ -339,24 +388,35 @@ def main():
         check(False, f"OpenMetrics parser rejected the exposition: {e}")
         om_samples = {}
     sensor = sensor_of(text_samples)
-    want_text, want_om = expected_samples(1, sensor), expected_samples(2, sensor)
+    want_text, want_om = expected_samples(1, sensor, protobuf), expected_samples(2, sensor, protobuf)
     check(same(text_samples, want_text), f"0.0.4 samples: {sorted(set(text_samples.items()) ^ set(want_text.items()))}")
     check(same(om_samples, want_om), f"OpenMetrics samples: {sorted(set(om_samples.items()) ^ set(want_om.items()))}")
     # The two formats agree on everything but the scrape counter.
     key = ("promhttp_metric_handler_requests_total", (("code", "200"),))
     check(same({k: v for k, v in text_samples.items() if k != key}, {k: v for k, v in om_samples.items() if k != key}),
           "0.0.4 and OpenMetrics values agree")
-    check(len(text_samples) == len(want_text) == 39, f"{len(text_samples)} samples")
+    check(len(text_samples) == len(want_text) == 39 + (3 if protobuf else 0), f"{len(text_samples)} samples")
 
     if protobuf:
         pb = responses.get("metrics-protobuf", (0, "", b""))
         check(pb[:2] == (200, PROTOBUF), f"metrics-protobuf status and type: {pb[:2]}")
+        natives = {}
         try:
-            pb_samples = protobuf_samples(pb[2])
+            pb_samples = protobuf_samples(pb[2], natives)
         except Exception as e:  # the decoder's own error is the report
             check(False, f"protobuf decoder rejected the exposition: {e}")
             pb_samples = {}
-        want_pb = expected_samples(3, sensor)
+        want_pb = expected_samples(3, sensor, True)
+        values = settle_values(sensor)
+        positive = {}
+        for v in values[1:]:
+            positive[native_key(v, 3)] = positive.get(native_key(v, 3), 0) + 1
+        want_native = {"schema": 3, "zero_threshold": 2.0**-128, "zero_count": 1, "count": len(values),
+                       "sum": sum(values), "positive": positive, "negative": {}}
+        got_native = natives.get("fw_settle_seconds")
+        check(got_native == want_native, f"native histogram: got {got_native}, want {want_native}")
+        if got_native == want_native:
+            print(f"native histogram: schema 3, {len(values)} observations, buckets {sorted(positive.items())} checked")
         check(same(pb_samples, want_pb), f"protobuf samples: {sorted(set(pb_samples.items()) ^ set(want_pb.items()))}")
         print(f"protobuf: {len(pb_samples)} samples decoded and checked")
 

@@ -10,7 +10,9 @@ use async_executor::Executor;
 use async_net::{TcpListener, TcpStream};
 use bytes::Bytes;
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Accept, BoxError, ConnectionStats, ConnectionTask, DiagBody, Handler, Routes};
+use diag_core::server::{
+    Accept, BoxError, ConnectionStats, ConnectionTask, DiagBody, Handler, RequestDurations, Routes,
+};
 use smol_hyper::rt::SmolTimer;
 
 use crate::SmolMetrics;
@@ -57,6 +59,13 @@ impl Server {
     pub fn with_metrics(self, metrics: &SmolMetrics) -> Self {
         let handler = self.handler.with_connection_stats(Arc::clone(metrics.stats()));
         Self { handler, metrics: Some(metrics.clone()) }
+    }
+
+    /// Records how long every request took in `durations` (the family
+    /// `diag_http_request_duration_seconds`; see [`RequestDurations`]); serve it by adding it
+    /// to the metrics sources. The `diag` crate does both.
+    pub fn with_request_durations(self, durations: Arc<RequestDurations>) -> Self {
+        Self { handler: self.handler.with_request_durations(durations), ..self }
     }
 
     /// The limits in force.

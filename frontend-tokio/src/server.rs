@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use diag_core::http::{Limits, Service};
-use diag_core::server::{Accept, BoxError, ConnectionStats, DiagBody, Handler, Routes};
+use diag_core::server::{Accept, BoxError, ConnectionStats, DiagBody, Handler, RequestDurations, Routes};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
@@ -43,6 +43,13 @@ impl Server {
     /// Serves `routes` before the core routes (see [`Routes`]).
     pub fn with_routes(self, routes: impl Routes) -> Self {
         Self { handler: self.handler.with_routes(routes) }
+    }
+
+    /// Records how long every request took in `durations` (the family
+    /// `diag_http_request_duration_seconds`; see [`RequestDurations`]); serve it by adding it
+    /// to the metrics sources. The `diag` crate does both.
+    pub fn with_request_durations(self, durations: Arc<RequestDurations>) -> Self {
+        Self { handler: self.handler.with_request_durations(durations) }
     }
 
     /// The limits in force.

@@ -24,7 +24,7 @@ use crate::exemplar::{ExemplarCopy, ExemplarView};
 #[cfg(target_os = "none")]
 use crate::float as ryu;
 use crate::histogram::Snapshot;
-use crate::native_histogram::{NativeBucket, NativeSnapshot};
+use crate::native_histogram::{HybridSnapshot, NativeBucket, NativeSnapshot};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -644,6 +644,36 @@ impl<'b> Encoder<'b> {
             }
             e.created_line(desc, labels)
         })
+    }
+
+    /// Writes a [`HybridHistogram`](crate::HybridHistogram) series (native and classic buckets
+    /// on one series, an exemplar per classic bucket: `exemplar(i)`, `i == N` for `+Inf`) from a
+    /// snapshot taken only if the item is not skipped. Protobuf carries both bucket kinds and
+    /// the exemplars (on their classic buckets and in the histogram's `exemplars`); the text
+    /// formats show the classic buckets, OpenMetrics with their exemplars.
+    ///
+    /// # Errors
+    /// [`Stop`] when the buffer is full.
+    pub fn hybrid_histogram_with<const B: usize, const N: usize>(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        snapshot: impl FnOnce() -> HybridSnapshot<B, N>,
+        exemplar: impl Fn(usize) -> Option<ExemplarCopy>,
+    ) -> Result<(), Stop> {
+        if self.skip_item() {
+            return self.created_item(desc, labels);
+        }
+        let snap = snapshot();
+        self.write_item(|e| match e.format {
+            Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.classic().view(), &exemplar),
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => {
+                protobuf::hybrid_histogram(e, desc, labels, &snap.native().view(), &snap.classic().view(), &exemplar)
+            }
+            _ => e.histogram_lines(desc, labels, &snap.classic().view()),
+        })?;
+        self.created_item(desc, labels)
     }
 
     /// OpenMetrics histogram lines, each bucket line with its exemplar (line by line).

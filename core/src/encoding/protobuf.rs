@@ -72,6 +72,8 @@ mod field {
     pub(super) const HISTOGRAM_NEGATIVE_DELTA: u32 = 10;
     pub(super) const HISTOGRAM_POSITIVE_SPAN: u32 = 12;
     pub(super) const HISTOGRAM_POSITIVE_DELTA: u32 = 13;
+    /// `Histogram.exemplars`: a native histogram's exemplars (client_model 0.6).
+    pub(super) const HISTOGRAM_EXEMPLARS: u32 = 16;
     pub(super) const SPAN_OFFSET: u32 = 1;
     pub(super) const SPAN_LENGTH: u32 = 2;
     pub(super) const BUCKET_COUNT: u32 = 1;
@@ -289,6 +291,72 @@ pub(super) fn native_histogram(
                     w.sint64(field::SPAN_OFFSET, 0)?;
                     w.uint64(field::SPAN_LENGTH, 0)
                 })?;
+            }
+            match created {
+                Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
+                None => Ok(()),
+            }
+        })
+    })
+}
+
+/// One series with native and classic buckets (a [`HybridHistogram`](crate::HybridHistogram)):
+/// count, sum, the classic buckets (cumulative, each with its exemplar; `+Inf` written only
+/// when it has one), the native fields, the exemplars again in `exemplars`, the start time.
+pub(super) fn hybrid_histogram(
+    e: &mut Encoder<'_>,
+    desc: &Desc<'_>,
+    labels: &Labels<'_>,
+    native: &NativeHistogramView<'_>,
+    classic: &HistogramView<'_>,
+    exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
+) -> Result<(), Full> {
+    let created = e.created;
+    series(e, desc, labels, |w| {
+        w.nested(field::METRIC_HISTOGRAM, |w| {
+            w.uint64(field::HISTOGRAM_COUNT, native.count)?;
+            w.double(field::HISTOGRAM_SUM, native.sum)?;
+            let mut cumulative = 0u64;
+            for i in 0..=classic.bounds.len() {
+                let (bound, n) = match classic.bounds.get(i) {
+                    Some(b) => (*b, classic.buckets.get(i).copied().unwrap_or(0)),
+                    None => (f64::INFINITY, classic.inf),
+                };
+                cumulative = cumulative.wrapping_add(n);
+                let ex = exemplar(i);
+                if bound.is_infinite() && ex.is_none() {
+                    break;
+                }
+                w.nested(field::HISTOGRAM_BUCKET, |w| {
+                    w.uint64(field::BUCKET_COUNT, cumulative)?;
+                    w.double(field::BUCKET_BOUND, bound)?;
+                    match &ex {
+                        Some(ex) => exemplar_message(w, field::BUCKET_EXEMPLAR, &ex.view()),
+                        None => Ok(()),
+                    }
+                })?;
+            }
+            // sint32: zigzag, as sint64 for values in i32's range.
+            w.sint64(field::HISTOGRAM_SCHEMA, i64::from(native.schema))?;
+            w.double(field::HISTOGRAM_ZERO_THRESHOLD, native.zero_threshold)?;
+            w.uint64(field::HISTOGRAM_ZERO_COUNT, native.zero_count)?;
+            buckets(w, field::HISTOGRAM_NEGATIVE_SPAN, field::HISTOGRAM_NEGATIVE_DELTA, native.negative)?;
+            buckets(w, field::HISTOGRAM_POSITIVE_SPAN, field::HISTOGRAM_POSITIVE_DELTA, native.positive)?;
+            if native.zero_threshold == 0.0
+                && native.zero_count == 0
+                && native.positive.is_empty()
+                && native.negative.is_empty()
+            {
+                // The no-op span, as for a plain native histogram.
+                w.nested(field::HISTOGRAM_POSITIVE_SPAN, |w| {
+                    w.sint64(field::SPAN_OFFSET, 0)?;
+                    w.uint64(field::SPAN_LENGTH, 0)
+                })?;
+            }
+            for i in 0..=classic.bounds.len() {
+                if let Some(ex) = exemplar(i) {
+                    exemplar_message(w, field::HISTOGRAM_EXEMPLARS, &ex.view())?;
+                }
             }
             match created {
                 Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),

@@ -23,6 +23,7 @@ use core::fmt;
 use crate::atomic::{AtomicU32, AtomicU64, Ordering, array_of, loom_const_fn};
 pub use counter::ExemplarCounter;
 pub use histogram::ExemplarHistogram;
+pub(crate) use source::with_current;
 pub use source::{ExemplarSink, ExemplarSource, clear_exemplar_source, set_exemplar_source};
 
 /// Most characters an exemplar's label names and values may have together (OpenMetrics).

@@ -43,6 +43,7 @@
 //! per bucket; a native bucket's word holds its tag instead.)
 
 mod bucket;
+mod hybrid;
 mod key;
 mod snapshot;
 
@@ -50,6 +51,7 @@ use crate::atomic::{AtomicU8, AtomicU64, AtomicU128, Ordering, array_of, loom_co
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::family::Series;
 use bucket::{Bucket, pack, unpack};
+pub use hybrid::{HybridHistogram, HybridSnapshot};
 pub use snapshot::{NativeBucket, NativeSnapshot};
 #[cfg(feature = "protobuf")]
 pub(crate) use snapshot::{deltas, spans};

@@ -1,5 +1,6 @@
 //! [`NativeSnapshot`]: a consistent copy of a native histogram, its buckets sorted by key.
 
+use super::key::{MIN_SCHEMA, reduce, upper_bound};
 use crate::encoding::NativeHistogramView;
 
 /// One populated bucket of a native histogram: its key (upper bound `2^(key / 2^schema)`) and
@@ -81,6 +82,54 @@ impl<const BUCKETS: usize> NativeSnapshot<BUCKETS> {
         self.len = len;
     }
 
+    /// The sum of two snapshots (two halves of a [`HybridHistogram`](crate::HybridHistogram)):
+    /// both brought to the lower schema and the wider zero threshold. If their buckets together
+    /// are more than `BUCKETS`, client_golang's rules apply once more: the resolution drops
+    /// until they fit, and at the lowest schema the zero bucket widens. Counts are kept:
+    /// `count == zero_count + nan_count + Σ buckets` holds for the result when it holds for both.
+    pub(crate) fn merged(a: &Self, b: &Self) -> Self {
+        let mut schema = a.schema.min(b.schema);
+        let mut threshold = a.zero_threshold.max(b.zero_threshold);
+        loop {
+            let mut distinct = 0usize;
+            let mut lowest = f64::INFINITY;
+            for negative in [true, false] {
+                merge_walk(a, b, negative, schema, threshold, |key, _| {
+                    distinct += 1;
+                    lowest = lowest.min(upper_bound(key, schema));
+                });
+            }
+            if distinct <= BUCKETS {
+                break;
+            }
+            if schema > MIN_SCHEMA {
+                schema -= 1;
+            } else {
+                threshold = lowest; // folds at least that one bucket
+            }
+        }
+        let mut out = Self::empty(schema, threshold);
+        let mut len = 0;
+        let mut folded = 0u64;
+        for negative in [true, false] {
+            folded = folded.wrapping_add(merge_walk(a, b, negative, schema, threshold, |key, count| {
+                if let Some(slot) = out.buckets.get_mut(len) {
+                    *slot = NativeBucket { key, count };
+                    len += 1;
+                }
+            }));
+            if negative {
+                out.negative = len;
+            }
+        }
+        out.len = len;
+        out.zero_count = a.zero_count.wrapping_add(b.zero_count).wrapping_add(folded);
+        out.nan_count = a.nan_count.wrapping_add(b.nan_count);
+        out.count = a.count.wrapping_add(b.count);
+        out.sum = a.sum + b.sum;
+        out
+    }
+
     /// The negative buckets (keys of absolute values), ascending by key.
     pub fn negative(&self) -> &[NativeBucket] {
         &self.buckets[..self.negative]
@@ -103,6 +152,53 @@ impl<const BUCKETS: usize> NativeSnapshot<BUCKETS> {
             positive: self.positive(),
         }
     }
+}
+
+/// Walks the buckets of one sign of `a` and `b` at `schema` in ascending key order, calling
+/// `f` once per distinct key with its total count; buckets whose upper bound is within
+/// `threshold` are not passed on: their total is returned (they join the zero bucket).
+fn merge_walk<const B: usize>(
+    a: &NativeSnapshot<B>,
+    b: &NativeSnapshot<B>,
+    negative: bool,
+    schema: i8,
+    threshold: f64,
+    mut f: impl FnMut(i32, u64),
+) -> u64 {
+    fn side<const B: usize>(s: &NativeSnapshot<B>, negative: bool) -> &[NativeBucket] {
+        if negative { s.negative() } else { s.positive() }
+    }
+    let (sa, sb) = (a.schema, b.schema);
+    // `reduce` is monotonic, so each side stays sorted at the lower schema.
+    let mut ia = side(a, negative).iter().map(move |x| (reduce(x.key, sa, schema), x.count)).peekable();
+    let mut ib = side(b, negative).iter().map(move |x| (reduce(x.key, sb, schema), x.count)).peekable();
+    let mut zero = 0u64;
+    let mut current: Option<(i32, u64)> = None;
+    loop {
+        let next = match (ia.peek(), ib.peek()) {
+            (Some(x), Some(y)) if x.0 <= y.0 => ia.next(),
+            (Some(_), Some(_)) => ib.next(),
+            (Some(_), None) => ia.next(),
+            (None, _) => ib.next(),
+        };
+        let Some((key, count)) = next else { break };
+        if upper_bound(key, schema) <= threshold {
+            zero = zero.wrapping_add(count);
+            continue;
+        }
+        current = match current {
+            Some((k, c)) if k == key => Some((k, c.wrapping_add(count))),
+            Some((k, c)) => {
+                f(k, c);
+                Some((key, count))
+            }
+            None => Some((key, count)),
+        };
+    }
+    if let Some((k, c)) = current {
+        f(k, c);
+    }
+    zero
 }
 
 #[cfg(any(test, feature = "protobuf"))]

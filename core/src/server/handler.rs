@@ -13,6 +13,7 @@ use hyper::header::{self, HeaderValue};
 use crate::http::{Limits, Request, Response, Service};
 use crate::server::admission::ConnectionStats;
 use crate::server::pool::{ChunkPool, POOL_CHUNK_BYTES};
+use crate::server::request_durations::RequestDurations;
 use crate::server::shared::Shared;
 use crate::server::watchdog::Busy;
 use crate::server::{BoxError, DiagBody, RouteBody, Routes};
@@ -44,6 +45,7 @@ pub struct Handler {
     routes: Option<Arc<dyn Routes>>,
     pool: Option<Arc<ChunkPool>>,
     stats: Arc<ConnectionStats>,
+    durations: Option<Arc<RequestDurations>>,
 }
 
 impl fmt::Debug for Handler {
@@ -97,6 +99,7 @@ impl Handler {
             routes: None,
             pool: pool(&Limits::DEFAULT),
             stats: Arc::new(ConnectionStats::default()),
+            durations: None,
         }
     }
 
@@ -117,6 +120,13 @@ impl Handler {
     /// Counts this handler's connections in `stats` (for a frontend's gauges) instead of its own.
     pub fn with_connection_stats(mut self, stats: Arc<ConnectionStats>) -> Self {
         self.stats = stats;
+        self
+    }
+
+    /// Records how long every request took in `durations` (see [`RequestDurations`]), which
+    /// the program serves by adding it to its metrics sources.
+    pub fn with_request_durations(mut self, durations: Arc<RequestDurations>) -> Self {
+        self.durations = Some(durations);
         self
     }
 
@@ -228,9 +238,15 @@ impl Handler {
         let handler = self.clone();
         async move {
             if head_bytes(&request) > handler.max_head_bytes() {
+                let start = std::time::Instant::now();
                 let response = Response::plain(431, "request header fields too large");
                 let mut response = to_hyper(response, handler.limits.chunk_bytes, None, |_, _, _| DiagBody::empty());
                 response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                handler.observe(
+                    RequestDurations::route(request.uri().path(), false),
+                    response.status().as_u16(),
+                    start,
+                );
                 return response;
             }
             handler.handle_any(request.map(RouteBody::new), None).await
@@ -252,10 +268,27 @@ impl Handler {
     /// can link it to the caller's trace.
     async fn handle_any(&self, request: hyper::Request<RouteBody>, busy: Option<Busy>) -> hyper::Response<DiagBody> {
         use tracing::Instrument as _;
+        let start = std::time::Instant::now();
         let span = request_span(&request);
+        let route = self.durations.is_some().then(|| {
+            let extra = self.routes.as_ref().is_some_and(|r| r.claims(&request));
+            RequestDurations::route(request.uri().path(), extra)
+        });
         let response = self.answer(request, busy).instrument(span.clone()).await;
-        span.record("http.response.status_code", i64::from(response.status().as_u16()));
+        let status = response.status().as_u16();
+        span.record("http.response.status_code", i64::from(status));
+        if let Some(route) = route {
+            // In the span: an exemplar source reading the current trace links the bucket to it.
+            span.in_scope(|| self.observe(route, status, start));
+        }
         response
+    }
+
+    /// Records a request's duration, if this handler keeps [`RequestDurations`].
+    fn observe(&self, route: &'static str, status: u16, start: std::time::Instant) {
+        if let Some(d) = &self.durations {
+            d.observe(route, status, start.elapsed().as_secs_f64());
+        }
     }
 
     async fn answer(&self, request: hyper::Request<RouteBody>, busy: Option<Busy>) -> hyper::Response<DiagBody> {

@@ -24,7 +24,10 @@ impl Diagnostics {
         limits.shutdown_delay_ms = millis(self.shared.shutdown_delay);
         limits.drain_timeout_ms = millis(self.shared.drain_timeout);
         let routes = crate::debug::DebugRoutes::diag_addr(self.shared.profiles_on_diag_addr);
-        diag_tokio::Server::owning(Arc::clone(&self.shared), |s| s.service()).with_routes(routes).with_limits(limits)
+        diag_tokio::Server::owning(Arc::clone(&self.shared), |s| s.service())
+            .with_routes(routes)
+            .with_limits(limits)
+            .with_request_durations(Arc::clone(&self.shared.sources.http))
     }
 
     /// diag's routes (`/healthz`, `/livez`, `/readyz`, `/readyz/<component>`, `/metrics`, and

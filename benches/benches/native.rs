@@ -1,0 +1,61 @@
+//! Native histogram observe, one thread: diag's `NativeHistogram` and `HybridHistogram` (native
+//! and classic buckets on one series) against diag's classic `Histogram` and the peers' native
+//! histograms — prometheus-client 0.25's `Histogram::new_native` and `new_classic_and_native`
+//! (a mutex around the state) and metrics-exporter-prometheus 0.18's native distribution
+//! (observations buffered, folded into a `RwLock<BTreeMap>` at upkeep, which is untimed here as
+//! in the peers bench). The `prometheus` crate 0.14 has no native histograms.
+//!
+//! `cargo bench -p diag-benches --bench native -- native`
+
+use criterion::Criterion;
+use diag_benches::hot::{run, value};
+use diag_core::{DEFAULT_BUCKETS, Family, Histogram, HybridHistogram, NativeConfig, NativeHistogram};
+use metrics::Recorder as _;
+
+fn native_observe(c: &mut Criterion) {
+    let mut g = c.benchmark_group("native_observe");
+    let classic: Family<Histogram<11>, (&str,), 4> = Family::new(["shard"], &DEFAULT_BUCKETS);
+    let classic = classic.get_or_create(("0",)).expect("capacity");
+    g.bench_function("diag_classic", |b| b.iter_custom(|iters| run(1, iters, |i| classic.observe(value(i)))));
+    let native: Family<NativeHistogram<32>, (&str,), 4> = Family::new(["shard"], NativeConfig::new(3));
+    let native = native.get_or_create(("0",)).expect("capacity");
+    g.bench_function("diag_native", |b| b.iter_custom(|iters| run(1, iters, |i| native.observe(value(i)))));
+    let hybrid: Family<HybridHistogram<32, 11>, (&str,), 4> =
+        Family::new(["shard"], (NativeConfig::new(3), &DEFAULT_BUCKETS));
+    let hybrid = hybrid.get_or_create(("0",)).expect("capacity");
+    g.bench_function("diag_native_and_classic", |b| b.iter_custom(|iters| run(1, iters, |i| hybrid.observe(value(i)))));
+
+    use prometheus_client::metrics::histogram::{Histogram as PcHistogram, NativeHistogramConfig};
+    let pc = PcHistogram::new_native(NativeHistogramConfig::with_schema(3));
+    g.bench_function("prometheus_client_native", |b| b.iter_custom(|iters| run(1, iters, |i| pc.observe(value(i)))));
+    let pc_both = PcHistogram::new_classic_and_native(DEFAULT_BUCKETS, NativeHistogramConfig::with_schema(3));
+    g.bench_function("prometheus_client_native_and_classic", |b| {
+        b.iter_custom(|iters| run(1, iters, |i| pc_both.observe(value(i))))
+    });
+
+    // Bucket factor 1.1 is schema 3, as above; 160 buckets, client_golang's default limit.
+    let config = metrics_exporter_prometheus::NativeHistogramConfig::new(1.1, 160, 2f64.powi(-128)).expect("config");
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_native_histogram_for_metric(metrics_exporter_prometheus::Matcher::Full("h".into()), config)
+        .build_recorder();
+    let handle = recorder.handle();
+    let m = recorder.register_histogram(
+        &metrics::Key::from_parts("h", vec![metrics::Label::new("shard", "0")]),
+        &diag_benches::workload::METRICS_META,
+    );
+    g.bench_function("metrics_native", |b| {
+        b.iter_custom(|iters| {
+            let t = run(1, iters, |i| m.record(value(i)));
+            // Untimed: fold the buffered observations into buckets so memory stays bounded.
+            handle.run_upkeep();
+            t
+        })
+    });
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    native_observe(&mut c);
+    c.final_summary();
+}
