@@ -39,7 +39,9 @@ pub fn archive_if_other_cpu(root: &Path, model: &str) -> std::io::Result<Option<
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
         .collect();
     let path = dir.join(format!("{name}.md"));
-    std::fs::write(&path, previous)?;
+    // The chart is the new run's (one file, rewritten): the archived text keeps its tables.
+    let kept: String = previous.lines().filter(|l| !l.starts_with("![")).flat_map(|l| [l, "\n"]).collect();
+    std::fs::write(&path, kept)?;
     Ok(Some(path))
 }
 
@@ -89,7 +91,7 @@ mod tests {
 
     const OLD: &str = "# Benchmarks\n\nmeasured in one run of `cargo bench -p diag-benches` (2026-11-22 11:18 UTC). \
         This file\n\n## Machine\n\n- CPU: Intel(R) Xeon(R) Processor — `nproc` = 2\n\n## Targets\n\n| t | met |\n| a | yes |\n\n\
-        ## Ratios\n\nr\n\n## Measured times (median per operation)\n\n| op | ns |\n";
+        ## Ratios\n\n![chart](BENCHMARKS.svg)\n\nr\n\n## Measured times (median per operation)\n\n| op | ns |\n";
 
     #[test]
     fn a_run_on_another_cpu_is_archived_and_summed_up() {
@@ -106,6 +108,7 @@ mod tests {
         assert!(summary.contains("#### Targets\n\n| t | met |\n| a | yes |"), "{summary}");
         assert!(summary.contains("#### Measured times\n\n| op | ns |"), "{summary}");
         assert!(!summary.contains("Ratios"), "{summary}");
+        assert!(!std::fs::read_to_string(&moved).unwrap().contains("BENCHMARKS.svg"), "the chart is not archived");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
