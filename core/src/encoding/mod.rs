@@ -662,18 +662,25 @@ impl<'b> Encoder<'b> {
         exemplar: impl Fn(usize) -> Option<ExemplarCopy>,
     ) -> Result<(), Stop> {
         if self.skip_item() {
-            return self.created_item(desc, labels);
+            return Ok(());
         }
         let snap = snapshot();
-        self.write_item(|e| match e.format {
-            Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.classic().view(), &exemplar),
-            #[cfg(feature = "protobuf")]
-            Format::Protobuf => {
-                protobuf::hybrid_histogram(e, desc, labels, &snap.native().view(), &snap.classic().view(), &exemplar)
+        self.write_item(|e| {
+            match e.format {
+                Format::OpenMetrics => e.histogram_exemplar_lines(desc, labels, &snap.classic().view(), &exemplar)?,
+                #[cfg(feature = "protobuf")]
+                Format::Protobuf => protobuf::hybrid_histogram(
+                    e,
+                    desc,
+                    labels,
+                    &snap.native().view(),
+                    &snap.classic().view(),
+                    &exemplar,
+                )?,
+                _ => e.histogram_lines(desc, labels, &snap.classic().view())?,
             }
-            _ => e.histogram_lines(desc, labels, &snap.classic().view()),
-        })?;
-        self.created_item(desc, labels)
+            e.created_line(desc, labels)
+        })
     }
 
     /// OpenMetrics histogram lines, each bucket line with its exemplar (line by line).
@@ -851,7 +858,8 @@ impl<'b> Encoder<'b> {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn labels_text(&mut self, labels: &Labels<'_>) -> Result<(), Full> {
         if !labels.rendered.is_empty() {
-            if labels.names.is_empty() {
+            // Names are kept only for a family with a label name that is not legacy.
+            if !cfg!(feature = "utf8-names") || labels.names.is_empty() {
                 return self.put(labels.rendered);
             }
             return self.unusual_rendered_labels(labels);
