@@ -292,6 +292,13 @@ fn diagd_pushes_to_prometheus_on_every_runtime_and_fills_in_after_an_outage() {
             let sent = metric(diagd, SENT);
             (sent >= 3.0).then_some(()).ok_or_else(|| format!("{sent} sent"))
         });
+        // diagd's request-duration series appear with its first request (this test's own
+        // /metrics reads): wait until a push has carried them, so that every push from here
+        // on holds the same series.
+        wait_for(&format!("{runtime}: request durations pushed"), Duration::from_secs(30), || {
+            let r = prometheus.query(&selector("diag_http_request_duration_seconds_count"))?;
+            (!r.is_empty()).then_some(()).ok_or_else(|| "not yet".to_owned())
+        });
     }
 
     // The receiver goes away for 30 s, every agent pushing meanwhile.
