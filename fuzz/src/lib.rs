@@ -6,8 +6,8 @@
 pub mod protobuf;
 
 use arbitrary::{Arbitrary, Unstructured};
-use diag_core::encoding::{Escaping, HistogramView};
 use diag_core::encoding::parse::{Escaped, Event, FamilyType, Parser};
+use diag_core::encoding::{Escaping, HistogramView};
 use diag_core::{
     Collect, Counter, DEFAULT_BUCKETS, Desc, EncodeError, Encoder, Format, Gauge, GaugeF64, Histogram, Labels, Metric,
     MetricType, Registry, Scrape, Sources, Stop, Value,
@@ -493,21 +493,19 @@ impl RegisteredDesc {
             Registered::GaugeF64(v) => (Kind::GaugeF64, Value::F64(*v), vec![], 0, 0.0),
             Registered::Histogram(values) => {
                 let mut buckets = vec![0u64; DEFAULT_BUCKETS.len()];
-                // Each bucket sums its own values in observation order; the histogram's sum
-                // adds the bucket sums in bucket order, `+Inf` last (the documented order:
-                // float addition is not associative, so it decides the exact result).
-                let mut sums = vec![0.0f64; DEFAULT_BUCKETS.len() + 1];
+                // One thread observing from one place records in one stripe, whose sum adds
+                // the values in observation order (float addition is not associative, so the
+                // order decides the exact result).
+                let mut sum = 0.0f64;
                 let mut inf = 0;
                 for v in values {
                     // `v <= bound` picks the bucket; above every bound, and NaN, is `+Inf`.
-                    let i = DEFAULT_BUCKETS.iter().position(|b| *v <= *b);
-                    match i {
+                    match DEFAULT_BUCKETS.iter().position(|b| *v <= *b) {
                         Some(i) => buckets[i] += 1,
                         None => inf += 1,
                     }
-                    sums[i.unwrap_or(DEFAULT_BUCKETS.len())] += v;
+                    sum += v;
                 }
-                let sum = sums.iter().fold(0.0, |total, s| total + s);
                 (Kind::Histogram(DEFAULT_BUCKETS.to_vec()), Value::U64(0), buckets, inf, sum)
             }
         };
