@@ -194,6 +194,37 @@ pub(super) fn histogram(
     })
 }
 
+/// A histogram's classic buckets, cumulative, each with its exemplar (`exemplar(i)`, `i ==`
+/// the number of bounds for `+Inf`); the `+Inf` bucket only when it has one (its count is the
+/// histogram's). Shared by classic histograms with exemplars and hybrid histograms.
+fn classic_buckets(
+    w: &mut SliceWriter<'_>,
+    view: &HistogramView<'_>,
+    exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
+) -> Result<(), crate::proto::BufferFull> {
+    let mut cumulative = 0u64;
+    for i in 0..=view.bounds.len() {
+        let (bound, n) = match view.bounds.get(i) {
+            Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
+            None => (f64::INFINITY, view.inf),
+        };
+        cumulative = cumulative.wrapping_add(n);
+        let ex = exemplar(i);
+        if bound.is_infinite() && ex.is_none() {
+            break;
+        }
+        w.nested(field::HISTOGRAM_BUCKET, |w| {
+            w.uint64(field::BUCKET_COUNT, cumulative)?;
+            w.double(field::BUCKET_BOUND, bound)?;
+            match &ex {
+                Some(ex) => exemplar_message(w, field::BUCKET_EXEMPLAR, &ex.view()),
+                None => Ok(()),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// An `Exemplar`: its labels (split from the rendered text), value and timestamp.
 fn exemplar_message(
     w: &mut SliceWriter<'_>,
@@ -234,26 +265,7 @@ pub(super) fn histogram_with_exemplars(
             let count = view.buckets.iter().take(view.bounds.len()).fold(view.inf, |a, b| a.wrapping_add(*b));
             w.uint64(field::HISTOGRAM_COUNT, count)?;
             w.double(field::HISTOGRAM_SUM, view.sum)?;
-            let mut cumulative = 0u64;
-            for i in 0..=view.bounds.len() {
-                let (bound, n) = match view.bounds.get(i) {
-                    Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
-                    None => (f64::INFINITY, view.inf),
-                };
-                cumulative = cumulative.wrapping_add(n);
-                let ex = exemplar(i);
-                if bound.is_infinite() && ex.is_none() {
-                    break;
-                }
-                w.nested(field::HISTOGRAM_BUCKET, |w| {
-                    w.uint64(field::BUCKET_COUNT, cumulative)?;
-                    w.double(field::BUCKET_BOUND, bound)?;
-                    match &ex {
-                        Some(ex) => exemplar_message(w, field::BUCKET_EXEMPLAR, &ex.view()),
-                        None => Ok(()),
-                    }
-                })?;
-            }
+            classic_buckets(w, view, exemplar)?;
             match created {
                 Some(ts) => timestamp(w, field::HISTOGRAM_CREATED, ts),
                 None => Ok(()),
@@ -316,26 +328,7 @@ pub(super) fn hybrid_histogram(
         w.nested(field::METRIC_HISTOGRAM, |w| {
             w.uint64(field::HISTOGRAM_COUNT, native.count)?;
             w.double(field::HISTOGRAM_SUM, native.sum)?;
-            let mut cumulative = 0u64;
-            for i in 0..=classic.bounds.len() {
-                let (bound, n) = match classic.bounds.get(i) {
-                    Some(b) => (*b, classic.buckets.get(i).copied().unwrap_or(0)),
-                    None => (f64::INFINITY, classic.inf),
-                };
-                cumulative = cumulative.wrapping_add(n);
-                let ex = exemplar(i);
-                if bound.is_infinite() && ex.is_none() {
-                    break;
-                }
-                w.nested(field::HISTOGRAM_BUCKET, |w| {
-                    w.uint64(field::BUCKET_COUNT, cumulative)?;
-                    w.double(field::BUCKET_BOUND, bound)?;
-                    match &ex {
-                        Some(ex) => exemplar_message(w, field::BUCKET_EXEMPLAR, &ex.view()),
-                        None => Ok(()),
-                    }
-                })?;
-            }
+            classic_buckets(w, classic, exemplar)?;
             // sint32: zigzag, as sint64 for values in i32's range.
             w.sint64(field::HISTOGRAM_SCHEMA, i64::from(native.schema))?;
             w.double(field::HISTOGRAM_ZERO_THRESHOLD, native.zero_threshold)?;
