@@ -365,6 +365,9 @@ fn main() {
     let memory = memory_per_series();
     let mut facts = encode_group(&mut c, SMALL);
     facts.extend(encode_group(&mut c, LARGE));
+    facts.extend(diag_benches::protobuf::group(&mut c, SMALL, &ALLOC));
+    facts.extend(diag_benches::protobuf::group(&mut c, LARGE, &ALLOC));
+    diag_benches::native::group(&mut c);
     c.final_summary();
 
     let filters = filters();
@@ -390,6 +393,21 @@ fn main() {
             .iter()
             .map(|s| report::read_group(&dir, &format!("encode_{}", s.name), &format!("encode {}", s.name)))
             .collect(),
+        protobuf: [SMALL, LARGE]
+            .iter()
+            .map(|s| {
+                let id = format!("protobuf_{}", s.name);
+                report::read_group(&dir, &id, &format!("protobuf encode {}", s.name))
+            })
+            .filter(|g| !g.times.is_empty())
+            .collect(),
+        native: Some(report::read_group_of(
+            &dir,
+            diag_benches::native::GROUP,
+            "native histogram observe, 1 thread",
+            &diag_benches::native::IMPLS,
+        ))
+        .filter(|g| !g.times.is_empty()),
         facts,
         memcpy: [SMALL, LARGE].iter().filter_map(|s| memcpy_time(&dir, s.name)).collect(),
         serve,

@@ -9,6 +9,8 @@ pub mod alloc;
 pub mod history;
 pub mod hot;
 pub mod lookup;
+pub mod native;
+pub mod protobuf;
 pub mod report;
 pub mod serve;
 pub mod workload;

@@ -3,10 +3,7 @@
 //! * Normal builds use [`portable_atomic`], which re-exports the native `core::sync::atomic`
 //!   types where the target has them (x86_64, aarch64, thumbv7em for 32-bit widths) and
 //!   provides fallbacks elsewhere: 64-bit atomics on thumbv7em, and compare-and-swap on
-//!   thumbv6m through `critical-section`. The native histogram's 128-bit slots are `cmpxchg16b` on
-//!   x86_64 (detected at run time), `casp`/`ldxp`-`stxp` on aarch64, and the same fallbacks
-//!   on targets without a 128-bit compare-and-swap (a global lock table where 32-bit
-//!   compare-and-swap exists: not interrupt-safe, see the crate README).
+//!   thumbv6m through `critical-section`.
 //! * `--cfg loom` builds use loom's model-checked atomics and cells, so the loom models in
 //!   `core/tests/loom.rs` explore every interleaving of the real code.
 //!
@@ -15,46 +12,7 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicU128, AtomicUsize};
-
-/// loom has no 128-bit atomic; a word behind loom's mutex stands in for one (the native
-/// histogram's slots) so the core builds under loom: models check the code around each word,
-/// the std stress tests and Miri exercise the real atomics.
-#[cfg(loom)]
-#[derive(Debug)]
-pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
-
-#[cfg(loom)]
-impl AtomicU128 {
-    pub(crate) fn new(value: u128) -> Self {
-        Self(loom::sync::Mutex::new(value))
-    }
-
-    fn word(&self) -> loom::sync::MutexGuard<'_, u128> {
-        // A panic while holding it fails the model anyway; keep going with the data.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) fn load(&self, _: Ordering) -> u128 {
-        *self.word()
-    }
-
-    pub(crate) fn compare_exchange_weak(
-        &self,
-        current: u128,
-        new: u128,
-        _: Ordering,
-        _: Ordering,
-    ) -> Result<u128, u128> {
-        let mut word = self.word();
-        if *word == current {
-            *word = new;
-            Ok(current)
-        } else {
-            Err(*word)
-        }
-    }
-}
+pub(crate) use portable_atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 
 pub(crate) use core::sync::atomic::Ordering;
 

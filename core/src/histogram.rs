@@ -61,10 +61,10 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::atomic::{AtomicUsize, Ordering, array_of, fence, loom_const_fn, spin_loop};
+use crate::atomic::{array_of, loom_const_fn};
 use crate::encoding::{Desc, Encoder, HistogramView, Labels, MetricType, Stop};
 use crate::family::Series;
-use crate::sharded::{keep_thread_shard, thread_shard};
+use crate::stripe::{self, StripeLock, Word};
 
 /// The default buckets of the Prometheus clients, in seconds.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -73,70 +73,24 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /// and an interrupt handler observing while the code it interrupted observes finds one free.
 const STRIPES: usize = 2;
 
-/// A 64-bit value in a stripe, read and written with single-copy loads and stores (never a
-/// read-modify-write): the stripe's `seq` keeps its parts together, so on targets without
-/// 64-bit atomics it is two 32-bit words and needs no lock.
-#[cfg(any(loom, target_has_atomic = "64"))]
-#[derive(Debug)]
-struct Word(crate::atomic::AtomicU64);
-
-#[cfg(any(loom, target_has_atomic = "64"))]
-impl Word {
-    loom_const_fn! {
-        fn new() -> Self {
-            Self(crate::atomic::AtomicU64::new(0))
-        }
-    }
-
-    #[inline(always)]
-    fn get(&self) -> u64 {
-        // Relaxed: `seq` orders every access (see `Stripe`).
-        self.0.load(Ordering::Relaxed)
-    }
-
-    #[inline(always)]
-    fn set(&self, value: u64) {
-        // Relaxed: as in `get`.
-        self.0.store(value, Ordering::Relaxed);
-    }
-}
-
-/// A 64-bit value in a stripe, read and written with single-copy loads and stores (never a
-/// read-modify-write): the stripe's `seq` keeps its parts together, so on targets without
-/// 64-bit atomics it is two 32-bit words and needs no lock.
-#[cfg(not(any(loom, target_has_atomic = "64")))]
-#[derive(Debug)]
-struct Word([crate::atomic::AtomicU32; 2]);
-
-#[cfg(not(any(loom, target_has_atomic = "64")))]
-impl Word {
-    const fn new() -> Self {
-        Self([crate::atomic::AtomicU32::new(0), crate::atomic::AtomicU32::new(0)])
-    }
-
-    #[inline(always)]
-    fn get(&self) -> u64 {
-        // Relaxed: `seq` orders every access (see `Stripe`).
-        u64::from(self.0[0].load(Ordering::Relaxed)) | (u64::from(self.0[1].load(Ordering::Relaxed)) << 32)
-    }
-
-    #[inline(always)]
-    fn set(&self, value: u64) {
-        // Relaxed: as in `get`.
-        self.0[0].store(value as u32, Ordering::Relaxed);
-        self.0[1].store((value >> 32) as u32, Ordering::Relaxed);
-    }
-}
-
-/// One stripe: the counts one writer at a time changes.
-///
-/// `seq` is even while the stripe is free and odd while a writer (an observer, or a scrape
-/// that took it) holds it; each hold adds 2 in all. The counts are written only by the holder
-/// and read by the holder or by a seqlock reader, which discards a copy that overlapped a
-/// write; they are atomics only so that such a read is not a data race.
+/// One stripe: the counts one writer at a time changes (see [`crate::stripe`]).
 #[derive(Debug)]
 struct Stripe<const N: usize> {
-    seq: AtomicUsize,
+    lock: StripeLock,
+    counts: Counts<N>,
+}
+
+impl<const N: usize> stripe::Stripe for Stripe<N> {
+    #[inline(always)]
+    fn lock(&self) -> &StripeLock {
+        &self.lock
+    }
+}
+
+/// A stripe's classic buckets and sum, changed only by the stripe's holder (here and in a
+/// [`HybridHistogram`](crate::HybridHistogram)'s stripes).
+#[derive(Debug)]
+pub(crate) struct Counts<const N: usize> {
     /// Read-only: a copy per stripe, so the line an observer reads it from is its own.
     bounds: &'static [f64; N],
     /// `f64` bits: the sum of the stripe's observations, in the order recorded.
@@ -147,92 +101,47 @@ struct Stripe<const N: usize> {
     inf: Word,
 }
 
-/// What a scrape copies out of a stripe.
-struct Counts<const N: usize> {
-    sum: f64,
-    buckets: [u64; N],
-    inf: u64,
+/// What a scrape copies out of a stripe's [`Counts`].
+pub(crate) struct Copied<const N: usize> {
+    pub(crate) sum: f64,
+    pub(crate) buckets: [u64; N],
+    pub(crate) inf: u64,
 }
 
-/// Optimistic reads a scrape tries on a stripe before taking it.
-const OPTIMISTIC_READS: usize = if cfg!(loom) { 1 } else { 4 };
-
-impl<const N: usize> Stripe<N> {
+impl<const N: usize> Counts<N> {
     loom_const_fn! {
-        fn new(bounds: &'static [f64; N]) -> Self {
-            Self { seq: AtomicUsize::new(0), bounds, sum: Word::new(), buckets: array_of![Word::new(); N], inf: Word::new() }
+        pub(crate) fn new(bounds: &'static [f64; N]) -> Self {
+            Self { bounds, sum: Word::new(), buckets: array_of![Word::new(); N], inf: Word::new() }
         }
     }
 
-    /// Takes the stripe if it is free: its `seq` before (even), or `None`.
+    /// The bucket of `v` (`N`: `+Inf`).
     #[inline(always)]
-    fn try_take(&self) -> Option<usize> {
-        // Relaxed: only a guess of the value to swap; the compare-and-swap checks it.
-        let seq = self.seq.load(Ordering::Relaxed);
-        if seq & 1 != 0 {
-            return None;
-        }
-        // Acquire: pairs with the release that gave the stripe back, so the holder sees the
-        // previous holder's counts. A failed attempt writes nothing.
-        self.seq.compare_exchange_weak(seq, seq | 1, Ordering::Acquire, Ordering::Relaxed).ok()?;
-        // Release fence: a seqlock reader that reads any store of this hold also reads an odd
-        // or later `seq` afterwards (its acquire fence pairs with this one), so it retries.
-        fence(Ordering::Release);
-        Some(seq)
+    pub(crate) fn index(&self, v: f64) -> usize {
+        bucket_index(self.bounds, v)
     }
 
-    /// Gives the stripe back, taken when `seq` was `seq`.
+    /// Records `v` in bucket `index` (the holder only).
     #[inline(always)]
-    fn give_back(&self, seq: usize) {
-        // Release: the next holder (acquire) and seqlock readers see this hold's stores.
-        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    pub(crate) fn add(&self, index: usize, v: f64) {
+        self.sum.add_f64(v);
+        self.buckets.get(index).unwrap_or(&self.inf).bump();
     }
 
-    /// Records `v` in bucket `index` (`N` or more: `+Inf`) if the stripe is free.
-    #[inline(always)]
-    fn try_add(&self, index: usize, v: f64) -> bool {
-        let Some(seq) = self.try_take() else { return false };
-        self.sum.set((f64::from_bits(self.sum.get()) + v).to_bits());
-        let count = self.buckets.get(index).unwrap_or(&self.inf);
-        count.set(count.get().wrapping_add(1));
-        self.give_back(seq);
-        true
-    }
-
-    fn copy(&self) -> Counts<N> {
-        Counts {
+    /// A copy (in a seqlock read or by the holder).
+    pub(crate) fn copy(&self) -> Copied<N> {
+        Copied {
             sum: f64::from_bits(self.sum.get()),
             buckets: core::array::from_fn(|i| self.buckets[i].get()),
             inf: self.inf.get(),
         }
     }
+}
 
-    /// A whole copy of the counts: read as a seqlock reader, or, when observers keep writing,
-    /// with the stripe taken.
-    fn read(&self) -> Counts<N> {
-        for _ in 0..OPTIMISTIC_READS {
-            // Acquire: pairs with `give_back`'s release, so the copy holds every store of the
-            // holds before this value.
-            let before = self.seq.load(Ordering::Acquire);
-            if before & 1 == 0 {
-                let counts = self.copy();
-                // Acquire fence: if the copy read a store of a later hold, the load below sees
-                // that hold's odd `seq` or later (pairs with the fence in `try_take`).
-                fence(Ordering::Acquire);
-                // Relaxed: ordered by the fence above.
-                if self.seq.load(Ordering::Relaxed) == before {
-                    return counts;
-                }
-            }
-            spin_loop();
-        }
-        loop {
-            if let Some(seq) = self.try_take() {
-                let counts = self.copy();
-                self.give_back(seq);
-                return counts;
-            }
-            spin_loop();
+impl<const N: usize> Stripe<N> {
+    loom_const_fn! {
+        fn new(bounds: &'static [f64; N]) -> Self {
+            Self { lock: StripeLock::new(), counts: Counts::new(bounds) }
         }
     }
 }
@@ -269,46 +178,26 @@ impl<const N: usize, const S: usize> Stripes<N, S> {
 
     /// The bounds.
     pub(crate) fn bounds(&self) -> &'static [f64; N] {
-        self.stripes[0].bounds
+        self.stripes[0].counts.bounds
     }
 
     /// Records `v`; returns its bucket (`N`: `+Inf`).
     #[inline]
     pub(crate) fn observe(&self, v: f64) -> usize {
-        let k = thread_shard() % S;
-        let stripe = &self.stripes[k];
-        let index = bucket_index(stripe.bounds, v);
-        if !stripe.try_add(index, v) {
-            self.observe_elsewhere(k, index, v);
-        }
-        index
-    }
-
-    /// Records `v` in the first free stripe after `k` (which was taken), and makes it the
-    /// calling thread's stripe.
-    #[cold]
-    #[inline(never)]
-    fn observe_elsewhere(&self, k: usize, index: usize, v: f64) {
-        let mut i = k;
-        loop {
-            i = if i + 1 >= S { 0 } else { i + 1 };
-            if self.stripes[i].try_add(index, v) {
-                if i != k {
-                    keep_thread_shard(i);
-                }
-                return;
-            }
-            if i == k {
-                // Every stripe was taken: each holder is inside a few instructions.
-                spin_loop();
-            }
-        }
+        stripe::hold(
+            &self.stripes,
+            |s| s.counts.index(v),
+            |s, index| {
+                s.counts.add(index, v);
+                index
+            },
+        )
     }
 
     /// Adds every stripe's buckets, count and sum to `total`, stripe by stripe.
     pub(crate) fn add_to(&self, total: &mut Snapshot<N>) {
         for stripe in &self.stripes {
-            let counts = stripe.read();
+            let counts = stripe.lock.read(|| stripe.counts.copy());
             for (out, n) in total.buckets.iter_mut().zip(counts.buckets) {
                 *out = out.wrapping_add(n);
                 total.count = total.count.wrapping_add(n);

@@ -34,6 +34,7 @@ mod sharded;
 mod slots;
 pub mod snappy;
 pub mod state;
+mod stripe;
 
 #[cfg(feature = "std")]
 pub use clock::unix_time_ms;

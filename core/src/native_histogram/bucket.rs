@@ -1,5 +1,4 @@
-//! A native histogram bucket's identity (sign, schema, key) and the slot word that holds it
-//! with its count.
+//! A native histogram bucket's identity (sign, schema, key) and the slot tag that names it.
 
 use super::key::{MAX_SCHEMA, MIN_SCHEMA, reduce, upper_bound};
 
@@ -21,6 +20,7 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     /// The slot tag of this bucket (never 0, which marks an empty slot).
+    #[inline]
     pub(crate) fn tag(self) -> u32 {
         let key = (self.key + KEY_OFFSET) as u32 & KEY_MASK;
         let schema = ((self.schema - MIN_SCHEMA) as u32) << SCHEMA_SHIFT;
@@ -50,18 +50,6 @@ impl Bucket {
     }
 }
 
-/// A slot's word: the bucket tag (bits 64..96, 0 if empty) and its count (low 64 bits).
-#[inline]
-pub(crate) fn pack(tag: u32, count: u64) -> u128 {
-    (u128::from(tag) << 64) | u128::from(count)
-}
-
-/// The tag and count of a slot's word.
-#[inline]
-pub(crate) fn unpack(word: u128) -> (u32, u64) {
-    ((word >> 64) as u32, word as u64)
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -74,7 +62,6 @@ mod tests {
                     let b = Bucket { negative, schema, key };
                     assert_ne!(b.tag(), 0);
                     assert_eq!(Bucket::from_tag(b.tag()), Some(b));
-                    assert_eq!(unpack(pack(b.tag(), u64::MAX)), (b.tag(), u64::MAX));
                 }
             }
         }

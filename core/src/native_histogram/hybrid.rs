@@ -2,22 +2,13 @@
 //! client_golang has them, and the latest exemplar of each classic bucket.
 //!
 //! # Consistency
-//! An observation updates a native bucket, a classic bucket and the sum: several words, so a
-//! scrape reading them while observers write could see an observation in one and not yet in
-//! the other. The histogram therefore keeps two *halves* (each a [`NativeHistogram`] and the
-//! classic counts), as client_golang does: one word holds the index of the *hot* half and the
-//! number of observations started in it; an observer registers in that word (one
-//! `fetch_add`, which also picks the half), records into the half, and counts itself finished
-//! there. A scrape flips the hot index, waits for the observations already registered in the
-//! old half to finish (only those: it never waits for new ones, which go to the other half),
-//! reads it while nobody writes it, then does the same with the other half, and adds the two.
-//! So every scrape is consistent — `count` equals the zero bucket plus the NaN count plus every
-//! native bucket, and equals the classic `+Inf` bucket — and holds exactly the observations
-//! registered before its second flip.
-//!
-//! Observing is lock-free (it never waits for a scrape or another observer); a scrape waits
-//! for the few observations in flight, and scrapes take turns. Do not scrape from an interrupt
-//! handler that may interrupt an observation of the same histogram.
+//! The stripes of [`NativeHistogram`] (two, see there), each holding native buckets, classic
+//! buckets and the sum: an observation takes a stripe with one compare-and-swap, records the
+//! native bucket, the classic bucket and the sum with plain loads and stores, and gives the
+//! stripe back; a scrape copies each stripe whole (as a seqlock reader, or with the stripe
+//! taken) and adds the two. So every scrape is consistent — `count` equals the zero bucket plus
+//! the NaN count plus every native bucket, and equals the classic `+Inf` bucket — and an
+//! observation costs what a native one does plus a classic bucket's search.
 //!
 //! # Exemplars
 //! Each classic bucket (`+Inf` included) keeps the *latest* exemplar of an observation that fell
@@ -27,34 +18,37 @@
 //! (where Prometheus 2.x reads a native histogram's exemplars) and all of them in the
 //! histogram's `exemplars` field too (where Prometheus 3 reads them).
 
-use super::{NativeConfig, NativeHistogram, NativeSnapshot};
-use crate::atomic::{AtomicBool, AtomicU64, Ordering, array_of, loom_const_fn, spin_loop};
+use crossbeam_utils::CachePadded;
+
+use super::counts::NativeCounts;
+use super::{NativeConfig, NativeSnapshot};
+use crate::atomic::{array_of, loom_const_fn};
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::exemplar::{ExemplarCell, ExemplarCopy, ExemplarError};
 use crate::family::Series;
-use crate::histogram::{Snapshot, bucket_index};
+use crate::histogram::{Counts, Snapshot};
+use crate::stripe::{self, Stripe, StripeLock};
 
-/// The hot-half bit of [`HybridHistogram::hot`]; the bits below count observations started.
-const HOT: u64 = 1 << 63;
-
-/// One half: the native buckets, the classic buckets, and how many observations finished.
-struct Half<const BUCKETS: usize, const N: usize> {
-    native: NativeHistogram<BUCKETS>,
-    classic: [AtomicU64; N],
-    inf: AtomicU64,
-    finished: AtomicU64,
+/// One stripe: native and classic buckets, one holder at a time.
+#[derive(Debug)]
+struct HybridStripe<const BUCKETS: usize, const N: usize> {
+    lock: StripeLock,
+    classic: Counts<N>,
+    native: NativeCounts<BUCKETS>,
 }
 
-impl<const BUCKETS: usize, const N: usize> Half<BUCKETS, N> {
+impl<const BUCKETS: usize, const N: usize> HybridStripe<BUCKETS, N> {
     loom_const_fn! {
-        fn new(config: NativeConfig) -> Self {
-            Self {
-                native: NativeHistogram::new(config),
-                classic: array_of![AtomicU64::new(0); N],
-                inf: AtomicU64::new(0),
-                finished: AtomicU64::new(0),
-            }
+        fn new(config: NativeConfig, bounds: &'static [f64; N]) -> Self {
+            Self { lock: StripeLock::new(), classic: Counts::new(bounds), native: NativeCounts::new(config) }
         }
+    }
+}
+
+impl<const BUCKETS: usize, const N: usize> Stripe for HybridStripe<BUCKETS, N> {
+    #[inline(always)]
+    fn lock(&self) -> &StripeLock {
+        &self.lock
     }
 }
 
@@ -64,8 +58,8 @@ impl<const BUCKETS: usize, const N: usize> Half<BUCKETS, N> {
 ///
 /// Prometheus scraping protobuf with native histograms on stores the native histogram (and
 /// its exemplars); the text formats show the classic buckets, with exemplars in OpenMetrics.
-/// It takes two native histograms' and two classic histograms' space (plus `N + 1` exemplar
-/// cells of about 220 bytes).
+/// It takes two stripes, each with `BUCKETS` native slots and `N` classic buckets (plus `N + 1`
+/// exemplar cells of about 220 bytes).
 ///
 /// # Examples
 /// ```
@@ -79,16 +73,9 @@ impl<const BUCKETS: usize, const N: usize> Half<BUCKETS, N> {
 /// assert_eq!(LATENCY.exemplar(6).unwrap().view().value, 0.3);
 /// ```
 pub struct HybridHistogram<const BUCKETS: usize, const N: usize> {
+    config: NativeConfig,
     bounds: &'static [f64; N],
-    /// The hot half (top bit) and the observations ever started (the bits below).
-    hot: AtomicU64,
-    halves: [Half<BUCKETS, N>; 2],
-    /// Held by a scrape: scrapes take turns.
-    scraping: AtomicBool,
-    /// Scrape-private (under `scraping`): observations started before the last flip, and how
-    /// many of them each half received.
-    flipped_at: AtomicU64,
-    registered: [AtomicU64; 2],
+    stripes: [CachePadded<HybridStripe<BUCKETS, N>>; 2],
     exemplars: [ExemplarCell; N],
     inf_exemplar: ExemplarCell,
 }
@@ -119,12 +106,12 @@ impl<const BUCKETS: usize, const N: usize> HybridHistogram<BUCKETS, N> {
         /// (sorted ascending, finite).
         pub fn new(config: NativeConfig, bounds: &'static [f64; N]) -> Self {
             Self {
+                config,
                 bounds,
-                hot: AtomicU64::new(0),
-                halves: [Half::new(config), Half::new(config)],
-                scraping: AtomicBool::new(false),
-                flipped_at: AtomicU64::new(0),
-                registered: [AtomicU64::new(0), AtomicU64::new(0)],
+                stripes: [
+                    CachePadded::new(HybridStripe::new(config, bounds)),
+                    CachePadded::new(HybridStripe::new(config, bounds)),
+                ],
                 exemplars: array_of![ExemplarCell::new(); N],
                 inf_exemplar: ExemplarCell::new(),
             }
@@ -138,11 +125,12 @@ impl<const BUCKETS: usize, const N: usize> HybridHistogram<BUCKETS, N> {
 
     /// The native configuration.
     pub fn config(&self) -> NativeConfig {
-        self.halves[0].native.config()
+        self.config
     }
 
     /// Records one observation, with the [exemplar source](crate::set_exemplar_source)'s
-    /// labels as its classic bucket's exemplar if it has some. Lock-free.
+    /// labels as its classic bucket's exemplar if it has some: one compare-and-swap (see the
+    /// [module documentation](self)), and the exemplar's own write when there is one.
     pub fn observe(&self, v: f64) {
         let traced = crate::exemplar::with_current(|labels, timestamp_ms| {
             // Refused labels (from the source) still record; the exemplar stays as it was.
@@ -168,72 +156,30 @@ impl<const BUCKETS: usize, const N: usize> HybridHistogram<BUCKETS, N> {
         self.exemplars.get(i).unwrap_or(&self.inf_exemplar).set(labels, v, timestamp_ms)
     }
 
-    /// Records `v` in the hot half; its classic bucket index.
+    /// Records `v`; its classic bucket index.
+    #[inline]
     fn record(&self, v: f64) -> usize {
-        // Acquire: the registration is ordered against a scrape's flip in `hot`'s modification
-        // order (both are read-modify-writes), and a registration after a flip synchronises
-        // with it, so the scrape's reads of this half before that flip never see this
-        // observation's writes. The half's data is published by the Release on `finished`.
-        let n = self.hot.fetch_add(1, Ordering::Acquire);
-        let half = &self.halves[usize::from(n & HOT != 0)];
-        half.native.observe(v);
-        let i = bucket_index(self.bounds, v);
-        // Relaxed: published by `finished`, as above.
-        half.classic.get(i).unwrap_or(&half.inf).fetch_add(1, Ordering::Relaxed);
-        // Release: a scrape that sees this observation finished sees all of its writes.
-        half.finished.fetch_add(1, Ordering::Release);
-        i
+        stripe::hold(
+            &self.stripes,
+            |s| (s.native.prepare(v), s.classic.index(v)),
+            |s, (at, index)| {
+                s.native.record(v, at, &self.config);
+                s.classic.add(index, v);
+                index
+            },
+        )
     }
 
-    /// Makes the other half hot and waits until every observation registered in the old one
-    /// finished; the old half's index. Only under `scraping`.
-    fn drain_hot(&self) -> usize {
-        // AcqRel: ordered with the observers' registrations (one modification order of `hot`).
-        let n = self.hot.fetch_add(HOT, Ordering::AcqRel);
-        let old = usize::from(n & HOT != 0);
-        let started = n & !HOT;
-        // Relaxed: scrape-private, ordered by the `scraping` lock.
-        let since = started.wrapping_sub(self.flipped_at.load(Ordering::Relaxed));
-        self.flipped_at.store(started, Ordering::Relaxed);
-        let registered = self.registered[old].load(Ordering::Relaxed).wrapping_add(since);
-        self.registered[old].store(registered, Ordering::Relaxed);
-        // Acquire: pairs with each observer's Release, so its writes are visible once counted.
-        while self.halves[old].finished.load(Ordering::Acquire) != registered {
-            spin_loop();
-        }
-        old
-    }
-
-    /// Reads half `i`, which no observer writes now.
-    fn read(&self, i: usize) -> (NativeSnapshot<BUCKETS>, [u64; N], u64) {
-        let half = &self.halves[i];
-        let mut classic = [0u64; N];
-        for (c, a) in classic.iter_mut().zip(&half.classic) {
-            // Relaxed: the half is quiescent and its writes were acquired in `drain_hot`.
-            *c = a.load(Ordering::Relaxed);
-        }
-        (half.native.snapshot(), classic, half.inf.load(Ordering::Relaxed))
-    }
-
-    /// A consistent snapshot (see the [module documentation](self)). Waits for observations in
-    /// flight and for another scrape of this histogram, never for new observations.
+    /// A consistent snapshot (see the [module documentation](self)). Waits only for an
+    /// observation in flight.
     pub fn snapshot(&self) -> HybridSnapshot<BUCKETS, N> {
-        // Acquire/Release: the scrape-private words are handed from scrape to scrape.
-        while self.scraping.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            spin_loop();
+        let [a, b] = &self.stripes.each_ref().map(|s| s.lock.read(|| (s.native.snapshot(), s.classic.copy())));
+        let native = NativeSnapshot::merged(&a.0, &b.0);
+        let mut buckets = a.1.buckets;
+        for (x, y) in buckets.iter_mut().zip(b.1.buckets) {
+            *x = x.wrapping_add(y);
         }
-        let first = self.drain_hot();
-        let (native_a, classic_a, inf_a) = self.read(first);
-        let second = self.drain_hot();
-        let (native_b, classic_b, inf_b) = self.read(second);
-        self.scraping.store(false, Ordering::Release);
-
-        let native = NativeSnapshot::merged(&native_a, &native_b);
-        let mut buckets = classic_a;
-        for (a, b) in buckets.iter_mut().zip(classic_b) {
-            *a = a.wrapping_add(b);
-        }
-        let inf = inf_a.wrapping_add(inf_b);
+        let inf = a.1.inf.wrapping_add(b.1.inf);
         let count = buckets.iter().fold(inf, |a, b| a.wrapping_add(*b));
         let classic = Snapshot { bounds: self.bounds, buckets, inf, sum: native.sum, count };
         HybridSnapshot { native, classic }
@@ -292,7 +238,6 @@ mod tests {
         let values = [0.1, 0.75, 0.75, 1.5, 3.0, 100.0, -2.0, 0.0, f64::NAN];
         for v in values {
             h.observe(v);
-            // Scrapes in between move observations across both halves.
             assert_consistent(&h.snapshot());
         }
         let s = h.snapshot();
@@ -308,13 +253,20 @@ mod tests {
     }
 
     #[test]
-    fn halves_with_different_resolutions_merge_within_the_bucket_limit() {
-        // Two slots per half: the halves drop their schema independently; the merged snapshot
-        // has at most two buckets and every observation.
+    fn stripes_with_different_resolutions_merge_within_the_bucket_limit() {
+        // Two slots per stripe: the stripes drop their schema independently (every other
+        // value is observed from a thread of its own, which takes the other stripe); the
+        // merged snapshot has at most two buckets and every observation.
         let h: HybridHistogram<2, 3> = HybridHistogram::new(NativeConfig::new(3).with_zero_threshold(0.0), &BOUNDS);
         let mut all = Vec::new();
         for (i, v) in [1.1, 1.3, 1.7, 5.0, 9.0, 40.0, 0.3, 600.0].into_iter().enumerate() {
-            h.observe(v);
+            if i % 2 == 0 {
+                h.observe(v);
+            } else {
+                std::thread::scope(|s| {
+                    s.spawn(|| h.observe(v));
+                });
+            }
             all.push(v);
             if i % 3 == 0 {
                 let s = h.snapshot();

@@ -277,6 +277,7 @@ const FRACTIONS: [f64; 256] = [
 
 /// `(frac, exp)` with `v == frac * 2^exp` and `frac` in `[0.5, 1)`, for finite positive `v`
 /// (subnormals included), as C's and Go's `frexp`.
+#[cfg(test)]
 pub(crate) fn frexp(v: f64) -> (f64, i32) {
     let bits = v.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i32;
@@ -308,38 +309,127 @@ pub(crate) fn pow2(e: i32) -> f64 {
 /// The key of the bucket holding `|v|` at `schema` (in `MIN_SCHEMA..=MAX_SCHEMA`), for a `v`
 /// that is neither NaN nor zero. Infinities get the key after the largest finite value's, as
 /// in client_golang.
+#[cfg(test)]
 pub(crate) fn key(v: f64, schema: i8) -> i32 {
-    let mut a = v.abs();
-    let inf = a.is_infinite();
-    if inf {
-        a = f64::MAX;
-    }
-    let (frac, exp) = frexp(a);
-    let key = if schema > 0 {
-        let per_octave = 1i32 << schema;
-        let stride = 1usize << (MAX_SCHEMA - schema);
-        // The first of this schema's fractions that is >= frac.
-        let mut lo = 0usize;
-        let mut hi = per_octave as usize;
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if FRACTIONS[mid * stride] < frac {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo as i32 + (exp - 1) * per_octave
-    } else {
-        // A power of two is the upper bound of its bucket: it belongs one octave lower.
-        let octave = if frac == 0.5 { exp - 1 } else { exp };
-        let shift = -i32::from(schema);
-        (octave + (1 << shift) - 1) >> shift
-    };
-    key + i32::from(inf)
+    FineKey::of(v).at(schema)
 }
 
+/// The bucket of `|v|` at the highest schema, from which its bucket at every schema follows (a
+/// bucket of schema `s` is exactly `2^(8-s)` buckets of schema 8): an observation computes it
+/// before it takes a stripe, and only shifts it to the stripe's schema inside.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FineKey {
+    key: i32,
+    inf: bool,
+}
+
+impl FineKey {
+    /// The key of `|v|` for a `v` that is neither NaN nor zero (for those it is meaningless,
+    /// and never used, but computing it is harmless). Integer operations on the bits only: a
+    /// float operation and the moves between float and integer registers would sit on the
+    /// path of every observation.
+    #[inline]
+    pub(crate) fn of(v: f64) -> Self {
+        let mut bits = v.to_bits() & !(1 << 63);
+        let inf = bits == f64::INFINITY.to_bits();
+        if inf {
+            bits = f64::MAX.to_bits();
+        }
+        if bits >> 52 == 0 {
+            return Self::of_subnormal(bits);
+        }
+        Self { key: Self::normal(bits), inf }
+    }
+
+    /// The schema-8 key of the positive normal `f64` with these bits: with `frexp`'s
+    /// `(frac, exp)`, the step of `frac` within its octave plus 256 per octave (`exp - 1`);
+    /// `frac`'s mantissa is the value's own.
+    #[inline]
+    fn normal(bits: u64) -> i32 {
+        let exp = (bits >> 52) as i32 - 1022;
+        octave_step(bits & MANTISSA) + (exp - 1) * 256
+    }
+
+    /// [`Self::of`] for a subnormal (or zero): scaled into the normal range first (exact).
+    #[cold]
+    #[inline(never)]
+    fn of_subnormal(bits: u64) -> Self {
+        let scaled = (f64::from_bits(bits) * pow2(64)).to_bits();
+        Self { key: Self::normal(scaled) - 64 * 256, inf: false }
+    }
+
+    /// The key at `schema` (in `MIN_SCHEMA..=MAX_SCHEMA`). Infinities get the key after the
+    /// largest finite value's, as in client_golang.
+    #[inline]
+    pub(crate) fn at(self, schema: i8) -> i32 {
+        reduce(self.key, MAX_SCHEMA, schema) + i32::from(self.inf)
+    }
+}
+
+/// The mantissa bits of an `f64`.
+const MANTISSA: u64 = (1 << 52) - 1;
+
+/// How many of [`FRACTIONS`] are below the `frac` (in `[0.5, 1)`) with mantissa `mantissa`:
+/// the schema-8 key within its octave. The top 9 bits of the mantissa name one of 512 *cells*
+/// of `frac`; a cell is narrower (`2^-10`) than the gap between two fractions (at least
+/// `2^-1 × (2^(1/256) − 1)`), so it holds at most one of them. Two loads that do not wait for
+/// each other and one integer compare (the fractions share `frac`'s exponent, so their
+/// mantissas order like them), with no branch to mispredict: this sits on the path of every
+/// observation.
+#[inline]
+fn octave_step(mantissa: u64) -> i32 {
+    let cell = (mantissa >> 43) as usize & 0x1ff;
+    i32::from(CELLS_BELOW[cell]) + i32::from(CELL_SPLITS[cell] < mantissa)
+}
+
+/// The lowest `frac` of cell `c`.
+const fn cell_start(c: usize) -> f64 {
+    0.5 + c as f64 / 1024.0
+}
+
+/// How many of [`FRACTIONS`] are below each cell's lowest value (255 for the last ones, where
+/// all 256 are: their [`CELL_SPLITS`] entry then counts the last).
+static CELLS_BELOW: [u8; 512] = {
+    let mut below = [0u8; 512];
+    let mut c = 0;
+    while c < 512 {
+        let mut n = 0;
+        while n < 256 && FRACTIONS[n] < cell_start(c) {
+            n += 1;
+        }
+        below[c] = if n > 255 { 255 } else { n as u8 };
+        c += 1;
+    }
+    below
+};
+
+/// The mantissa of the fraction inside each cell, or `u64::MAX` (above every mantissa) if none
+/// is; for the cells with all 256 fractions below them, the last fraction's (so it counts).
+static CELL_SPLITS: [u64; 512] = {
+    let mut splits = [u64::MAX; 512];
+    let mut c = 0;
+    while c < 512 {
+        let end = if c == 511 { 1.0 } else { cell_start(c + 1) };
+        let mut n = 0;
+        let mut inside = 0;
+        while n < 256 {
+            if FRACTIONS[n] >= cell_start(c) && FRACTIONS[n] < end {
+                splits[c] = FRACTIONS[n].to_bits() & MANTISSA;
+                inside += 1;
+            }
+            n += 1;
+        }
+        assert!(inside <= 1, "a cell holds two fractions");
+        if FRACTIONS[255] < cell_start(c) {
+            splits[c] = FRACTIONS[255].to_bits() & MANTISSA;
+        }
+        c += 1;
+    }
+    splits
+};
+
 /// The key at schema `to` (`<= from`) of the bucket that holds bucket `key` of schema `from`.
+#[inline]
 pub(crate) fn reduce(key: i32, from: i8, to: i8) -> i32 {
     let by = (from - to).clamp(0, 31);
     ((key - 1) >> by) + 1
@@ -405,6 +495,20 @@ mod tests {
         assert_eq!(key(f64::INFINITY, 0), key(f64::MAX, 0) + 1);
         assert_eq!(key(f64::from_bits(1), 8), -1074 * 256);
         assert_eq!(key(f64::MAX, 8), 1024 * 256);
+    }
+
+    #[test]
+    fn octave_steps_count_the_fractions_below() {
+        // Every fraction, its neighbours one ulp away, and points in between.
+        let mut probes = std::vec::Vec::new();
+        for f in FRACTIONS {
+            probes.extend([f64::from_bits(f.to_bits() - 1), f, f64::from_bits(f.to_bits() + 1)]);
+        }
+        probes.extend((0..4096).map(|i| 0.5 + i as f64 / 8192.0));
+        for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
+            let want = FRACTIONS.iter().filter(|f| **f < frac).count() as i32;
+            assert_eq!(octave_step(frac.to_bits() & MANTISSA), want, "{frac}");
+        }
     }
 
     #[test]

@@ -1,56 +1,56 @@
-//! A Prometheus native histogram in fixed space: exponential buckets, lock-free observations,
-//! consistent scrapes.
+//! A Prometheus native histogram in fixed space: exponential buckets, one compare-and-swap
+//! per observation, consistent scrapes.
 //!
 //! # Buckets
 //! At schema `s` (`-4..=8`) every power of two is split into `2^s` buckets; bucket `k` holds
 //! the values whose absolute value is in `(2^((k-1)/2^s), 2^(k/2^s)]`. Values whose absolute
 //! value is at most the zero threshold are counted in the zero bucket; NaN is counted (in
 //! `count` and `sum`) but in no bucket, as client_golang does. Positive and negative buckets
-//! share one array of `BUCKETS` *slots*, each a 128-bit word holding a bucket's tag (sign,
-//! schema, key) and its count, so only populated buckets take space.
+//! share one array of `BUCKETS` *slots*, each a bucket's tag (sign, schema, key) and its
+//! count, so only populated buckets take space.
 //!
 //! # When the slots run out
 //! client_golang's rules, without allocating: when an observation finds no slot for its
-//! bucket, the histogram first *tidies* (merges slots that ended up holding the same bucket,
-//! and folds buckets below the zero threshold into the zero bucket); if that frees nothing and
-//! the lowest bucket's upper bound is within the configured maximum zero threshold, it *widens
-//! the zero bucket* to swallow that bucket; otherwise it *lowers the resolution* (schema − 1,
-//! every pair of buckets becomes one). At schema −4 with every slot still holding a distinct
-//! bucket, the zero bucket widens past the maximum as a last resort: the observation is
-//! always counted, nothing panics, nothing allocates. The schema never rises again (client_golang
-//! can reset the histogram after a while; diag keeps counts monotonic instead).
+//! bucket and the lowest bucket's upper bound is within the configured maximum zero threshold,
+//! the histogram *widens the zero bucket* to swallow that bucket; otherwise it *lowers the
+//! resolution* (schema − 1, every pair of buckets becomes one). At schema −4 with every slot
+//! still holding a distinct bucket, the zero bucket widens past the maximum as a last resort:
+//! the observation is always counted, nothing panics, nothing allocates. The schema never
+//! rises again (client_golang can reset the histogram after a while; diag keeps counts
+//! monotonic instead).
 //!
 //! # Concurrency
-//! An observation is lock-free: a compare-and-swap on the sum, one on its slot (or on the zero
-//! or NaN counter). It reads the schema and zero threshold without synchronising with a
-//! change of them: a slot's tag carries the schema it was counted at, and a scrape brings every
-//! slot to the lowest schema present and folds buckets under the threshold into the zero
-//! bucket, so a stale observation is still counted in the right place.
+//! The same stripes as the classic [`Histogram`](crate::Histogram) (see there for why this is
+//! the fastest design on Intel and AMD alike): two, each with its own slots, zero bucket, NaN
+//! count, sum, schema and zero threshold. An observation takes the calling thread's stripe with
+//! one compare-and-swap (or, if it is taken, the other), records with plain loads and stores,
+//! and gives it back with a store; making room when the slots are full happens inside that
+//! hold, as plain single-threaded code. A scrape reads each stripe as a seqlock reader (or
+//! takes it, if observers keep writing it), so each stripe's copy is whole, and merges the two
+//! copies: both brought to the lower schema and the wider zero threshold, and, if their buckets
+//! together are more than `BUCKETS`, the same rules applied once more to the copy. So a scrape
+//! is consistent — `count` equals the zero bucket plus the NaN count plus every bucket, and
+//! `sum` is the sum of exactly those observations — and at most `BUCKETS` buckets are written.
 //!
-//! Changing the resolution retags slots in place (one compare-and-swap, the count stays);
-//! merging two slots or folding one into the zero bucket takes a count out of one word and
-//! adds it to another, and a scrape must not see it in both or neither. Such *moves* are
-//! bracketed by a counter (moves in progress, moves finished): a scrape reads everything
-//! between two loads of it and retries if a move was under way or finished meanwhile, like a sequence lock. So a
-//! scrape is consistent — `count` equals the zero bucket plus the NaN count plus every bucket —
-//! and may wait for a move in progress (never for an observation). Moves only happen when the
-//! slots are full, a few times in a histogram's life; do not scrape from an interrupt handler
-//! that may interrupt a move.
-//!
-//! The sum is one more atomic, so a scrape concurrent with observations may include an
-//! observation in `sum` and not yet in its bucket (or the reverse); once observations stop,
-//! both agree. (The classic [`Histogram`](crate::Histogram) keeps sum and count in one word
-//! per bucket; a native bucket's word holds its tag instead.)
+//! An observer waits only if both stripes are held at once (by two other observers inside
+//! their few instructions, or a scrape copying one while an observer holds the other); a
+//! scrape waits for an observer in flight on a stripe. On a single core without an OS, an
+//! interrupt handler that observes while the code it interrupted is inside an observation of
+//! the same histogram uses the other stripe; do not scrape from an interrupt handler.
 
 mod bucket;
+mod counts;
 mod hybrid;
 mod key;
 mod snapshot;
 
-use crate::atomic::{AtomicU8, AtomicU64, AtomicU128, Ordering, array_of, loom_const_fn, spin_loop};
+use crossbeam_utils::CachePadded;
+
+use crate::atomic::loom_const_fn;
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::family::Series;
-use bucket::{Bucket, pack, unpack};
+use crate::stripe::{self, Stripe, StripeLock};
+use counts::NativeCounts;
 pub use hybrid::{HybridHistogram, HybridSnapshot};
 pub use snapshot::{NativeBucket, NativeSnapshot};
 #[cfg(feature = "protobuf")]
@@ -153,17 +153,32 @@ impl Default for NativeConfig {
 /// ```
 pub struct NativeHistogram<const BUCKETS: usize> {
     config: NativeConfig,
-    /// The current schema, plus 4 (so it fits an unsigned byte). Only ever lowered.
-    schema: AtomicU8,
-    /// The current zero threshold's bits (a non-negative `f64`, so its bits order like it).
-    /// Only ever raised.
-    zero_threshold: AtomicU64,
-    zero: AtomicU64,
-    nan: AtomicU64,
-    sum: AtomicU64,
-    /// Moves finished (high 32 bits, wrapping) and moves in progress (low 32 bits).
-    moves: AtomicU64,
-    slots: [AtomicU128; BUCKETS],
+    stripes: [CachePadded<NativeStripe<BUCKETS>>; STRIPES],
+}
+
+/// Stripes of a [`NativeHistogram`], as many as a classic [`Histogram`](crate::Histogram) has.
+const STRIPES: usize = 2;
+
+/// One stripe of a [`NativeHistogram`].
+#[derive(Debug)]
+struct NativeStripe<const BUCKETS: usize> {
+    lock: StripeLock,
+    counts: NativeCounts<BUCKETS>,
+}
+
+impl<const BUCKETS: usize> NativeStripe<BUCKETS> {
+    loom_const_fn! {
+        fn new(config: NativeConfig) -> Self {
+            Self { lock: StripeLock::new(), counts: NativeCounts::new(config) }
+        }
+    }
+}
+
+impl<const BUCKETS: usize> Stripe for NativeStripe<BUCKETS> {
+    #[inline(always)]
+    fn lock(&self) -> &StripeLock {
+        &self.lock
+    }
 }
 
 /// The lowest schema: one bucket per 2^16 (Prometheus' limit).
@@ -171,25 +186,13 @@ pub const NATIVE_MIN_SCHEMA: i8 = key::MIN_SCHEMA;
 /// The highest schema: 256 buckets per power of two (Prometheus' limit).
 pub const NATIVE_MAX_SCHEMA: i8 = key::MAX_SCHEMA;
 
-/// What ending a move adds to [`NativeHistogram::moves`]: one more finished, one fewer in
-/// progress (the low half is at least 1 then, so nothing borrows from the high half).
-const MOVE_ENDED: u64 = (1 << 32) - 1;
-/// The moves-in-progress half of [`NativeHistogram::moves`].
-const IN_PROGRESS: u64 = 0xffff_ffff;
-
 impl<const BUCKETS: usize> NativeHistogram<BUCKETS> {
     loom_const_fn! {
         /// An empty histogram.
         pub fn new(config: NativeConfig) -> Self {
             Self {
                 config,
-                schema: AtomicU8::new((config.schema - key::MIN_SCHEMA) as u8),
-                zero_threshold: AtomicU64::new(config.zero_threshold.to_bits()),
-                zero: AtomicU64::new(0),
-                nan: AtomicU64::new(0),
-                sum: AtomicU64::new(0),
-                moves: AtomicU64::new(0),
-                slots: array_of![AtomicU128::new(0); BUCKETS],
+                stripes: [CachePadded::new(NativeStripe::new(config)), CachePadded::new(NativeStripe::new(config))],
             }
         }
     }
@@ -199,252 +202,21 @@ impl<const BUCKETS: usize> NativeHistogram<BUCKETS> {
         self.config
     }
 
-    /// Records one observation. Lock-free: it never waits for a scrape or another observer
-    /// (see the [module documentation](self) for what happens when the slots are full).
+    /// Records one observation: one compare-and-swap, on a stripe of the calling thread's
+    /// (see the [module documentation](self), also for what happens when the slots are full).
+    #[inline]
     pub fn observe(&self, v: f64) {
-        // Relaxed throughout: each counter publishes only its own value; scrapes order
-        // themselves against moves, not against observations (see `snapshot`).
-        let mut sum = self.sum.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(sum) + v).to_bits();
-            match self.sum.compare_exchange_weak(sum, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => sum = now,
-            }
-        }
-        if v.is_nan() {
-            self.nan.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        loop {
-            if v.abs() <= self.zero_threshold() {
-                self.zero.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            let schema = self.schema();
-            let bucket = Bucket { negative: v < 0.0, schema, key: key::key(v, schema) };
-            if self.add_to_slot(bucket, 1) {
-                return;
-            }
-            self.make_room(bucket);
-        }
-    }
-
-    fn schema(&self) -> i8 {
-        // Relaxed: a stale schema only counts an observation at a finer resolution, which a
-        // slot's tag records (see the module documentation).
-        self.schema.load(Ordering::Relaxed) as i8 + key::MIN_SCHEMA
-    }
-
-    fn zero_threshold(&self) -> f64 {
-        // Relaxed: a stale (lower) threshold puts a value in a bucket that scrapes and tidying
-        // fold into the zero bucket.
-        f64::from_bits(self.zero_threshold.load(Ordering::Relaxed))
-    }
-
-    /// The first slot to probe for `bucket`: consecutive keys get consecutive slots.
-    fn home(bucket: Bucket) -> usize {
-        let half = if bucket.negative { BUCKETS / 2 } else { 0 };
-        (bucket.key as u32 as usize).wrapping_add(half) % BUCKETS
-    }
-
-    /// Adds `n` to the slot holding `bucket`, or claims an empty slot for it; `false` if every
-    /// slot holds another bucket.
-    fn add_to_slot(&self, bucket: Bucket, n: u64) -> bool {
-        if BUCKETS == 0 {
-            return false;
-        }
-        let tag = bucket.tag();
-        let home = Self::home(bucket);
-        for probe in 0..BUCKETS {
-            let slot = &self.slots[(home + probe) % BUCKETS];
-            // Relaxed: see `observe`. The compare-and-swap fails if the slot's bucket changed.
-            let mut word = slot.load(Ordering::Relaxed);
-            loop {
-                let (t, count) = unpack(word);
-                let next = match t {
-                    0 => pack(tag, n),
-                    t if t == tag => pack(tag, count.wrapping_add(n)),
-                    _ => break,
-                };
-                match slot.compare_exchange_weak(word, next, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => return true,
-                    Err(now) => word = now,
-                }
-            }
-        }
-        false
-    }
-
-    /// Makes room after `bucket` found no slot: tidy, else widen the zero bucket, else lower the
-    /// resolution, else (at the lowest schema) widen the zero bucket anyway.
-    #[cold]
-    fn make_room(&self, bucket: Bucket) {
-        if self.tidy() {
-            return;
-        }
-        // The lowest bucket, `bucket` included: what the zero bucket would have to swallow.
-        let mut lowest = bucket.upper();
-        for slot in &self.slots {
-            if let Some(b) = Bucket::from_tag(unpack(slot.load(Ordering::SeqCst)).0) {
-                lowest = lowest.min(b.upper());
-            }
-        }
-        if lowest <= self.config.max_zero_threshold {
-            self.widen_zero(lowest);
-            return;
-        }
-        let schema = self.schema();
-        if schema > key::MIN_SCHEMA {
-            let current = (schema - key::MIN_SCHEMA) as u8;
-            // SeqCst with the other changes of shape. If another thread lowered it already,
-            // this one has nothing more to do: its retry sees the new schema.
-            let _ = self.schema.compare_exchange(current, current - 1, Ordering::SeqCst, Ordering::SeqCst);
-            self.tidy();
-            return;
-        }
-        self.widen_zero(lowest);
-    }
-
-    fn begin_move(&self) {
-        // SeqCst: a scrape that sees any effect of the move sees this first (see `snapshot`).
-        self.moves.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn end_move(&self) {
-        self.moves.fetch_add(MOVE_ENDED, Ordering::SeqCst);
-    }
-
-    /// Raises the zero threshold to `to` and folds every bucket under it into the zero bucket.
-    fn widen_zero(&self, to: f64) {
-        self.begin_move();
-        // SeqCst: inside the move, so a scrape reads a threshold that fits its zero count.
-        self.zero_threshold.fetch_max(to.to_bits(), Ordering::SeqCst);
-        self.end_move();
-        self.tidy();
-    }
-
-    /// Brings every slot to the current schema, folds buckets under the zero threshold into
-    /// the zero bucket and merges slots holding the same bucket. `true` if a slot is free
-    /// after it (which another thread may take at once).
-    fn tidy(&self) -> bool {
-        let mut free = false;
-        for i in 0..BUCKETS {
-            let slot = &self.slots[i];
-            loop {
-                // SeqCst: moves and scrapes are ordered with the move counter (see `snapshot`).
-                let word = slot.load(Ordering::SeqCst);
-                let (tag, count) = unpack(word);
-                let Some(b) = Bucket::from_tag(tag) else {
-                    free = true;
-                    break;
-                };
-                let schema = self.schema();
-                if b.schema > schema {
-                    // Retag in place: the count stays, only its resolution drops.
-                    let next = pack(b.at(schema).tag(), count);
-                    let _ = slot.compare_exchange_weak(word, next, Ordering::SeqCst, Ordering::SeqCst);
-                    continue;
-                }
-                let into_zero = b.upper() <= self.zero_threshold();
-                let twin = if into_zero {
-                    None
-                } else {
-                    match self.slots[..i].iter().position(|s| unpack(s.load(Ordering::SeqCst)).0 == tag) {
-                        Some(j) => Some(j),
-                        None => break, // a bucket of its own: keep it
-                    }
-                };
-                self.begin_move();
-                if slot.compare_exchange_weak(word, 0, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-                    self.end_move();
-                    continue; // an observer got there first: look again
-                }
-                match twin {
-                    None => {
-                        self.zero.fetch_add(count, Ordering::SeqCst);
-                    }
-                    Some(j) => self.deposit(b, count, j),
-                }
-                self.end_move();
-                free = true;
-                break;
-            }
-        }
-        free
-    }
-
-    /// Adds `count` observations of `bucket`, taken out of a slot by a move, preferably to slot
-    /// `hint` (which held the same bucket). Never fails: if the bucket has no slot and none is
-    /// free, the zero bucket widens to hold it.
-    fn deposit(&self, bucket: Bucket, count: u64, hint: usize) {
-        let slot = &self.slots[hint];
-        let mut word = slot.load(Ordering::SeqCst);
-        while unpack(word).0 == bucket.tag() {
-            let next = pack(bucket.tag(), unpack(word).1.wrapping_add(count));
-            match slot.compare_exchange_weak(word, next, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return,
-                Err(now) => word = now,
-            }
-        }
-        let bucket = bucket.at(self.schema());
-        if bucket.upper() > self.zero_threshold() && self.add_to_slot(bucket, count) {
-            return;
-        }
-        self.zero_threshold.fetch_max(bucket.upper().to_bits(), Ordering::SeqCst);
-        self.zero.fetch_add(count, Ordering::SeqCst);
+        stripe::hold(&self.stripes, |s| s.counts.prepare(v), |s, at| s.counts.record(v, at, &self.config));
     }
 
     /// A consistent snapshot: `count` equals the zero bucket plus the NaN count plus every
-    /// bucket (see the [module documentation](self) for `sum`). Waits only while a move is in
-    /// progress.
+    /// bucket, and `sum` is the sum of exactly those observations. Waits only for an
+    /// observation in flight.
     pub fn snapshot(&self) -> NativeSnapshot<BUCKETS> {
-        loop {
-            // SeqCst, like every move's steps: if this scrape reads any word a move changed,
-            // the second load of the move counter sees the move started, so the scrape retries.
-            let before = self.moves.load(Ordering::SeqCst);
-            if before & IN_PROGRESS != 0 {
-                spin_loop();
-                continue;
-            }
-            let schema = self.schema.load(Ordering::SeqCst) as i8 + key::MIN_SCHEMA;
-            let zero_threshold = f64::from_bits(self.zero_threshold.load(Ordering::SeqCst));
-            let mut zero = self.zero.load(Ordering::SeqCst);
-            let nan = self.nan.load(Ordering::SeqCst);
-            let sum = f64::from_bits(self.sum.load(Ordering::SeqCst));
-            let mut words = [0u128; BUCKETS];
-            for (w, slot) in words.iter_mut().zip(&self.slots) {
-                *w = slot.load(Ordering::SeqCst);
-            }
-            if self.moves.load(Ordering::SeqCst) != before {
-                continue;
-            }
-            // The lowest schema of any slot: observers that read a stale schema, or a tidy in
-            // progress, may leave finer ones.
-            let target =
-                words.iter().filter_map(|w| Bucket::from_tag(unpack(*w).0)).fold(schema, |s, b| s.min(b.schema));
-            let mut count = zero.wrapping_add(nan);
-            let mut snap = NativeSnapshot::empty(target, zero_threshold);
-            for w in &words {
-                let (tag, n) = unpack(*w);
-                if let Some(b) = Bucket::from_tag(tag) {
-                    count = count.wrapping_add(n);
-                    if b.at(target).upper() <= zero_threshold {
-                        zero = zero.wrapping_add(n);
-                    }
-                }
-            }
-            snap.fill(words.iter().filter_map(|w| {
-                let (tag, n) = unpack(*w);
-                let b = Bucket::from_tag(tag)?.at(target);
-                (b.upper() > zero_threshold).then_some((b.negative, b.key, n))
-            }));
-            snap.zero_count = zero;
-            snap.nan_count = nan;
-            snap.count = count;
-            snap.sum = sum;
-            return snap;
-        }
+        let [a, b] = &self.stripes;
+        let a = a.lock.read(|| a.counts.snapshot());
+        let b = b.lock.read(|| b.counts.snapshot());
+        NativeSnapshot::merged(&a, &b)
     }
 }
 

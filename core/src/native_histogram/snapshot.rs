@@ -82,7 +82,7 @@ impl<const BUCKETS: usize> NativeSnapshot<BUCKETS> {
         self.len = len;
     }
 
-    /// The sum of two snapshots (two halves of a [`HybridHistogram`](crate::HybridHistogram)):
+    /// The sum of two snapshots (the two stripes of a native or hybrid histogram):
     /// both brought to the lower schema and the wider zero threshold. If their buckets together
     /// are more than `BUCKETS`, client_golang's rules apply once more: the resolution drops
     /// until they fit, and at the lowest schema the zero bucket widens. Counts are kept:

@@ -168,16 +168,3 @@ fn a_family_of_native_histograms_encodes_in_every_format() {
     let n = Scrape::new(Format::OpenMetrics, &registry).fill(&mut buf).unwrap();
     crate::encoding::parse::validate(Format::OpenMetrics, core::str::from_utf8(&buf[..n]).unwrap()).unwrap();
 }
-
-#[test]
-fn the_move_counter_wraps_without_blocking_scrapes() {
-    let config = NativeConfig::new(0).with_zero_threshold(0.0).with_max_zero_threshold(1.0);
-    let h: NativeHistogram<1> = NativeHistogram::new(config);
-    // The finished-moves half about to wrap.
-    h.moves.store(0xffff_ffff << 32, Ordering::SeqCst);
-    // 0.75 takes the one slot; 3.0 folds it into the zero bucket: a move.
-    let s = observed(&h, &[0.75, 3.0]);
-    assert_eq!((s.zero_count, s.count), (1, 2));
-    assert_eq!(h.moves.load(Ordering::SeqCst) & IN_PROGRESS, 0);
-    assert_ne!(h.moves.load(Ordering::SeqCst), 0xffff_ffff << 32, "a move ran");
-}

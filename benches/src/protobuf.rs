@@ -1,25 +1,31 @@
 //! The protobuf exposition (delimited `io.prometheus.client.MetricFamily`) of the encode
 //! workloads: diag's chunked, allocation-free encoder against prometheus-client's
 //! `prometheus_protobuf::encode_to_vec` (prost messages built per scrape, then encoded).
-//! Times are the encoding thread's CPU time; the allocations of one encode are printed.
+//! Times are the encoding thread's CPU time.
 //!
-//! `cargo bench -p diag-benches --bench protobuf -- --warm-up-time 1 --measurement-time 3`
+//! Part of `cargo bench -p diag-benches` (groups `protobuf_small`, `protobuf_large`).
 
 use std::hint::black_box;
 
 use criterion::Criterion;
-use diag_benches::alloc::CountingAlloc;
-use diag_benches::hot::cpu_timed;
-use diag_benches::workload::{self, LARGE, SMALL, Shape};
 use diag_core::{Format, Scrape};
 
-#[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc::new();
+use crate::alloc::CountingAlloc;
+use crate::hot::cpu_timed;
+use crate::report::EncodeFacts;
+use crate::workload::{self, Shape};
 
 /// The chunk diag's frontends stream in by default.
 const CHUNK: usize = 64 * 1024;
 
-fn group(c: &mut Criterion, shape: Shape) {
+/// The workload name of `shape`'s protobuf facts.
+fn workload_name(shape: Shape) -> &'static str {
+    if shape.name == "small" { "small, protobuf" } else { "large, protobuf" }
+}
+
+/// Measures `shape` in protobuf on diag and prometheus-client (group `protobuf_<shape>`);
+/// the allocations and size of one encode each, counted by `alloc` (the global allocator).
+pub fn group(c: &mut Criterion, shape: Shape, alloc: &CountingAlloc) -> Vec<EncodeFacts> {
     let diag = workload::Diag::new(shape);
     let registry = diag.registry();
     let mut chunk = vec![0u8; CHUNK];
@@ -37,12 +43,13 @@ fn group(c: &mut Criterion, shape: Shape) {
     let pc = workload::PromClient::new(shape).into_registry();
     let mut pc_encode = || prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&pc).expect("encode").len();
 
-    for (name, f) in [("diag", &mut diag_encode as &mut dyn FnMut() -> usize), ("prometheus_client", &mut pc_encode)] {
+    let mut facts = Vec::new();
+    for (imp, f) in [("diag", &mut diag_encode as &mut dyn FnMut() -> usize), ("prometheus_client", &mut pc_encode)] {
         f();
-        ALLOC.start();
+        alloc.start();
         let bytes = black_box(f());
-        let allocations = ALLOC.stop();
-        println!("protobuf_{} {name}: {bytes} bytes, {allocations} allocations per encode", shape.name);
+        let allocations = alloc.stop();
+        facts.push(EncodeFacts { workload: workload_name(shape), imp, allocations, bytes });
     }
 
     let mut g = c.benchmark_group(format!("protobuf_{}", shape.name));
@@ -60,11 +67,5 @@ fn group(c: &mut Criterion, shape: Shape) {
     bench("diag", &mut diag_encode);
     bench("prometheus_client", &mut pc_encode);
     g.finish();
-}
-
-fn main() {
-    let mut c = Criterion::default().configure_from_args();
-    group(&mut c, SMALL);
-    group(&mut c, LARGE);
-    c.final_summary();
+    facts
 }

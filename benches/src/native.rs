@@ -3,17 +3,33 @@
 //! histograms — prometheus-client 0.25's `Histogram::new_native` and `new_classic_and_native`
 //! (a mutex around the state) and metrics-exporter-prometheus 0.18's native distribution
 //! (observations buffered, folded into a `RwLock<BTreeMap>` at upkeep, which is untimed here as
-//! in the peers bench). The `prometheus` crate 0.14 has no native histograms.
+//! in the hot-path groups). The `prometheus` crate 0.14 has no native histograms.
 //!
-//! `cargo bench -p diag-benches --bench native -- native`
+//! Part of `cargo bench -p diag-benches` (group `native_observe`).
 
 use criterion::Criterion;
-use diag_benches::hot::{run, value};
 use diag_core::{DEFAULT_BUCKETS, Family, Histogram, HybridHistogram, NativeConfig, NativeHistogram};
 use metrics::Recorder as _;
 
-fn native_observe(c: &mut Criterion) {
-    let mut g = c.benchmark_group("native_observe");
+use crate::hot::{run, value};
+
+/// The criterion group.
+pub const GROUP: &str = "native_observe";
+
+/// The implementations measured, with their display names.
+pub const IMPLS: [(&str, &str); 6] = [
+    ("diag_native", "diag `NativeHistogram<32>`"),
+    ("diag_hybrid", "diag `HybridHistogram<32, 11>` (native + classic)"),
+    ("diag_classic", "diag `Histogram<11>` (classic)"),
+    ("prometheus_client_native", "prometheus-client 0.25 native"),
+    ("prometheus_client_hybrid", "prometheus-client 0.25 native + classic"),
+    ("metrics_native", "metrics-exporter-prometheus 0.18 native"),
+];
+
+/// Measures every implementation: one series of each (schema 3, the default buckets), the
+/// hot-path values, one thread.
+pub fn group(c: &mut Criterion) {
+    let mut g = c.benchmark_group(GROUP);
     let classic: Family<Histogram<11>, (&str,), 4> = Family::new(["shard"], &DEFAULT_BUCKETS);
     let classic = classic.get_or_create(("0",)).expect("capacity");
     g.bench_function("diag_classic", |b| b.iter_custom(|iters| run(1, iters, |i| classic.observe(value(i)))));
@@ -23,13 +39,13 @@ fn native_observe(c: &mut Criterion) {
     let hybrid: Family<HybridHistogram<32, 11>, (&str,), 4> =
         Family::new(["shard"], (NativeConfig::new(3), &DEFAULT_BUCKETS));
     let hybrid = hybrid.get_or_create(("0",)).expect("capacity");
-    g.bench_function("diag_native_and_classic", |b| b.iter_custom(|iters| run(1, iters, |i| hybrid.observe(value(i)))));
+    g.bench_function("diag_hybrid", |b| b.iter_custom(|iters| run(1, iters, |i| hybrid.observe(value(i)))));
 
     use prometheus_client::metrics::histogram::{Histogram as PcHistogram, NativeHistogramConfig};
     let pc = PcHistogram::new_native(NativeHistogramConfig::with_schema(3));
     g.bench_function("prometheus_client_native", |b| b.iter_custom(|iters| run(1, iters, |i| pc.observe(value(i)))));
     let pc_both = PcHistogram::new_classic_and_native(DEFAULT_BUCKETS, NativeHistogramConfig::with_schema(3));
-    g.bench_function("prometheus_client_native_and_classic", |b| {
+    g.bench_function("prometheus_client_hybrid", |b| {
         b.iter_custom(|iters| run(1, iters, |i| pc_both.observe(value(i))))
     });
 
@@ -41,7 +57,7 @@ fn native_observe(c: &mut Criterion) {
     let handle = recorder.handle();
     let m = recorder.register_histogram(
         &metrics::Key::from_parts("h", vec![metrics::Label::new("shard", "0")]),
-        &diag_benches::workload::METRICS_META,
+        &crate::workload::METRICS_META,
     );
     g.bench_function("metrics_native", |b| {
         b.iter_custom(|iters| {
@@ -52,10 +68,4 @@ fn native_observe(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn main() {
-    let mut c = Criterion::default().configure_from_args();
-    native_observe(&mut c);
-    c.final_summary();
 }
