@@ -277,7 +277,7 @@ const FRACTIONS: [f64; 256] = [
 
 /// `(frac, exp)` with `v == frac * 2^exp` and `frac` in `[0.5, 1)`, for finite positive `v`
 /// (subnormals included), as C's and Go's `frexp`.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn frexp(v: f64) -> (f64, i32) {
     let bits = v.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i32;
@@ -309,7 +309,7 @@ pub(crate) fn pow2(e: i32) -> f64 {
 /// The key of the bucket holding `|v|` at `schema` (in `MIN_SCHEMA..=MAX_SCHEMA`), for a `v`
 /// that is neither NaN nor zero. Infinities get the key after the largest finite value's, as
 /// in client_golang.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) fn key(v: f64, schema: i8) -> i32 {
     FineKey::of(v).at(schema)
 }
@@ -376,11 +376,46 @@ const MANTISSA: u64 = (1 << 52) - 1;
 /// each other and one integer compare (the fractions share `frac`'s exponent, so their
 /// mantissas order like them), with no branch to mispredict: this sits on the path of every
 /// observation.
+///
+/// On bare-metal targets, where flash counts more, [`octave_step_small`] instead: 256 bytes of
+/// table instead of 4.5 KiB, and two loads that wait for a first one.
 #[inline]
 fn octave_step(mantissa: u64) -> i32 {
+    if cfg!(target_os = "none") { octave_step_small(mantissa) } else { octave_step_cells(mantissa) }
+}
+
+/// [`octave_step`] by the 512 cells.
+#[inline]
+fn octave_step_cells(mantissa: u64) -> i32 {
     let cell = (mantissa >> 43) as usize & 0x1ff;
     i32::from(CELLS_BELOW[cell]) + i32::from(CELL_SPLITS[cell] < mantissa)
 }
+
+/// [`octave_step`] in less flash: the top 8 bits of the mantissa pick a first guess (how many
+/// fractions lie below the lowest `frac` with those bits), and two compares finish it, because
+/// such a cell of width `2^-9` spans at most `256 × log2(1 + 1/256) < 1.45` fractions.
+#[inline]
+fn octave_step_small(mantissa: u64) -> i32 {
+    let guess = usize::from(CELLS_BELOW_SMALL[(mantissa >> 44) as usize & 0xff]);
+    let below = |i: usize| usize::from(FRACTIONS.get(i).is_some_and(|f| f.to_bits() & MANTISSA < mantissa));
+    (guess + below(guess) + below(guess + 1)) as i32
+}
+
+/// How many of [`FRACTIONS`] are below `0.5 + t/512`, the lowest `frac` whose top 8 mantissa
+/// bits are `t` (at most 255, so it fits a byte: the compares add the last one).
+static CELLS_BELOW_SMALL: [u8; 256] = {
+    let mut below = [0u8; 256];
+    let mut t = 0;
+    while t < 256 {
+        let mut n = 0;
+        while n < 256 && FRACTIONS[n] < 0.5 + t as f64 / 512.0 {
+            n += 1;
+        }
+        below[t] = if n > 255 { 255 } else { n as u8 };
+        t += 1;
+    }
+    below
+};
 
 /// The lowest `frac` of cell `c`.
 const fn cell_start(c: usize) -> f64 {
@@ -507,7 +542,8 @@ mod tests {
         probes.extend((0..4096).map(|i| 0.5 + i as f64 / 8192.0));
         for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
             let want = FRACTIONS.iter().filter(|f| **f < frac).count() as i32;
-            assert_eq!(octave_step(frac.to_bits() & MANTISSA), want, "{frac}");
+            assert_eq!(octave_step_cells(frac.to_bits() & MANTISSA), want, "{frac}");
+            assert_eq!(octave_step_small(frac.to_bits() & MANTISSA), want, "{frac}");
         }
     }
 
