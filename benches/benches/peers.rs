@@ -375,6 +375,9 @@ fn main() {
     // every benchmark once as a smoke test: serving and the report are skipped.
     let benching = std::env::args().any(|a| a == "--bench");
     let serve_wanted = filters.is_empty() || filters.iter().any(|f| "serve_large".contains(f.as_str()));
+    let native_wanted = filters.is_empty() || filters.iter().any(|f| diag_benches::native::GROUP.contains(f.as_str()));
+    let go_native =
+        if benching && native_wanted { diag_benches::native::client_golang() } else { Err("filtered out".to_owned()) };
     let (serve, serve_note) = if benching && serve_wanted {
         diag_benches::serve::run_all()
     } else {
@@ -408,6 +411,7 @@ fn main() {
             &diag_benches::native::IMPLS,
         ))
         .filter(|g| !g.times.is_empty()),
+        go_native,
         facts,
         memcpy: [SMALL, LARGE].iter().filter_map(|s| memcpy_time(&dir, s.name)).collect(),
         serve,

@@ -69,3 +69,42 @@ pub fn group(c: &mut Criterion) {
     });
     g.finish();
 }
+
+/// Go's client_golang in the same run (`benches/go/native`, `go test -bench`): native, native +
+/// classic and classic observe, ns per operation, with display names; or why not measured.
+pub fn client_golang() -> Result<Vec<(&'static str, f64)>, String> {
+    const GOPATH: &str = "/usr/share/gocode";
+    if !std::path::Path::new(GOPATH).join("src/github.com/prometheus/client_golang/prometheus").is_dir() {
+        return Err("client_golang not installed (`apt-get install golang-github-prometheus-client-golang-dev`)".into());
+    }
+    let dir = crate::report::workspace_root().join("benches/go/native");
+    let cache = std::env::temp_dir().join("diag-bench-gocache");
+    let out = std::process::Command::new("go")
+        .args(["test", "-run", "^$", "-bench", ".", "-benchtime", "2s"])
+        .current_dir(&dir)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH)
+        .env("GOCACHE", &cache)
+        .output()
+        .map_err(|e| format!("go not run ({e}): `apt-get install golang-go`"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("go test -bench failed: {}{}", text, String::from_utf8_lossy(&out.stderr)));
+    }
+    let mut times = Vec::new();
+    for (bench, name) in [
+        ("BenchmarkNative-", "client_golang (Go) native"),
+        ("BenchmarkNativeAndClassic-", "client_golang (Go) native + classic"),
+        ("BenchmarkClassic-", "client_golang (Go) classic"),
+    ] {
+        // `BenchmarkNative-2   6998026   183.0 ns/op`
+        let ns = text
+            .lines()
+            .find(|l| l.starts_with(bench))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|n| n.parse::<f64>().ok())
+            .ok_or_else(|| format!("no {bench} line in:\n{text}"))?;
+        times.push((name, ns));
+    }
+    Ok(times)
+}

@@ -160,6 +160,8 @@ pub struct Run {
     pub protobuf: Vec<Group>,
     /// Native histogram observe ([`crate::native::IMPLS`]), if measured.
     pub native: Option<Group>,
+    /// Go's client_golang observe in the same run (`(name, ns)`), or why not measured.
+    pub go_native: Result<Vec<(&'static str, f64)>, String>,
     /// Encode allocations and sizes, text and protobuf.
     pub facts: Vec<EncodeFacts>,
     /// `(workload, ns)`: a `memcpy` of the bytes diag writes for each encode workload, the
@@ -430,6 +432,21 @@ impl Run {
             for (id, name) in crate::native::IMPLS {
                 let _ = writeln!(s, "| {name} | {} |", g.time(id).map_or_else(|| "–".to_owned(), human));
             }
+            match &self.go_native {
+                Ok(times) => {
+                    for (name, ns) in times {
+                        let _ = writeln!(s, "| {name} | {} |", human(*ns));
+                    }
+                    let _ = writeln!(
+                        s,
+                        "\nclient_golang: Debian's 1.14 in GOPATH mode, `go test -bench` in `benches/go/native` \
+                         (wall time per operation, one goroutine, GOMAXPROCS = CPUs)."
+                    );
+                }
+                Err(why) => {
+                    let _ = writeln!(s, "\nclient_golang (Go): not measured in this run: {why}.");
+                }
+            }
         }
         let _ = writeln!(s, "\n## Encode: allocations per encode (steady state, reused buffer) and output size\n");
         let _ = writeln!(s, "| workload | implementation | allocations | bytes |\n| --- | --- | --- | --- |");
@@ -593,6 +610,7 @@ mod tests {
             encode: vec![g("encode_small", &[("diag", 10.0), ("prometheus_client", 40.0)])],
             protobuf: vec![g("protobuf_small", &[("diag", 10.0), ("prometheus_client", 45.0)])],
             native: Some(g("native_observe", &[("diag_native", 9.0), ("diag_classic", 10.0)])),
+            go_native: Ok(vec![("client_golang (Go) native", 100.0)]),
             facts: vec![
                 EncodeFacts { workload: "small", imp: "diag", allocations: 0, bytes: 10 },
                 EncodeFacts { workload: "small, protobuf", imp: "diag", allocations: 0, bytes: 8 },
