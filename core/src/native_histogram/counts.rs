@@ -82,7 +82,7 @@ impl<const BUCKETS: usize> NativeCounts<BUCKETS> {
 
     /// Where `v` goes at the schema the stripe has now: computed before the stripe is taken
     /// (the schema read then may be stale by the time it is; [`Self::record`] checks).
-    #[inline]
+    #[inline(always)]
     pub(super) fn prepare(&self, v: f64) -> Prepared {
         let key = FineKey::of(v);
         let schema = self.schema();
@@ -92,7 +92,7 @@ impl<const BUCKETS: usize> NativeCounts<BUCKETS> {
 
     /// Records `v`, prepared as `at` (the holder only). Never fails: when the slots are full,
     /// client_golang's rules make room (see the [module documentation](super)).
-    #[inline]
+    #[inline(always)]
     pub(super) fn record(&self, v: f64, mut at: Prepared, config: &NativeConfig) {
         self.sum.add_f64(v);
         if v.is_nan() {

@@ -328,7 +328,7 @@ impl FineKey {
     /// and never used, but computing it is harmless). Integer operations on the bits only: a
     /// float operation and the moves between float and integer registers would sit on the
     /// path of every observation.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of(v: f64) -> Self {
         let mut bits = v.to_bits() & !(1 << 63);
         let inf = bits == f64::INFINITY.to_bits();
@@ -379,7 +379,7 @@ const MANTISSA: u64 = (1 << 52) - 1;
 ///
 /// On bare-metal targets, where flash counts more, [`octave_step_small`] instead: 256 bytes of
 /// table instead of 4.5 KiB, and two loads that wait for a first one.
-#[inline]
+#[inline(always)]
 fn octave_step(mantissa: u64) -> i32 {
     if cfg!(target_os = "none") { octave_step_small(mantissa) } else { octave_step_cells(mantissa) }
 }
