@@ -10,7 +10,7 @@ use std::time::Duration;
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use diag_benches::alloc::CountingAlloc;
 use diag_benches::history;
-use diag_benches::hot::{cpu_timed, run, value};
+use diag_benches::hot::{bench_encode, cpu_timed, run, value};
 use diag_benches::lookup;
 use diag_benches::report::{self, EncodeFacts, Group, Machine, Run};
 use diag_benches::workload::{self, LARGE, SMALL, Shape};
@@ -268,17 +268,7 @@ fn encode_group(c: &mut Criterion, shape: Shape) -> Vec<EncodeFacts> {
     count("metrics", &mut || m.encode());
 
     let mut g = c.benchmark_group(format!("encode_{}", shape.name));
-    let mut bench = |id: &str, f: &mut dyn FnMut() -> usize| {
-        g.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                cpu_timed(|| {
-                    for _ in 0..iters {
-                        black_box(f());
-                    }
-                })
-            })
-        });
-    };
+    let mut bench = |id: &str, f: &mut dyn FnMut() -> usize| bench_encode(&mut g, id, f);
     bench("diag", &mut || diag.encode());
     bench("prometheus", &mut || prom.encode());
     bench("prometheus_client", &mut || pc.encode());

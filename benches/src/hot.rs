@@ -35,6 +35,24 @@ pub fn cpu_timed(f: impl FnOnce()) -> Duration {
     thread_cpu_time().saturating_sub(start)
 }
 
+/// Benchmarks `f` (one whole encode, returning its length) as `id` in group `g`, timed by the
+/// thread's CPU time: the encode groups' measurement, text and protobuf.
+pub fn bench_encode(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    f: &mut dyn FnMut() -> usize,
+) {
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            cpu_timed(|| {
+                for _ in 0..iters {
+                    std::hint::black_box(f());
+                }
+            })
+        })
+    });
+}
+
 /// Runs `op(i)` for `i in 0..iters` on each of `threads` threads started together and returns
 /// the time per operation while `threads` threads contend.
 ///

@@ -11,7 +11,7 @@ use criterion::Criterion;
 use diag_core::{Format, Scrape};
 
 use crate::alloc::CountingAlloc;
-use crate::hot::cpu_timed;
+use crate::hot::bench_encode;
 use crate::report::EncodeFacts;
 use crate::workload::{self, Shape};
 
@@ -53,17 +53,7 @@ pub fn group(c: &mut Criterion, shape: Shape, alloc: &CountingAlloc) -> Vec<Enco
     }
 
     let mut g = c.benchmark_group(format!("protobuf_{}", shape.name));
-    let mut bench = |id: &str, f: &mut dyn FnMut() -> usize| {
-        g.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                cpu_timed(|| {
-                    for _ in 0..iters {
-                        black_box(f());
-                    }
-                })
-            })
-        });
-    };
+    let mut bench = |id: &str, f: &mut dyn FnMut() -> usize| bench_encode(&mut g, id, f);
     bench("diag", &mut diag_encode);
     bench("prometheus_client", &mut pc_encode);
     g.finish();
