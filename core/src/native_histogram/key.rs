@@ -535,12 +535,10 @@ mod tests {
     #[test]
     fn octave_steps_count_the_fractions_below() {
         // Every fraction, its neighbours one ulp away, and points in between.
-        let mut probes = std::vec::Vec::new();
-        for f in FRACTIONS {
-            probes.extend([f64::from_bits(f.to_bits() - 1), f, f64::from_bits(f.to_bits() + 1)]);
-        }
-        probes.extend((0..4096).map(|i| 0.5 + i as f64 / 8192.0));
-        for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
+        let around =
+            FRACTIONS.iter().flat_map(|f| [f64::from_bits(f.to_bits() - 1), *f, f64::from_bits(f.to_bits() + 1)]);
+        let between = (0..4096).map(|i| 0.5 + i as f64 / 8192.0);
+        for frac in around.chain(between).filter(|f| (0.5..1.0).contains(f)) {
             let want = FRACTIONS.iter().filter(|f| **f < frac).count() as i32;
             assert_eq!(octave_step_cells(frac.to_bits() & MANTISSA), want, "{frac}");
             assert_eq!(octave_step_small(frac.to_bits() & MANTISSA), want, "{frac}");
