@@ -533,6 +533,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe integer arithmetic only; a million interpreted compares")]
     fn octave_steps_count_the_fractions_below() {
         // Every fraction, its neighbours one ulp away, and points in between.
         let around =
