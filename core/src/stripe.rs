@@ -126,8 +126,11 @@ impl StripeLock {
             return None;
         }
         // Acquire: pairs with the release that gave the stripe back, so the holder sees the
-        // previous holder's counts. A failed attempt writes nothing.
-        self.seq.compare_exchange_weak(seq, seq | 1, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        // previous holder's counts. A failed attempt writes nothing. Strong, not weak: a
+        // spurious failure would send the thread to another stripe for good (one thread's
+        // observations split over two stripes merge at a lower resolution); on x86 both are
+        // the same `lock cmpxchg`.
+        self.seq.compare_exchange(seq, seq | 1, Ordering::Acquire, Ordering::Relaxed).ok()?;
         // Release fence: a seqlock reader that reads any store of this hold also reads an odd
         // or later `seq` afterwards (its acquire fence pairs with this one), so it retries.
         fence(Ordering::Release);
