@@ -333,6 +333,7 @@ fn filters() -> Vec<String> {
 }
 
 fn main() {
+    lookup::check_prometheus_merges_concatenated_values();
     let machine = Machine::detect();
     let dir = criterion_dir();
     let mut c = Criterion::default()

@@ -17,14 +17,7 @@ use crate::hot::{run, value};
 pub const GROUP: &str = "native_observe";
 
 /// The implementations measured, with their display names.
-pub const IMPLS: [(&str, &str); 6] = [
-    ("diag_native", "diag `NativeHistogram<32>`"),
-    ("diag_hybrid", "diag `HybridHistogram<32, 11>` (native + classic)"),
-    ("diag_classic", "diag `Histogram<11>` (classic)"),
-    ("prometheus_client_native", "prometheus-client 0.25 native"),
-    ("prometheus_client_hybrid", "prometheus-client 0.25 native + classic"),
-    ("metrics_native", "metrics-exporter-prometheus 0.18 native"),
-];
+pub const IMPLS: [(&str, &str); 6] = diag_bench_report::rows::NATIVE;
 
 /// Measures every implementation: one series of each (schema 3, the default buckets), the
 /// hot-path values, one thread.
@@ -77,7 +70,7 @@ pub fn client_golang() -> Result<Vec<(&'static str, f64)>, String> {
     if !std::path::Path::new(GOPATH).join("src/github.com/prometheus/client_golang/prometheus").is_dir() {
         return Err("client_golang not installed (`apt-get install golang-github-prometheus-client-golang-dev`)".into());
     }
-    let dir = crate::report::workspace_root().join("benches/go/native");
+    let dir = diag_bench_report::report::workspace_root().join("benches/go/native");
     let cache = std::env::temp_dir().join("diag-bench-gocache");
     let out = std::process::Command::new("go")
         .args(["test", "-run", "^$", "-bench", ".", "-benchtime", "2s"])

@@ -12,8 +12,8 @@ use diag_core::{Format, Scrape};
 
 use crate::alloc::CountingAlloc;
 use crate::hot::bench_encode;
-use crate::report::EncodeFacts;
 use crate::workload::{self, Shape};
+use diag_bench_report::report::EncodeFacts;
 
 /// The chunk diag's frontends stream in by default.
 const CHUNK: usize = 64 * 1024;

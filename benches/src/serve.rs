@@ -11,8 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::report::ServeResult;
 use crate::workload::{LARGE, PromClient};
+use diag_bench_report::report::ServeResult;
 
 /// How long `wrk` drives each server in each round.
 pub const DURATION: Duration = Duration::from_secs(5);
@@ -22,10 +22,7 @@ pub const ROUNDS: usize = 2;
 /// `wrk` connections (and 1 `wrk` thread: the machine has 2 cores).
 pub const CONNECTIONS: usize = 4;
 
-/// The reference row: hyper answering with a body encoded once, before the run.
-pub const CEILING: &str = "ceiling: hyper + a prebuilt body";
-/// The peer every diag server is compared with.
-pub const PEER: &str = "prometheus-client + hyper";
+pub use diag_bench_report::rows::{CEILING, PEER};
 
 /// A server running on a background runtime until dropped.
 struct Running {

@@ -296,7 +296,7 @@ pub(crate) struct Hash {
 }
 
 /// Odd constants from the fractional digits of pi, as foldhash uses.
-const K: [u64; 3] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0];
+const K: [u64; 2] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344];
 
 /// The high and low halves of the 128-bit product, xored: every input bit reaches every output
 /// bit.
@@ -336,7 +336,9 @@ impl Hash {
             return u64::from(h.wrapping_mul(0x9e37_79b9)) << 32
                 | u64::from(h.rotate_left(15).wrapping_mul(0x85eb_ca6b));
         }
-        fold(self.acc ^ K[1], self.seed ^ K[2])
+        // Every write ends in a folded multiply of the seeded input: the accumulator is the
+        // hash (as foldhash's `finish` returns it with nothing buffered).
+        self.acc
     }
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
@@ -444,7 +446,10 @@ impl ValueWriter for Compare<'_> {
     fn push_str(&mut self, s: &str) -> Result<(), SeriesError> {
         let bytes = s.as_bytes();
         if self.escaped && crate::encoding::needs_escape(bytes, true) {
-            return escaped_pieces(bytes, |piece| self.put(piece));
+            // By value in, by value out: the writer's fields stay in registers on the common
+            // path (a `&mut self` handed to the call spilled them on every lookup).
+            self.pos = compare_escaped(self.text, self.pos, bytes).ok_or(DIFFERS)?;
+            return Ok(());
         }
         self.put(bytes)
     }
@@ -453,6 +458,25 @@ impl ValueWriter for Compare<'_> {
     fn push_u64(&mut self, v: u64) -> Result<(), SeriesError> {
         self.put(decimal::Digits::new(v).as_bytes())
     }
+}
+
+/// Where `value`, escaped, ends in `text` if it is there from `pos`; `None` at a difference.
+#[cold]
+#[inline(never)]
+fn compare_escaped(text: &[u8], pos: usize, value: &[u8]) -> Option<usize> {
+    let mut pos = pos;
+    escaped_pieces(value, |piece| {
+        let end = pos + piece.len();
+        match text.get(pos..end) {
+            Some(stored) if stored == piece => {
+                pos = end;
+                Ok(())
+            }
+            _ => Err(DIFFERS),
+        }
+    })
+    .ok()?;
+    Some(pos)
 }
 
 impl LabelWriter for Compare<'_> {

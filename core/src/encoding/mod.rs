@@ -143,6 +143,45 @@ pub struct HistogramView<'a> {
     pub sum: f64,
 }
 
+impl<'a> HistogramView<'a> {
+    /// Every bucket in order, `+Inf` last, as `(upper bound, cumulative count)`: what every
+    /// format writes. A bucket's place in the iteration is its index in `bounds` (`bounds.len()`
+    /// for `+Inf`), the index exemplars are kept by.
+    pub fn cumulative(&self) -> Cumulative<'a> {
+        Cumulative { view: *self, at: 0, total: 0 }
+    }
+
+    /// Every observation: the `+Inf` bucket's cumulative count.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().take(self.bounds.len()).fold(self.inf, |a, b| a.wrapping_add(*b))
+    }
+}
+
+/// The buckets of a [`HistogramView`] with cumulative counts; see
+/// [`HistogramView::cumulative`].
+#[derive(Debug, Clone)]
+pub struct Cumulative<'a> {
+    view: HistogramView<'a>,
+    at: usize,
+    total: u64,
+}
+
+impl Iterator for Cumulative<'_> {
+    type Item = (f64, u64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(f64, u64)> {
+        let (bound, n) = match self.view.bounds.get(self.at) {
+            Some(b) => (*b, self.view.buckets.get(self.at).copied().unwrap_or(0)),
+            None if self.at == self.view.bounds.len() => (f64::INFINITY, self.view.inf),
+            None => return None,
+        };
+        self.at += 1;
+        self.total = self.total.wrapping_add(n);
+        Some((bound, self.total))
+    }
+}
+
 /// Borrowed native histogram data to encode (see [`NativeHistogram`](crate::NativeHistogram)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NativeHistogramView<'a> {
@@ -691,13 +730,7 @@ impl<'b> Encoder<'b> {
         view: &HistogramView<'_>,
         exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
     ) -> Result<(), Full> {
-        let mut cumulative = 0u64;
-        for i in 0..=view.bounds.len() {
-            let (bound, count) = match view.bounds.get(i) {
-                Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
-                None => (f64::INFINITY, view.inf),
-            };
-            cumulative = cumulative.wrapping_add(count);
+        for (i, (bound, cumulative)) in view.cumulative().enumerate() {
             self.line(desc.name, desc.name, "_bucket", labels, Some(bound), Value::U64(cumulative))?;
             if let Some(ex) = exemplar(i) {
                 openmetrics::exemplar(self, &ex.view())?;
@@ -705,7 +738,7 @@ impl<'b> Encoder<'b> {
         }
         if openmetrics::sum_allowed(view) {
             self.line(desc.name, desc.name, "_sum", labels, None, Value::F64(view.sum))?;
-            self.line(desc.name, desc.name, "_count", labels, None, Value::U64(cumulative))?;
+            self.line(desc.name, desc.name, "_count", labels, None, Value::U64(view.count()))?;
         }
         Ok(())
     }
@@ -802,16 +835,12 @@ impl<'b> Encoder<'b> {
         }
         let sum_lines = self.format == Format::Prometheus || openmetrics::sum_allowed(view);
         if !FAST || view.bounds.is_empty() || !self.name_is_legacy(desc.name) || !self.le.load(view.bounds) {
-            let mut cumulative = 0u64;
-            for (i, bound) in view.bounds.iter().enumerate() {
-                cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
-                self.line(desc.name, desc.name, "_bucket", labels, Some(*bound), Value::U64(cumulative))?;
+            for (bound, cumulative) in view.cumulative() {
+                self.line(desc.name, desc.name, "_bucket", labels, Some(bound), Value::U64(cumulative))?;
             }
-            cumulative = cumulative.wrapping_add(view.inf);
-            self.line(desc.name, desc.name, "_bucket", labels, Some(f64::INFINITY), Value::U64(cumulative))?;
             if sum_lines {
                 self.line(desc.name, desc.name, "_sum", labels, None, Value::F64(view.sum))?;
-                self.line(desc.name, desc.name, "_count", labels, None, Value::U64(cumulative))?;
+                self.line(desc.name, desc.name, "_count", labels, None, Value::U64(view.count()))?;
             }
             return Ok(());
         }
@@ -825,13 +854,12 @@ impl<'b> Encoder<'b> {
         let labels_text = (labels_at, self.pos - labels_at);
         let prefix = (start, self.pos - start);
         let labelled = labels_text.1 > 0;
-        let mut cumulative = 0u64;
-        for i in 0..=view.bounds.len() {
+        let mut count = 0;
+        for (i, (_, cumulative)) in view.cumulative().enumerate() {
             if i > 0 {
                 self.copy_prefix(prefix)?;
             }
-            let count = if i < view.bounds.len() { view.buckets.get(i).copied().unwrap_or(0) } else { view.inf };
-            cumulative = cumulative.wrapping_add(count);
+            count = cumulative;
             let le = self.le.get(i);
             self.pos = put_at(self.buf, self.pos, if labelled { le } else { &le[1..] })?; // `{` written
             self.put_value_line(Value::U64(cumulative))?;
@@ -839,7 +867,7 @@ impl<'b> Encoder<'b> {
         if !sum_lines {
             return Ok(());
         }
-        for (suffix, value) in [("_sum", Value::F64(view.sum)), ("_count", Value::U64(cumulative))] {
+        for (suffix, value) in [("_sum", Value::F64(view.sum)), ("_count", Value::U64(count))] {
             self.put_str(desc.name)?;
             self.put_str(suffix)?;
             if labelled {

@@ -160,13 +160,12 @@ pub(super) fn histogram(
 ) -> Result<(), Full> {
     let created = e.created;
     series(e, desc, labels, |w| {
-        let count = view.buckets.iter().take(view.bounds.len()).fold(view.inf, |a, b| a.wrapping_add(*b));
+        let count = view.count();
         // The exact length, so the message is written once with no move: keys and doubles
-        // are fixed, only the counts' varints vary.
+        // are fixed, only the counts' varints vary. (`+Inf` is the count: not written.)
+        let finite = || view.cumulative().take(view.bounds.len());
         let mut len = 1 + varint::len(count) + 9;
-        let mut cumulative = 0u64;
-        for i in 0..view.bounds.len() {
-            cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
+        for (_, cumulative) in finite() {
             let bucket = 1 + varint::len(cumulative) + 9;
             len += 1 + varint::len(bucket as u64) + bucket;
         }
@@ -177,13 +176,11 @@ pub(super) fn histogram(
         w.message_with_len(field::METRIC_HISTOGRAM, len, |w| {
             w.uint64(field::HISTOGRAM_COUNT, count)?;
             w.double(field::HISTOGRAM_SUM, view.sum)?;
-            let mut cumulative = 0u64;
-            for (i, bound) in view.bounds.iter().enumerate() {
-                cumulative = cumulative.wrapping_add(view.buckets.get(i).copied().unwrap_or(0));
+            for (bound, cumulative) in finite() {
                 let bucket = 1 + varint::len(cumulative) + 9;
                 w.message_with_len(field::HISTOGRAM_BUCKET, bucket, |w| {
                     w.uint64(field::BUCKET_COUNT, cumulative)?;
-                    w.double(field::BUCKET_BOUND, *bound)
+                    w.double(field::BUCKET_BOUND, bound)
                 })?;
             }
             match created {
@@ -202,13 +199,7 @@ fn classic_buckets(
     view: &HistogramView<'_>,
     exemplar: &dyn Fn(usize) -> Option<ExemplarCopy>,
 ) -> Result<(), crate::proto::BufferFull> {
-    let mut cumulative = 0u64;
-    for i in 0..=view.bounds.len() {
-        let (bound, n) = match view.bounds.get(i) {
-            Some(b) => (*b, view.buckets.get(i).copied().unwrap_or(0)),
-            None => (f64::INFINITY, view.inf),
-        };
-        cumulative = cumulative.wrapping_add(n);
+    for (i, (bound, cumulative)) in view.cumulative().enumerate() {
         let ex = exemplar(i);
         if bound.is_infinite() && ex.is_none() {
             break;

@@ -158,7 +158,7 @@ pub struct Run {
     pub encode: Vec<Group>,
     /// Protobuf encode groups (diag and prometheus-client).
     pub protobuf: Vec<Group>,
-    /// Native histogram observe ([`crate::native::IMPLS`]), if measured.
+    /// Native histogram observe ([`crate::rows::NATIVE`]), if measured.
     pub native: Option<Group>,
     /// Go's client_golang observe in the same run (`(name, ns)`), or why not measured.
     pub go_native: Result<Vec<(&'static str, f64)>, String>,
@@ -199,7 +199,7 @@ impl Run {
                 rows.push(Row { label: format!("{} — {}", g.title, display(diag)), diag: d, ratios });
             }
         }
-        let peer = self.serve.iter().find(|s| s.server == crate::serve::PEER);
+        let peer = self.serve.iter().find(|s| s.server == crate::rows::PEER);
         for s in self.serve.iter().filter(|s| s.server.starts_with("diag")) {
             let ratios = peer.map(|p| vec![(p.server.clone(), s.rps / p.rps)]).unwrap_or_default();
             rows.push(Row { label: format!("/metrics scrapes/s, large — {}", s.server), diag: s.rps, ratios });
@@ -299,8 +299,8 @@ impl Run {
                 format!("`NativeHistogram<32>` {n:.2} ns vs `Histogram<11>` {c:.2} ns ({:.2}×)", c / n),
             ));
         }
-        let peer = self.serve.iter().find(|s| s.server == crate::serve::PEER);
-        let ceiling = self.serve.iter().find(|s| s.server == crate::serve::CEILING);
+        let peer = self.serve.iter().find(|s| s.server == crate::rows::PEER);
+        let ceiling = self.serve.iter().find(|s| s.server == crate::rows::CEILING);
         for s in self.serve.iter().filter(|s| s.server.starts_with("diag")) {
             if let Some(p) = peer {
                 out.push((
@@ -400,7 +400,7 @@ impl Run {
              operation removes the series made 1,024 operations earlier and creates one with new values. \
              What each finds a series by differs: prometheus keys its map by an unseeded 64-bit FNV hash of \
              the values alone and never compares them, so `(\"ab\", \"c\")` and `(\"a\", \"bc\")` share one \
-             series (see the test in `benches/src/lookup.rs`) and values can be chosen to collide; diag hashes \
+             series (checked at the start of every run, `benches/src/lookup.rs`) and values can be chosen to collide; diag hashes \
              with a per-process seed, then compares the values with the series' stored text.\n"
         );
         let _ = writeln!(s, "| group | {} |", IMPLS.map(|(_, d)| d).join(" | "));
@@ -429,7 +429,7 @@ impl Run {
                  upkeep (untimed, between samples); `prometheus` has no native histograms.\n"
             );
             let _ = writeln!(s, "| implementation | time |\n| --- | --- |");
-            for (id, name) in crate::native::IMPLS {
+            for (id, name) in crate::rows::NATIVE {
                 let _ = writeln!(s, "| {name} | {} |", g.time(id).map_or_else(|| "–".to_owned(), human));
             }
             match &self.go_native {
@@ -578,9 +578,10 @@ pub fn chart(run: &Run, path: &Path) -> Result<(), String> {
     root.present().map_err(|e| e.to_string())
 }
 
-/// The workspace root (where BENCHMARKS.md lives).
+/// The workspace root (where BENCHMARKS.md lives): two levels above this crate
+/// (`benches/report`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -619,7 +620,7 @@ mod tests {
             serve: vec![
                 ServeResult { server: "diag-tokio".into(), rps: 300.0, bytes: 1 },
                 ServeResult { server: "prometheus-client + hyper".into(), rps: 100.0, bytes: 1 },
-                ServeResult { server: crate::serve::CEILING.into(), rps: 500.0, bytes: 1 },
+                ServeResult { server: crate::rows::CEILING.into(), rps: 500.0, bytes: 1 },
             ],
             serve_note: "note".into(),
         }
