@@ -43,47 +43,41 @@ pub fn each_runtime(f: impl Fn(&'static str) + Sync) {
     assert!(failed.is_empty(), "failed under {failed:?} (their panics are printed above)");
 }
 
-/// The `diagd` binary under test: `$DIAGD`, or `diagd` built by `cargo build -p diagd` into
-/// this test's target directory (run once per test process, so the binary is never stale).
+/// Set (to anything) when the binaries and examples the tests run were built beforehand, in
+/// the tests' own target directory and profile, by one
+/// `cargo build --workspace --bins --examples` (as `.ci/run` does): the tests then run them
+/// instead of building each. One build resolves features once for all of them, where a
+/// `cargo build -p …` per program resolves them per package and builds diag, its frontends
+/// and their dependencies again for each feature set.
+pub const PREBUILT: &str = "DIAG_PREBUILT";
+
+/// The `diagd` binary under test, built by `cargo build -p diagd` into this test's target
+/// directory (once per test process, so the binary is never stale) unless [`PREBUILT`].
 ///
 /// # Panics
 /// When the build fails, with cargo's output.
 pub fn diagd_path() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("DIAGD") {
-                return PathBuf::from(path);
-            }
-            let exe = std::env::current_exe().expect("test executable path");
-            // target/<profile>/deps/<test> -> target/<profile>
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
-            let target_dir = profile_dir.parent().expect("target directory");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "diagd", "--bin", "diagd"]).env("CARGO_TARGET_DIR", target_dir);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let out = build.output().expect("run cargo build -p diagd");
-            assert!(out.status.success(), "`cargo build -p diagd` failed:\n{}", String::from_utf8_lossy(&out.stderr));
-            let path = profile_dir.join("diagd");
-            assert!(path.is_file(), "{} not found after cargo build -p diagd", path.display());
-            path
-        })
-        .clone()
+    BUILT.get_or_init(|| cargo_build_for_profiles(&["-p", "diagd", "--bin", "diagd"], "diagd")).clone()
 }
 
 /// Runs `cargo build <args>` into this test's target directory and profile and returns
-/// `<target>/<profile>/<artifact>` (e.g. `examples/profile_workload` or `example-axum`). The
-/// symbolizer's crates are optimized in every dev build (the workspace's `Cargo.toml`), so the
-/// profiles these programs write are read quickly.
+/// `<target>/<profile>/<artifact>` (e.g. `examples/profile_workload` or `example-axum`); with
+/// [`PREBUILT`] set, only checks that the artifact is there. The symbolizer's crates are
+/// optimized in every dev build (the workspace's `Cargo.toml`), so the profiles these programs
+/// write are read quickly.
 ///
 /// # Panics
-/// When the build fails, with cargo's output.
+/// When the build fails, with cargo's output, or a prebuilt artifact is missing.
 pub fn cargo_build_for_profiles(args: &[&str], artifact: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
+    let path = profile_dir.join(artifact);
+    if std::env::var_os(PREBUILT).is_some() {
+        assert!(path.is_file(), "{PREBUILT} is set but {} was not built", path.display());
+        return path;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build.arg("build").arg("--quiet").args(args).env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
@@ -92,7 +86,8 @@ pub fn cargo_build_for_profiles(args: &[&str], artifact: &str) -> PathBuf {
     }
     let out = build.output().expect("run cargo build");
     assert!(out.status.success(), "cargo build {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    profile_dir.join(artifact)
+    assert!(path.is_file(), "{} not found after cargo build {args:?}", path.display());
+    path
 }
 
 /// A running `diagd start`.

@@ -168,3 +168,12 @@ fn a_family_of_native_histograms_encodes_in_every_format() {
     let n = Scrape::new(Format::OpenMetrics, &registry).fill(&mut buf).unwrap();
     crate::encoding::parse::validate(Format::OpenMetrics, core::str::from_utf8(&buf[..n]).unwrap()).unwrap();
 }
+
+/// What docs/metrics.md says a `NativeHistogram<32>` takes on a 64-bit server: two stripes of
+/// 32 slots (a 4-byte tag and an 8-byte count each) plus their counters, each stripe padded to
+/// the cache-line pair crossbeam's `CachePadded` uses on x86-64 (128 bytes).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn a_native_histogram_of_32_buckets_takes_about_a_kilobyte() {
+    assert_eq!(core::mem::size_of::<NativeHistogram<32>>(), 1152);
+}
