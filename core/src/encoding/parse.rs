@@ -1718,6 +1718,26 @@ mod tests {
         assert_eq!(err(OM, "# TYPE c counter\nc_total 1\n# TYPE c_total gauge\nc_total 1\n# EOF\n").1, DuplicateFamily);
     }
 
+    /// A legacy name quoted (`{"a"}`, `"b"="1"`) is the same name unquoted: Prometheus 3 reads
+    /// both as one series, so a second sample of it is a duplicate and its family is one family.
+    #[test]
+    fn a_quoted_legacy_name_is_the_name() {
+        for (format, text, kind) in [
+            (OM, "# TYPE a counter\na_total 1\n{\"a_total\"} 2\n# EOF\n", DuplicateSample),
+            (OM, "# TYPE a gauge\na{b=\"1\"} 1\na{\"b\"=\"1\"} 2\n# EOF\n", DuplicateSample),
+            (TEXT, "# TYPE a gauge\na{b=\"1\"} 1\n{\"a\",\"b\"=\"1\"} 2\n", DuplicateSample),
+            (OM, "# TYPE a gauge\na{b=\"1\"} 1\n{\"a\",b=\"1\"} 2\n# EOF\n", DuplicateSample),
+            (OM, "# TYPE a gauge\n{\"a\"} 1\na 2\n# EOF\n", DuplicateSample),
+            (OM, "# TYPE a gauge\na 1\n# TYPE \"a\" gauge\n# EOF\n", MetadataAfterSamples),
+            (OM, "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE \"a\" gauge\n# EOF\n", DuplicateFamily),
+            (OM, "# TYPE a gauge\na{\"b\"=\"1\",b=\"2\"} 1\n# EOF\n", DuplicateLabel),
+        ] {
+            assert_eq!(err(format, text).1, kind, "{text:?}");
+        }
+        // Quoted and unquoted samples of one family, each once: fine.
+        assert_eq!(ok(OM, "# TYPE \"a\" gauge\na{b=\"1\"} 1\n{\"a\",\"b\"=\"2\"} 2\n# EOF\n").samples, 2);
+    }
+
     /// Prometheus 3's quoted UTF-8 names, as the encoders write them under `allow-utf-8`.
     #[test]
     fn quoted_utf8_names() {
