@@ -300,7 +300,10 @@ impl<'a> Scrape<'a> {
     /// negotiated, see [`Negotiated::name_escaping`](crate::http::Negotiated::name_escaping)).
     ///
     /// # Examples
-    /// ```
+    /// (With the `utf8-names` feature, which `std` brings: without it, a name that is not
+    /// legacy is refused at registration.)
+    #[cfg_attr(feature = "utf8-names", doc = "```")]
+    #[cfg_attr(not(feature = "utf8-names"), doc = "```ignore")]
     /// use diag_core::{Counter, Format, Registry, Scrape, encoding::Escaping};
     /// let hits = Counter::new();
     /// let registry: Registry<'_, 4> = Registry::new();
