@@ -157,7 +157,7 @@ pub(crate) fn escape<E>(
 }
 
 /// The length of `name` escaped per `scheme` (see [`escape`]).
-#[cfg(any(feature = "protobuf", test))]
+#[cfg(any(feature = "protobuf", all(test, not(loom), feature = "utf8-names")))]
 pub(crate) fn escaped_len(name: &str, scheme: Escaping, label: bool) -> usize {
     let mut len = 0;
     let _ = escape::<()>(name, scheme, label, &mut |piece| {
