@@ -428,15 +428,16 @@ impl<'w> Compare<'w> {
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn put(&mut self, bytes: &[u8]) -> Result<(), SeriesError> {
-        let end = self.pos + bytes.len();
-        match self.text.get(self.pos..end) {
-            Some(stored) if eq_short(stored, bytes) => {
-                self.pos = end;
-                Ok(())
-            }
-            _ => Err(DIFFERS),
-        }
+        self.pos = matched_at(self.text, self.pos, bytes).ok_or(DIFFERS)?;
+        Ok(())
     }
+}
+
+/// Where `bytes` end in `text` if they are there from `pos`; `None` at a difference.
+#[cfg_attr(not(target_os = "none"), inline(always))]
+fn matched_at(text: &[u8], pos: usize, bytes: &[u8]) -> Option<usize> {
+    let end = pos + bytes.len();
+    text.get(pos..end).filter(|stored| eq_short(stored, bytes)).map(|_| end)
 }
 
 impl sealed::Sealed for Compare<'_> {}
@@ -466,14 +467,8 @@ impl ValueWriter for Compare<'_> {
 fn compare_escaped(text: &[u8], pos: usize, value: &[u8]) -> Option<usize> {
     let mut pos = pos;
     escaped_pieces(value, |piece| {
-        let end = pos + piece.len();
-        match text.get(pos..end) {
-            Some(stored) if stored == piece => {
-                pos = end;
-                Ok(())
-            }
-            _ => Err(DIFFERS),
-        }
+        pos = matched_at(text, pos, piece).ok_or(DIFFERS)?;
+        Ok(())
     })
     .ok()?;
     Some(pos)
