@@ -182,6 +182,23 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         (hash as u32) >> SLOT_BITS << SLOT_BITS
     }
 
+    /// The longest run of occupied index entries (live or tombstones): the longest walk a
+    /// lookup of an absent label set can take.
+    #[cfg(test)]
+    pub(crate) fn longest_run(&self) -> usize {
+        let (mut longest, mut run) = (0, 0);
+        // Twice round, so a run that wraps past the end is counted whole.
+        for at in 0..2 * SIZE * N {
+            if self.entry(at % (SIZE * N)).load(Ordering::Relaxed) == EMPTY {
+                run = 0;
+            } else {
+                run += 1;
+                longest = longest.max(run);
+            }
+        }
+        longest.min(SIZE * N)
+    }
+
     /// Slots that have ever held a series: a scrape walks `0..high_water()`.
     pub(crate) fn high_water(&self) -> usize {
         // Relaxed: only bounds the walk; each slot's state is acquired before it is read.
