@@ -135,6 +135,8 @@ fn run(start: Start) -> anyhow::Result<()> {
 }
 
 async fn serve(diag: &Diagnostics, diag_addr: Option<SocketAddr>, runtime: Runtime) -> Result<(), diag::Error> {
+    // Watched before anything answers: a SIGTERM sent once /healthz answers shuts down cleanly.
+    let signal = diag::shutdown_signal();
     let serving = match diag_addr {
         // Bind before anything waits: a bad or busy address is an error at once.
         Some(addr) => Some(diag.serve(runtime, addr).await?),
@@ -148,7 +150,7 @@ async fn serve(diag: &Diagnostics, diag_addr: Option<SocketAddr>, runtime: Runti
     } else {
         tracing::info!("no --diag-addr or diag_addr: diagnostic endpoints are off");
     }
-    if let Err(e) = diag::shutdown_signal().await {
+    if let Err(e) = signal.await {
         tracing::error!(error = %e, "cannot wait for signals; shutting down");
     }
     match serving {

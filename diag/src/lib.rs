@@ -33,4 +33,4 @@ pub use diag_tokio;
 pub use diagnostics::{Builder, Component, Diagnostics, Heartbeat, Serving, Timed};
 pub use error::Error;
 pub use push::RemoteWrite;
-pub use signal::shutdown_signal;
+pub use signal::{ShutdownSignal, shutdown_signal};

@@ -46,12 +46,14 @@ impl Diagnostics {
     /// graceful shutdown (`axum::serve(..).with_graceful_shutdown(diag.drain_on_signal())`),
     /// after which that server finishes the requests in flight. Runs on any runtime.
     ///
-    /// If the signals cannot be listened to, shutdown begins at once (and the failure is
-    /// logged), rather than never.
+    /// The signals are watched from this call on (see [`shutdown_signal`](crate::shutdown_signal)).
+    /// If they cannot be, shutdown begins at once (and the failure is logged), rather than
+    /// never.
     pub fn drain_on_signal(&self) -> impl Future<Output = ()> + Send + 'static {
         let diag = self.clone();
+        let signal = crate::shutdown_signal();
         async move {
-            if let Err(e) = crate::shutdown_signal().await {
+            if let Err(e) = signal.await {
                 tracing::error!(error = %e, "cannot wait for SIGTERM/SIGINT: shutting down");
             }
             diag.begin_shutdown();

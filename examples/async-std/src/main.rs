@@ -18,6 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .registry(&REGISTRY)
         .debug_socket(env("DATA_DIR", "/tmp/example-async-std"))
         .build()?;
+    // Signals are watched from here on: a SIGTERM as soon as the endpoints answer is not lost.
+    let signal = diag::shutdown_signal();
     let serving = diag.serve_async_std(env("ADDR", "127.0.0.1:8082").parse()?).await?;
     println!("listening on http://{}", serving.local_addr());
 
@@ -32,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    diag::shutdown_signal().await?;
+    signal.await?;
     serving.shutdown().await?; // /readyz 503 for the shutdown delay, then drain
     Ok(())
 }

@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .registry(&REGISTRY)
             .debug_socket(env("DATA_DIR", "/tmp/example-smol"))
             .build()?;
+        // Signals are watched from here on: a SIGTERM as soon as the endpoints answer is not lost.
+        let signal = diag::shutdown_signal();
         let serving = diag.serve_smol(env("ADDR", "127.0.0.1:8081").parse()?).await?;
         println!("listening on http://{}", serving.local_addr());
 
@@ -33,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .detach();
 
-        diag::shutdown_signal().await?;
+        signal.await?;
         serving.shutdown().await?; // /readyz 503 for the shutdown delay, then drain
         Ok(())
     })
