@@ -546,6 +546,7 @@ mod tests {
     /// a family of 512 refused its 300th series as crowded; a random hash's longest run at
     /// this load is about 10.
     #[test]
+    #[cfg_attr(miri, ignore = "a statistical test of safe hashing code: 150,000 creations")]
     fn similar_values_spread_over_the_index_for_every_seed() {
         let broke_earlier = [
             0x0897_3a4a_9f08_7e9d,
