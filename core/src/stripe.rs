@@ -188,11 +188,13 @@ pub(crate) trait Stripe {
 ///
 /// `prepare` runs first, on the thread's stripe before it is taken, for the work that does not
 /// need the stripe held (which bucket a value falls in): `write` gets its result. Outside the
-/// hold, that work overlaps the compare-and-swap instead of following it.
+/// hold, that work overlaps the compare-and-swap instead of following it. When the thread's
+/// stripe is taken, `prepare` runs again for the stripe used instead, so nothing prepared has
+/// to be kept (in memory, for a large result) across the rare path.
 #[inline(always)]
-pub(crate) fn hold<T: Stripe, P: Copy, R, const S: usize>(
+pub(crate) fn hold<T: Stripe, P, R, const S: usize>(
     stripes: &[CachePadded<T>; S],
-    prepare: impl FnOnce(&T) -> P,
+    prepare: impl Fn(&T) -> P,
     mut write: impl FnMut(&T, P) -> R,
 ) -> R {
     let k = thread_shard() % S;
@@ -203,16 +205,16 @@ pub(crate) fn hold<T: Stripe, P: Copy, R, const S: usize>(
         stripe.lock().give_back(seq);
         return r;
     }
-    hold_elsewhere(stripes, k, prepared, write)
+    hold_elsewhere(stripes, k, prepare, write)
 }
 
 /// [`hold`] when stripe `k` was taken.
 #[cold]
 #[inline(never)]
-fn hold_elsewhere<T: Stripe, P: Copy, R, const S: usize>(
+fn hold_elsewhere<T: Stripe, P, R, const S: usize>(
     stripes: &[CachePadded<T>; S],
     k: usize,
-    prepared: P,
+    prepare: impl Fn(&T) -> P,
     mut write: impl FnMut(&T, P) -> R,
 ) -> R {
     let mut i = k;
@@ -220,7 +222,7 @@ fn hold_elsewhere<T: Stripe, P: Copy, R, const S: usize>(
         i = if i + 1 >= S { 0 } else { i + 1 };
         let stripe = &stripes[i];
         if let Some(seq) = stripe.lock().try_take() {
-            let r = write(stripe, prepared);
+            let r = write(stripe, prepare(stripe));
             stripe.lock().give_back(seq);
             if i != k {
                 keep_thread_shard(i);

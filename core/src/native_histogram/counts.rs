@@ -10,9 +10,9 @@ use crate::stripe::Word;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Prepared {
     key: FineKey,
-    schema: i8,
     tag: u32,
-    home: usize,
+    home: u32,
+    schema: i8,
 }
 
 /// The native buckets of one stripe: `BUCKETS` slots, each a bucket's tag (sign, schema, key;
@@ -87,7 +87,7 @@ impl<const BUCKETS: usize> NativeCounts<BUCKETS> {
         let key = FineKey::of(v);
         let schema = self.schema();
         let bucket = Bucket { negative: v < 0.0, schema, key: key.at(schema) };
-        Prepared { key, schema, tag: bucket.tag(), home: Self::home(bucket) }
+        Prepared { key, schema, tag: bucket.tag(), home: Self::home(bucket) as u32 }
     }
 
     /// Records `v`, prepared as `at` (the holder only). Never fails: when the slots are full,
@@ -95,22 +95,25 @@ impl<const BUCKETS: usize> NativeCounts<BUCKETS> {
     #[inline(always)]
     pub(super) fn record(&self, v: f64, mut at: Prepared, config: &NativeConfig) {
         self.sum.add_f64(v);
-        if v.is_nan() {
-            self.nan.bump();
-            return;
-        }
         loop {
-            if v.abs() <= self.zero_threshold() {
-                self.zero.bump();
+            // One branch for the rare cases: NaN compares false, as does a value in the zero
+            // bucket.
+            #[allow(clippy::neg_cmp_op_on_partial_ord, reason = "NaN must take this branch too")]
+            if !(v.abs() > self.zero_threshold()) {
+                if v.is_nan() {
+                    self.nan.bump();
+                } else {
+                    self.zero.bump();
+                }
                 return;
             }
             let schema = self.schema();
             if schema != at.schema {
                 // Lowered since `prepare` (or another stripe, at another schema, was free).
                 let bucket = Bucket { negative: v < 0.0, schema, key: at.key.at(schema) };
-                at = Prepared { key: at.key, schema, tag: bucket.tag(), home: Self::home(bucket) };
+                at = Prepared { key: at.key, schema, tag: bucket.tag(), home: Self::home(bucket) as u32 };
             }
-            if self.add_at(at.tag, at.home, 1) {
+            if self.add_at(at.tag, at.home as usize, 1) {
                 return;
             }
             let bucket = Bucket { negative: v < 0.0, schema, key: at.key.at(schema) };

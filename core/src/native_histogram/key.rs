@@ -319,7 +319,9 @@ pub(crate) fn key(v: f64, schema: i8) -> i32 {
 /// before it takes a stripe, and only shifts it to the stripe's schema inside.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FineKey {
-    key: i32,
+    /// The schema-8 key minus 1: what [`reduce`] shifts, kept ready so that the shift follows
+    /// the table loads at once.
+    below: i32,
     inf: bool,
 }
 
@@ -330,15 +332,13 @@ impl FineKey {
     /// path of every observation.
     #[inline(always)]
     pub(crate) fn of(v: f64) -> Self {
-        let mut bits = v.to_bits() & !(1 << 63);
-        let inf = bits == f64::INFINITY.to_bits();
-        if inf {
-            bits = f64::MAX.to_bits();
+        let bits = v.to_bits() & !(1 << 63);
+        // One predicted branch for the rare exponents (zero and subnormals: 0; infinities and
+        // NaN: 0x7ff) instead of a compare and select on the way to the table loads.
+        if ((bits >> 52) + 1) & 0x7ff <= 1 {
+            return Self::of_extreme(bits);
         }
-        if bits >> 52 == 0 {
-            return Self::of_subnormal(bits);
-        }
-        Self { key: Self::normal(bits), inf }
+        Self { below: Self::normal(bits) - 1, inf: false }
     }
 
     /// The schema-8 key of the positive normal `f64` with these bits: with `frexp`'s
@@ -350,19 +350,25 @@ impl FineKey {
         octave_step(bits & MANTISSA) + (exp - 1) * 256
     }
 
-    /// [`Self::of`] for a subnormal (or zero): scaled into the normal range first (exact).
+    /// [`Self::of`] for zero, a subnormal (scaled into the normal range first, exactly), an
+    /// infinity or NaN (the largest finite value's key, marked infinite).
     #[cold]
     #[inline(never)]
-    fn of_subnormal(bits: u64) -> Self {
+    fn of_extreme(bits: u64) -> Self {
+        if bits >> 52 != 0 {
+            return Self { below: Self::normal(f64::MAX.to_bits()) - 1, inf: true };
+        }
         let scaled = (f64::from_bits(bits) * pow2(64)).to_bits();
-        Self { key: Self::normal(scaled) - 64 * 256, inf: false }
+        Self { below: Self::normal(scaled) - 64 * 256 - 1, inf: false }
     }
 
     /// The key at `schema` (in `MIN_SCHEMA..=MAX_SCHEMA`). Infinities get the key after the
     /// largest finite value's, as in client_golang.
     #[inline]
     pub(crate) fn at(self, schema: i8) -> i32 {
-        reduce(self.key, MAX_SCHEMA, schema) + i32::from(self.inf)
+        // `reduce` without its clamp: a schema in range shifts by 0 to 12.
+        let by = (MAX_SCHEMA - schema) as u32;
+        (self.below.wrapping_shr(by) + 1) + i32::from(self.inf)
     }
 }
 
