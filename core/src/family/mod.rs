@@ -655,6 +655,57 @@ mod tests {
         }
     }
 
+    /// Threads creating the same label sets at once, while another removes and recreates
+    /// others: each label set is one series holding every increment, and no slot is lost to a
+    /// creator that lost the race to link it.
+    #[test]
+    fn concurrent_creators_link_each_label_set_once() {
+        use std::sync::{Arc, Barrier};
+        let threads = 4;
+        let (keys, rounds) = if cfg!(miri) { (8u32, 2) } else { (200, 20) };
+        for _ in 0..rounds {
+            let f: Arc<Family<Counter, (u32,), 256>> = Arc::new(Family::new(["id"], ()));
+            let start = Arc::new(Barrier::new(threads + 1));
+            let creators: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (f, start) = (Arc::clone(&f), Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        // Each thread in its own order, so that creators of one key meet.
+                        for k in 0..keys {
+                            let k = if t % 2 == 0 { k } else { keys - 1 - k };
+                            f.get_or_create((k,)).unwrap().inc();
+                        }
+                    })
+                })
+                .collect();
+            let churn = {
+                let (f, start) = (Arc::clone(&f), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    for k in 0..keys {
+                        f.get_or_create((1_000 + k,)).unwrap().inc();
+                        assert!(f.remove((1_000 + k,)));
+                    }
+                })
+            };
+            for t in creators {
+                t.join().unwrap();
+            }
+            churn.join().unwrap();
+            assert_eq!(f.len(), keys as usize);
+            assert_eq!(f.overflow(), 0);
+            for k in 0..keys {
+                assert_eq!(f.get((k,)).unwrap().get(), threads as u64, "key {k}");
+            }
+            // Every other slot is free again: the family fills to its capacity.
+            for k in 0..256 - keys {
+                assert!(!f.get_or_create((2_000 + k,)).unwrap().is_overflow(), "slot {k} lost");
+            }
+            assert_eq!(f.len(), 256);
+        }
+    }
+
     /// Values that escape to look like others, or whose raw bytes equal another's escaped
     /// bytes, are distinct series, found again exactly.
     #[test]

@@ -5,10 +5,16 @@
 //!   entries from the hash's home position, and *pin* the slot an entry names before reading
 //!   its text: one atomic add on the slot's state word, undone when the caller's
 //!   [`SeriesRef`](super::SeriesRef) drops. Lookups, updates and scrapes never wait.
-//! * **Creation and removal** of series change the index, and serialise on one writer flag per
-//!   family, held for one bounded walk of the index (at most [`MAX_PROBE`] entries) and never
-//!   by lookups, updates or scrapes. This is what lets an entry freed by a removal be reused
-//!   by the next creation without two threads ever publishing the same label set twice.
+//! * **Creation** is lock-free: a creator writes a free slot, *publishes* it (readable, not yet
+//!   scraped), and links it with one compare-and-swap of the first free index entry on its
+//!   walk (empty, or a tombstone once the walk has found no live copy of the label set). A
+//!   creator that loses the swap walks again; if another thread linked the same label set
+//!   meanwhile, it takes that series and retracts its own slot. Two creators of one label set
+//!   race for the same entry, so it is linked once (see [`Table::find_or_insert`]).
+//! * **Removal** (`remove`, `retain`, `clear`) excludes creation for one bounded walk: while
+//!   no entry becomes free, an entry a creator passed stays taken, which is what makes the
+//!   first free entry of every walk the same for all creators of a label set. Creations wait
+//!   only while a removal runs; lookups, updates and scrapes never wait for either.
 //! * **Reuse.** A removed slot is unlinked from the index at once, but reused only when its
 //!   pin count has dropped to zero: whoever drops the last pin (a lookup that found it just
 //!   before it was removed, a scrape, a held `SeriesRef`) returns it to the free list, so no
@@ -17,10 +23,14 @@
 //! Index entries are `0` (empty), `1` (tombstone: a series was removed; lookups walk past it,
 //! creations reuse it) or a slot number plus 2 with 7 bits of the hash above it, so that most
 //! collisions are told apart without touching the slot.
+//!
+//! Slots go `FREE` → `CLAIMED` (written by their creator) → `PUBLISHED` (readable by other
+//! creators, not by lookups or scrapes) → `LIVE` once linked → `REMOVED` when unlinked (or
+//! when its creator retracts it) → `FREE` when the last pin goes.
 
 use core::mem::MaybeUninit;
 
-use crate::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, UnsafeCell, array_of, loom_const_fn, spin_loop};
+use crate::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell, array_of, loom_const_fn, spin_loop};
 use crate::labels::eq_short;
 
 /// Index entries per series slot. At most a quarter of the index is live, where linear
@@ -45,6 +55,9 @@ pub(crate) const MAX_SERIES: usize = (SLOT_MASK - 2) as usize;
 /// The table's gate while a reclaim holds it (see `Table::gate`).
 const RECLAIMING: usize = usize::MAX;
 
+/// The bit of `Table::writers` a removal sets; the bits below count creations in flight.
+const REMOVING: usize = 1 << (usize::BITS - 1);
+
 /// Slot states, in the top 4 bits of the state word; the low 28 bits count pins.
 const PINS: u32 = (1 << 28) - 1;
 const STATE: u32 = 1 << 28;
@@ -52,10 +65,14 @@ const STATE: u32 = 1 << 28;
 const FREE: u32 = 0;
 /// Being written by the creating thread: no reader reads its text or series.
 const CLAIMED: u32 = 1;
-/// Published.
-const LIVE: u32 = 2;
-/// Unlinked from the index; reclaimed when the last pin goes.
-const REMOVED: u32 = 3;
+/// Written and readable, being linked by its creator: lookups and creators compare it if the
+/// entry they found still names it (see `Table::linked`); scrapes skip it.
+const PUBLISHED: u32 = 2;
+/// Linked: found by lookups, shown by scrapes.
+const LIVE: u32 = 3;
+/// Unlinked from the index (or never linked: retracted by its creator); reclaimed when the
+/// last pin goes.
+const REMOVED: u32 = 4;
 
 fn state(word: u32) -> u32 {
     word / STATE
@@ -113,14 +130,15 @@ pub(crate) struct Table<V, const N: usize, const B: usize> {
     index: [[AtomicU32; N]; SIZE],
     /// Slots ever handed out (`0..bump` have held a series), at most `N`.
     bump: AtomicUsize,
-    /// Head of the free list: slot number plus 1, 0 when empty. Anyone pushes (the thread that
-    /// drops a removed slot's last pin); only the writer-flag holder pops, so a pop's
-    /// compare-and-swap cannot succeed on a head that was popped and pushed back (no ABA).
-    free: AtomicU32,
+    /// Head of the free list: slot number plus 1 (0 when empty) in the low 32 bits, and a
+    /// count of the changes to the head above them, so that a pop's compare-and-swap fails on
+    /// a head that was popped and pushed back meanwhile (no ABA). Anyone pushes (the thread
+    /// that drops a removed slot's last pin); creators pop.
+    free: AtomicU64,
     /// Live series.
     len: AtomicUsize,
-    /// The writer flag: held while the index changes.
-    writer: AtomicBool,
+    /// Creations in flight, and [`REMOVING`] while a removal changes the index.
+    writers: AtomicUsize,
     /// Scrapes walking the table now, or [`RECLAIMING`]. A scrape pins no slot (two atomic
     /// adds per series made a large scrape more than twice as slow): instead, no removed slot
     /// is reclaimed while a scrape runs, so none changes under a scrape reading it. A reclaim
@@ -133,9 +151,9 @@ pub(crate) struct Table<V, const N: usize, const B: usize> {
     deferred: AtomicUsize,
 }
 
-// SAFETY: slots' text, hash and series are written only by the writer-flag holder while the
-// slot is `CLAIMED` (no reader reads them then), and read only while `LIVE` and pinned, which
-// keeps the slot from being reclaimed; the state word's release/acquire orders both. Series
+// SAFETY: slots' text, hash and series are written only by the creator that claimed the slot,
+// while it is `CLAIMED` (no reader reads them then), and read only while `PUBLISHED` or `LIVE`
+// and pinned, which keeps the slot from being reclaimed; the state word's release/acquire orders both. Series
 // are shared by `&V` (needs `V: Sync`) and may be dropped by another thread (needs `V: Send`).
 unsafe impl<V: Send + Sync, const N: usize, const B: usize> Sync for Table<V, N, B> {}
 // SAFETY: as above; moving the table moves owned `V`s.
@@ -157,9 +175,9 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                 slots: array_of![Slot::new(); N],
                 index: array_of![array_of![AtomicU32::new(EMPTY); N]; SIZE],
                 bump: AtomicUsize::new(0),
-                free: AtomicU32::new(0),
+                free: AtomicU64::new(0),
                 len: AtomicUsize::new(0),
-                writer: AtomicBool::new(false),
+                writers: AtomicUsize::new(0),
                 gate: AtomicUsize::new(0),
                 deferred: AtomicUsize::new(0),
             }
@@ -320,9 +338,10 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         let mut head = self.free.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the release compare-and-swap of the head below.
-            slot.next_free.store(head, Ordering::Relaxed);
+            slot.next_free.store(head as u32, Ordering::Relaxed);
+            let pushed = next_head(head, i as u32 + 1);
             // Release: the link and the reclaim above happen before a pop that acquires the head.
-            match self.free.compare_exchange_weak(head, i as u32 + 1, Ordering::Release, Ordering::Relaxed) {
+            match self.free.compare_exchange_weak(head, pushed, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => head = now,
             }
@@ -384,8 +403,10 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             }
             if e != TOMBSTONE && e & !SLOT_MASK == tag {
                 let i = (e & SLOT_MASK) as usize - 2;
-                if self.pin(i) == LIVE {
-                    // SAFETY: pinned and LIVE.
+                let state = self.pin(i);
+                if self.linked(at, e, state) {
+                    // SAFETY: pinned, and LIVE or PUBLISHED: written before the release that
+                    // published it, which the pin acquired.
                     let (stored, text) = unsafe { (self.hash_of(i), self.text(i)) };
                     if stored | 1 == hash | 1 && matches(text, stored & 1 == 1) {
                         return Found::Live(i);
@@ -398,15 +419,69 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         Found::Absent
     }
 
-    fn lock(&self) -> WriterGuard<'_> {
-        // Acquire: the previous holder's index changes happen before ours.
-        while self.writer.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            spin_loop();
-        }
-        WriterGuard(&self.writer)
+    /// Whether the slot named by entry `e`, read at `at` and then pinned in `state`, is that
+    /// entry's series: `LIVE`, or `PUBLISHED` (its creator turns it `LIVE` right after linking
+    /// it) and still linked at `at`, which an entry read before its slot was removed and
+    /// reused would not be (the unlink happened before the publication the pin acquired).
+    #[inline(always)]
+    fn linked(&self, at: usize, e: u32, state: u32) -> bool {
+        // Relaxed: after the pin's acquire.
+        state == LIVE || (state == PUBLISHED && self.entry(at).load(Ordering::Relaxed) == e)
     }
 
-    /// Finds `text`, or creates its series with `make`: the slot comes back pinned.
+    /// Enters a creation: waits only while a removal runs.
+    fn creating(&self) -> WritersGuard<'_> {
+        // Relaxed: the compare-and-swap below decides.
+        let mut w = self.writers.load(Ordering::Relaxed);
+        loop {
+            if w & REMOVING != 0 {
+                spin_loop(); // a removal holds it for one bounded walk
+                // Relaxed: as above.
+                w = self.writers.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: the last removal's index changes happen before this creation's walk.
+            match self.writers.compare_exchange_weak(w, w + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return WritersGuard { writers: &self.writers, removal: false },
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Enters a removal: no creation starts until it ends, and it waits for those in flight.
+    fn removing(&self) -> WritersGuard<'_> {
+        // Relaxed: the compare-and-swap below decides.
+        let mut w = self.writers.load(Ordering::Relaxed);
+        loop {
+            if w & REMOVING != 0 {
+                spin_loop(); // another removal
+                // Relaxed: as above.
+                w = self.writers.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: the last removal's index changes happen before this one's.
+            match self.writers.compare_exchange_weak(w, w | REMOVING, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        // Acquire: pairs with each creation's release as it ends, so its links are seen.
+        while self.writers.load(Ordering::Acquire) != REMOVING {
+            spin_loop(); // creations in flight finish one walk each
+        }
+        WritersGuard { writers: &self.writers, removal: true }
+    }
+
+    /// Finds `text`, or creates its series with `make`: the slot comes back pinned. Lock-free
+    /// (see the [module documentation](self)); waits only while a removal runs.
+    ///
+    /// Why a label set is linked once: while creations run, no index entry becomes free, so an
+    /// entry one creator walked past as taken stays taken. Every creator of a label set walks
+    /// the same entries from the same home, and links at the first free one only after walking
+    /// on to the first empty one without meeting the label set; so all of them try the same
+    /// entry first, one swap wins, and the others, walking again, meet the winner's slot
+    /// before any free entry (they compare `PUBLISHED` slots too, the winner's state until it
+    /// turns `LIVE`).
     ///
     /// # Errors
     /// [`Insert::Full`] when all `N` slots hold series (live, or removed but still pinned);
@@ -415,49 +490,30 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         if N == 0 {
             return Err(Insert::Full);
         }
-        let _writer = self.lock();
-        // Another creator may have linked it while this thread waited; tombstones before the
-        // first empty entry may be reused.
-        let mut reuse = None;
-        let mut at = Self::home(hash);
-        let tag = Self::tag(hash);
-        for _ in 0..MAX_PROBE.min(SIZE * N) {
-            // Relaxed: only the flag holder stores entries, and the flag's acquire ordered them.
-            let e = self.entry(at).load(Ordering::Relaxed);
-            if e == EMPTY {
-                reuse.get_or_insert(at);
-                break;
-            }
-            if e == TOMBSTONE {
-                reuse.get_or_insert(at);
-            } else if e & !SLOT_MASK == tag {
-                let i = (e & SLOT_MASK) as usize - 2;
-                if self.pin(i) == LIVE {
-                    // SAFETY: pinned and LIVE.
-                    let (stored, stored_text) = unsafe { (self.hash_of(i), self.text(i)) };
-                    if stored | 1 == hash | 1 && eq_short(stored_text, text) {
-                        return Ok(i);
-                    }
-                }
-                self.unpin(i);
-            }
-            at = if at + 1 == SIZE * N { 0 } else { at + 1 };
-        }
-        let Some(entry) = reuse else { return Err(Insert::Crowded) };
+        let _creating = self.creating();
+        let (mut at, mut seen) = match self.walk(text, hash) {
+            Walk::Found(i) => return Ok(i),
+            Walk::Free(at, seen) => (at, seen),
+            Walk::Crowded => return Err(Insert::Crowded),
+        };
         let Some((i, reused)) = self.take_slot().or_else(|| {
             // Removed slots whose reclaim was put off may be free by now.
             // Relaxed: a hint; the sweep's reclaims decide.
             (self.deferred.load(Ordering::Relaxed) != 0).then(|| self.sweep()).and_then(|()| self.take_slot())
         }) else {
-            return Err(Insert::Full);
+            // Another creator may have just taken the last slot for this same label set.
+            return match self.walk(text, hash) {
+                Walk::Found(j) => Ok(j),
+                _ => Err(Insert::Full),
+            };
         };
         let slot = &self.slots[i];
         // Relaxed: FREE -> CLAIMED keeps any passing reader's pin; readers never read a
         // CLAIMED slot's contents, and the release below publishes them.
         slot.state.fetch_add((CLAIMED - FREE) * STATE, Ordering::Relaxed);
         slot.hash.with_mut(|h| {
-            // SAFETY: CLAIMED by the flag holder; no reader reads it in this state, and no pin
-            // of an earlier life remains (reclaim needed zero pins).
+            // SAFETY: CLAIMED by this creator; no reader reads it in this state, and no pin of
+            // an earlier life remains (reclaim needed zero pins).
             // The low bit says whether the text holds a backslash (see `find`).
             #[allow(clippy::manual_contains, reason = "`contains` pulls memchr into bare-metal builds")]
             let escaped = text.iter().any(|&b| b == b'\\');
@@ -482,36 +538,94 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                 (*s).write(fresh);
             }
         });
-        // Pin for the caller, and publish: Release makes the text and series visible to
-        // lookups and scrapes that acquire the state word.
-        slot.state.fetch_add((LIVE - CLAIMED) * STATE + 1, Ordering::Release);
-        // Release: a lookup acquiring the entry then pins a LIVE slot.
-        self.entry(entry).store((i as u32 + 2) | tag, Ordering::Release);
+        // Publish, pinned for the caller: Release makes the text and series visible to the
+        // creators that acquire the state word (by pinning) after finding the entry.
+        slot.state.fetch_add((PUBLISHED - CLAIMED) * STATE + 1, Ordering::Release);
+        let linked = (i as u32 + 2) | Self::tag(hash);
+        loop {
+            // Release: a walk acquiring the entry then pins a PUBLISHED or LIVE slot. Relaxed
+            // (failure): the walk below acquires the entry that won.
+            if self.entry(at).compare_exchange(seen, linked, Ordering::Release, Ordering::Relaxed).is_ok() {
+                break;
+            }
+            match self.walk(text, hash) {
+                Walk::Free(next, value) => (at, seen) = (next, value),
+                found_or_crowded => {
+                    // Another creator linked it (or the free entries ran out): retract ours.
+                    // Relaxed: the unpin's release orders the slot's reclaim.
+                    slot.state.fetch_add((REMOVED - PUBLISHED) * STATE, Ordering::Relaxed);
+                    self.unpin(i);
+                    return match found_or_crowded {
+                        Walk::Found(j) => Ok(j),
+                        _ => Err(Insert::Crowded),
+                    };
+                }
+            }
+        }
+        // Release: scrapes that acquire the state word see the series (and lookups find it).
+        slot.state.fetch_add((LIVE - PUBLISHED) * STATE, Ordering::Release);
         // Relaxed: a count.
         self.len.fetch_add(1, Ordering::Relaxed);
         Ok(i)
     }
 
-    /// A slot for a new series, and whether it held one before (from the free list). Only the
-    /// writer-flag holder calls this.
+    /// A creator's walk from `text`'s home: its slot, pinned (`LIVE`, or `PUBLISHED` and still
+    /// linked), or else the first free entry and what it holds.
+    fn walk(&self, text: &[u8], hash: u64) -> Walk {
+        let tag = Self::tag(hash);
+        let mut at = Self::home(hash);
+        let mut free = None;
+        for _ in 0..MAX_PROBE.min(SIZE * N) {
+            // Acquire: pairs with the release swap that linked the entry.
+            let e = self.entry(at).load(Ordering::Acquire);
+            if e == EMPTY {
+                let (at, seen) = free.unwrap_or((at, EMPTY));
+                return Walk::Free(at, seen);
+            }
+            if e == TOMBSTONE {
+                free.get_or_insert((at, TOMBSTONE));
+            } else if e & !SLOT_MASK == tag {
+                let i = (e & SLOT_MASK) as usize - 2;
+                let state = self.pin(i);
+                if self.linked(at, e, state) {
+                    // SAFETY: pinned, and PUBLISHED or LIVE: written before the release that
+                    // published it, which the pin acquired.
+                    let (stored, stored_text) = unsafe { (self.hash_of(i), self.text(i)) };
+                    if stored | 1 == hash | 1 && eq_short(stored_text, text) {
+                        return Walk::Found(i);
+                    }
+                }
+                self.unpin(i);
+            }
+            at = if at + 1 == SIZE * N { 0 } else { at + 1 };
+        }
+        match free {
+            Some((at, seen)) => Walk::Free(at, seen),
+            None => Walk::Crowded,
+        }
+    }
+
+    /// A slot for a new series, and whether it held one before (from the free list).
     fn take_slot(&self) -> Option<(usize, bool)> {
-        // Relaxed: only the flag holder moves `bump`.
-        let bump = self.bump.load(Ordering::Relaxed);
-        if bump < N {
-            // Relaxed: scrapes read it as a bound and acquire each slot's state.
-            self.bump.store(bump + 1, Ordering::Relaxed);
-            return Some((bump, false));
+        // Relaxed: scrapes read it as a bound and acquire each slot's state.
+        let mut bump = self.bump.load(Ordering::Relaxed);
+        while bump < N {
+            // Relaxed: as above; the swap alone decides which creator gets the slot.
+            match self.bump.compare_exchange_weak(bump, bump + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some((bump, false)),
+                Err(now) => bump = now,
+            }
         }
         // Acquire: pairs with the release push, so the reclaim (and every pin's reads before
         // it) happen before this slot is rewritten.
         let mut head = self.free.load(Ordering::Acquire);
         loop {
-            let i = head.checked_sub(1)? as usize;
-            // Relaxed: the link was written before the push this thread acquired, and only
-            // this thread pops, so it cannot change before the compare-and-swap.
+            let i = (head as u32).checked_sub(1)? as usize;
+            // Relaxed: the link was written before the push this thread acquired; if the slot
+            // was popped and pushed again since, the head's count changed and the swap fails.
             let next = self.slots[i].next_free.load(Ordering::Relaxed);
             // Acquire: as the load above, for a head pushed meanwhile.
-            match self.free.compare_exchange_weak(head, next, Ordering::Acquire, Ordering::Acquire) {
+            match self.free.compare_exchange_weak(head, next_head(head, next), Ordering::Acquire, Ordering::Acquire) {
                 Ok(_) => return Some((i, true)),
                 Err(now) => head = now,
             }
@@ -520,11 +634,11 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
 
     /// Removes the series with `text`, if present. Returns whether it was.
     pub(crate) fn remove(&self, text: &[u8], hash: u64) -> bool {
-        let _writer = self.lock();
+        let _removing = self.removing();
         let mut at = Self::home(hash);
         let tag = Self::tag(hash);
         for _ in 0..MAX_PROBE.min(SIZE * N) {
-            // Relaxed: only the flag holder stores entries.
+            // Relaxed: only a removal, excluding creations, stores entries now.
             let e = self.entry(at).load(Ordering::Relaxed);
             if e == EMPTY {
                 return false;
@@ -552,7 +666,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     /// Removes every live series for which `keep` is false; returns how many. `keep` sees each
     /// series' label text and series.
     pub(crate) fn retain(&self, mut keep: impl FnMut(&[u8], &V) -> bool) -> usize {
-        let _writer = self.lock();
+        let _removing = self.removing();
         let mut removed = 0;
         for i in 0..self.high_water() {
             if self.pin(i) == LIVE {
@@ -572,12 +686,12 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         removed
     }
 
-    /// The index position linking slot `i` (whose hash is `hash`). Flag holder only.
+    /// The index position linking slot `i` (whose hash is `hash`). Removals only.
     fn position_of(&self, i: usize, hash: u64) -> Option<usize> {
         let want = (i as u32 + 2) | Self::tag(hash);
         let mut at = Self::home(hash);
         for _ in 0..MAX_PROBE.min(SIZE * N) {
-            // Relaxed: only the flag holder stores entries.
+            // Relaxed: only a removal, excluding creations, stores entries now.
             match self.entry(at).load(Ordering::Relaxed) {
                 EMPTY => return None,
                 e if e == want => return Some(at),
@@ -587,10 +701,10 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         None
     }
 
-    /// Unlinks the live slot `i` at index position `at` (the caller holds the flag and a pin).
+    /// Unlinks the live slot `i` at index position `at` (the caller is a removal and holds a pin).
     fn unlink(&self, at: usize, i: usize) {
         let next = if at + 1 == SIZE * N { 0 } else { at + 1 };
-        // Relaxed (loads): only the flag holder stores entries.
+        // Relaxed (loads): only a removal, excluding creations, stores entries now.
         if self.entry(next).load(Ordering::Relaxed) == EMPTY {
             // The end of a cluster: this entry and the tombstones before it are on no walk
             // that goes further, so they can be empty again (a walk stops one step earlier).
@@ -659,12 +773,36 @@ impl<V, const N: usize, const B: usize> Drop for ScrapeGuard<'_, V, N, B> {
     }
 }
 
-/// Releases the writer flag when dropped.
-struct WriterGuard<'a>(&'a AtomicBool);
+/// Where a creator's walk ended.
+enum Walk {
+    /// The label set's slot, pinned.
+    Found(usize),
+    /// Not linked: the first free entry, and what it holds (empty or tombstone).
+    Free(usize, u32),
+    /// Neither, within [`MAX_PROBE`] entries.
+    Crowded,
+}
 
-impl Drop for WriterGuard<'_> {
+/// The free list's head after a push or pop that makes `slot` (number plus 1, or 0) the top:
+/// the change count above it goes up by one.
+fn next_head(head: u64, slot: u32) -> u64 {
+    ((head >> 32).wrapping_add(1) << 32) | u64::from(slot)
+}
+
+/// Ends a creation or a removal when dropped.
+struct WritersGuard<'a> {
+    writers: &'a AtomicUsize,
+    removal: bool,
+}
+
+impl Drop for WritersGuard<'_> {
     fn drop(&mut self) {
-        // Release: this holder's index changes happen before the next holder's.
-        self.0.store(false, Ordering::Release);
+        // Release: this creation's or removal's index changes happen before the next removal's
+        // (or, for a removal, the next creations') walk.
+        if self.removal {
+            self.writers.fetch_and(!REMOVING, Ordering::Release);
+        } else {
+            self.writers.fetch_sub(1, Ordering::Release);
+        }
     }
 }
