@@ -160,7 +160,8 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
     /// On servers it copies nothing: the values are hashed, then compared with the stored text
     /// in place. On bare metal, where flash counts more than nanoseconds, the label set is
     /// rendered and the text hashed and compared, so only one writer (`Render`) is compiled
-    /// for it: 1.3 KiB less in the Cortex-M example.
+    /// for it (1.3 KiB less in the Cortex-M example), and found by the creators' walk (one
+    /// walk compiled: 260 bytes less).
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn find(&self, labels: &S::Ref<'_>, seed: usize) -> Option<usize> {
         let names = S::names(&self.names);
@@ -169,7 +170,7 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
             let mut w = Render::new(&mut buf, names);
             labels.write_labels(&mut w).ok()?;
             let text = w.text();
-            self.table.find(self.hash(labels, text, seed), |stored, _| stored == text)
+            self.table.find_text(text, self.hash(labels, text, seed))
         } else {
             self.table.find(self.hash(labels, &[], seed), |text, escaped| {
                 let mut w = Compare::new(text, names, escaped);

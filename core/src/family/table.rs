@@ -30,7 +30,7 @@
 
 use core::mem::MaybeUninit;
 
-use crate::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell, array_of, loom_const_fn, spin_loop};
+use crate::atomic::{AtomicU32, AtomicUsize, Ordering, UnsafeCell, array_of, loom_const_fn, spin_loop};
 use crate::labels::eq_short;
 
 /// Index entries per series slot. At most a quarter of the index is live, where linear
@@ -130,11 +130,11 @@ pub(crate) struct Table<V, const N: usize, const B: usize> {
     index: [[AtomicU32; N]; SIZE],
     /// Slots ever handed out (`0..bump` have held a series), at most `N`.
     bump: AtomicUsize,
-    /// Head of the free list: slot number plus 1 (0 when empty) in the low 32 bits, and a
-    /// count of the changes to the head above them, so that a pop's compare-and-swap fails on
-    /// a head that was popped and pushed back meanwhile (no ABA). Anyone pushes (the thread
-    /// that drops a removed slot's last pin); creators pop.
-    free: AtomicU64,
+    /// Head of the free list: slot number plus 1 (0 when empty) in the low bits, and a count
+    /// of the changes to the head above them, so that a pop's compare-and-swap fails on a
+    /// head that was popped and pushed back meanwhile (no ABA); see [`head`]. Anyone pushes
+    /// (the thread that drops a removed slot's last pin); creators pop.
+    free: head::Atomic,
     /// Live series.
     len: AtomicUsize,
     /// Creations in flight, and [`REMOVING`] while a removal changes the index.
@@ -171,11 +171,17 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     loom_const_fn! {
         pub(crate) fn new() -> Self {
             const { assert!(N <= MAX_SERIES, "a family holds at most 2^25 - 3 series") };
+            const {
+                assert!(
+                    (N as u64) < (1 << head::SLOT_BITS) - 1,
+                    "a family holds at most 65,534 series on targets without 64-bit atomics"
+                )
+            };
             Self {
                 slots: array_of![Slot::new(); N],
                 index: array_of![array_of![AtomicU32::new(EMPTY); N]; SIZE],
                 bump: AtomicUsize::new(0),
-                free: AtomicU64::new(0),
+                free: head::Atomic::new(0),
                 len: AtomicUsize::new(0),
                 writers: AtomicUsize::new(0),
                 gate: AtomicUsize::new(0),
@@ -338,7 +344,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         let mut head = self.free.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the release compare-and-swap of the head below.
-            slot.next_free.store(head as u32, Ordering::Relaxed);
+            slot.next_free.store(head_slot(head), Ordering::Relaxed);
             let pushed = next_head(head, i as u32 + 1);
             // Release: the link and the reclaim above happen before a pop that acquires the head.
             match self.free.compare_exchange_weak(head, pushed, Ordering::Release, Ordering::Relaxed) {
@@ -417,6 +423,15 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             at = if at + 1 == SIZE * N { 0 } else { at + 1 };
         }
         Found::Absent
+    }
+
+    /// [`find`](Self::find) by rendered text, with the creators' walk (bare metal: one walk
+    /// compiled for lookups and creations, where flash counts more than nanoseconds).
+    pub(crate) fn find_text(&self, text: &[u8], hash: u64) -> Found {
+        match self.walk(text, hash) {
+            Walk::Found(i) => Found::Live(i),
+            Walk::Free(..) | Walk::Crowded => Found::Absent,
+        }
     }
 
     /// Whether the slot named by entry `e`, read at `at` and then pinned in `state`, is that
@@ -620,7 +635,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         // it) happen before this slot is rewritten.
         let mut head = self.free.load(Ordering::Acquire);
         loop {
-            let i = (head as u32).checked_sub(1)? as usize;
+            let i = head_slot(head).checked_sub(1)? as usize;
             // Relaxed: the link was written before the push this thread acquired; if the slot
             // was popped and pushed again since, the head's count changed and the swap fails.
             let next = self.slots[i].next_free.load(Ordering::Relaxed);
@@ -783,10 +798,34 @@ enum Walk {
     Crowded,
 }
 
+/// The free list's head word: 64 bits (32 for the slot, 32 for the change count) where the
+/// target has 64-bit atomics; elsewhere 32 bits (16 and 16), as a 64-bit compare-and-swap
+/// there is a lock-table fallback costing flash (136 bytes on Cortex-M3) for no gain: such
+/// targets' families are far below 65,535 series.
+#[cfg(any(loom, target_has_atomic = "64"))]
+mod head {
+    pub(super) type Word = u64;
+    pub(super) type Atomic = crate::atomic::AtomicU64;
+    pub(super) const SLOT_BITS: u32 = 32;
+}
+
+/// See the 64-bit variant.
+#[cfg(not(any(loom, target_has_atomic = "64")))]
+mod head {
+    pub(super) type Word = u32;
+    pub(super) type Atomic = crate::atomic::AtomicU32;
+    pub(super) const SLOT_BITS: u32 = 16;
+}
+
+/// The slot number plus 1 (0: empty list) a free-list head names.
+fn head_slot(head: head::Word) -> u32 {
+    (head & ((1 << head::SLOT_BITS) - 1)) as u32
+}
+
 /// The free list's head after a push or pop that makes `slot` (number plus 1, or 0) the top:
 /// the change count above it goes up by one.
-fn next_head(head: u64, slot: u32) -> u64 {
-    ((head >> 32).wrapping_add(1) << 32) | u64::from(slot)
+fn next_head(head: head::Word, slot: u32) -> head::Word {
+    ((head >> head::SLOT_BITS).wrapping_add(1) << head::SLOT_BITS) | head::Word::from(slot)
 }
 
 /// Ends a creation or a removal when dropped.
