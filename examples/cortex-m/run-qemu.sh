@@ -38,7 +38,21 @@ run() { # name, cargo feature flags...
             $1 + $2, ($1 + $2) / 1024, $2 + $3, ($2 + $3) / 1024 }' name="$name"
 }
 
+# The metrics-and-readiness build's budget: 32 KiB of flash, 8 KiB of RAM (static RAM plus the
+# stack the firmware measured). Fails the run when a change outgrows it.
+within_budget() { # name
+    local name="$1" stack
+    stack="$(sed -n 's/^stack \([0-9]*\) of [0-9]*$/\1/p' "$out/$name.out")"
+    arm-none-eabi-size "$elf" | awk 'NR == 2 {
+        flash = $1 + $2; ram = $2 + $3 + stack
+        printf "%s: budget: flash %d of 32768 bytes, RAM %d of 8192 bytes (static %d + stack %d)\n",
+            name, flash, ram, $2 + $3, stack
+        if (flash > 32768 || ram > 8192) { print name ": over budget" > "/dev/stderr"; exit 1 } }' \
+        name="$name" stack="${stack:?the firmware printed no stack use}"
+}
+
 run "http connection handler"
 run "http connection handler + protobuf" --features protobuf
 run "Service + Body::fill" --no-default-features
+within_budget "Service + Body::fill"
 run "Service + Body::fill + remote write" --no-default-features --features remote-write
