@@ -12,7 +12,7 @@ use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::error::{CapacityError, SeriesError};
 use crate::labels::{Compare, Hash, LabelSet, Render};
 use crate::registry::Metric;
-use table::{Found, Insert, Table};
+use table::{Insert, Table};
 
 /// One time series' storage: [`Counter`], [`Gauge`](crate::Gauge),
 /// [`GaugeF64`](crate::GaugeF64) or [`Histogram`](crate::Histogram).
@@ -165,7 +165,7 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn find(&self, labels: &S::Ref<'_>, seed: usize) -> Option<usize> {
         let names = S::names(&self.names);
-        let found = if cfg!(target_os = "none") {
+        if cfg!(target_os = "none") {
             let mut buf = [0u8; B];
             let mut w = Render::new(&mut buf, names);
             labels.write_labels(&mut w).ok()?;
@@ -176,10 +176,6 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
                 let mut w = Compare::new(text, names, escaped);
                 labels.write_labels(&mut w).is_ok() && w.at_end()
             })
-        };
-        match found {
-            Found::Live(i) => Some(i),
-            Found::Absent => None,
         }
     }
 

@@ -24,8 +24,8 @@
 //! creations reuse it) or a slot number plus 2 with 7 bits of the hash above it, so that most
 //! collisions are told apart without touching the slot.
 //!
-//! Slots go `FREE` → `CLAIMED` (written by their creator) → `PUBLISHED` (readable by other
-//! creators, not by lookups or scrapes) → `LIVE` once linked → `REMOVED` when unlinked (or
+//! Slots go `FREE` → `CLAIMED` (written by their creator) → `PUBLISHED` (readable by lookups
+//! and creators that find it linked, skipped by scrapes) → `LIVE` once linked → `REMOVED` when unlinked (or
 //! when its creator retracts it) → `FREE` when the last pin goes.
 
 use core::mem::MaybeUninit;
@@ -158,14 +158,6 @@ pub(crate) struct Table<V, const N: usize, const B: usize> {
 unsafe impl<V: Send + Sync, const N: usize, const B: usize> Sync for Table<V, N, B> {}
 // SAFETY: as above; moving the table moves owned `V`s.
 unsafe impl<V: Send, const N: usize, const B: usize> Send for Table<V, N, B> {}
-
-/// Where a lookup's walk ended.
-pub(crate) enum Found {
-    /// The slot holding the label set, pinned.
-    Live(usize),
-    /// Not present.
-    Absent,
-}
 
 impl<V, const N: usize, const B: usize> Table<V, N, B> {
     loom_const_fn! {
@@ -394,20 +386,41 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     }
 
     /// Finds the series whose text `matches` (hashed to `hash`), pinning its slot. Never
-    /// waits.
+    /// waits. `matches` gets the stored text and whether it holds a backslash (an escaped
+    /// value).
     #[cfg_attr(not(target_os = "none"), inline(always))]
-    ///
-    /// `matches` gets the stored text and whether it holds a backslash (an escaped value).
-    pub(crate) fn find(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Found {
+    pub(crate) fn find(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Option<usize> {
+        self.walk::<false>(hash, matches).found()
+    }
+
+    /// [`find`](Self::find) by rendered text, with the creators' matcher (bare metal: one walk
+    /// compiled for lookups and creations, where flash counts more than nanoseconds).
+    pub(crate) fn find_text(&self, text: &[u8], hash: u64) -> Option<usize> {
+        self.walk_text(text, hash).found()
+    }
+
+    /// The walk of lookups and creators alike, from `hash`'s home: the slot whose text
+    /// `matches`, pinned (`LIVE`, or `PUBLISHED` and still linked), or else the first free
+    /// entry (the first tombstone before the first empty entry, or that empty entry) and what
+    /// it holds (only if `FREE`: lookups do not track it, which keeps a register free on their
+    /// hot path).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn walk<const FREE: bool>(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Walk {
         let tag = Self::tag(hash);
         let mut at = Self::home(hash);
+        let mut free = None;
         for _ in 0..MAX_PROBE.min(SIZE * N) {
-            // Acquire: pairs with the release store that linked the entry.
+            // Acquire: pairs with the release swap that linked the entry.
             let e = self.entry(at).load(Ordering::Acquire);
             if e == EMPTY {
-                return Found::Absent;
+                let (at, seen) = free.unwrap_or((at, EMPTY));
+                return Walk::Free(at, seen);
             }
-            if e != TOMBSTONE && e & !SLOT_MASK == tag {
+            if e == TOMBSTONE {
+                if FREE {
+                    free.get_or_insert((at, TOMBSTONE));
+                }
+            } else if e & !SLOT_MASK == tag {
                 let i = (e & SLOT_MASK) as usize - 2;
                 let state = self.pin(i);
                 if self.linked(at, e, state) {
@@ -415,23 +428,23 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                     // published it, which the pin acquired.
                     let (stored, text) = unsafe { (self.hash_of(i), self.text(i)) };
                     if stored | 1 == hash | 1 && matches(text, stored & 1 == 1) {
-                        return Found::Live(i);
+                        return Walk::Found(i);
                     }
                 }
                 self.unpin(i);
             }
             at = if at + 1 == SIZE * N { 0 } else { at + 1 };
         }
-        Found::Absent
+        match free {
+            Some((at, seen)) => Walk::Free(at, seen),
+            None => Walk::Crowded,
+        }
     }
 
-    /// [`find`](Self::find) by rendered text, with the creators' walk (bare metal: one walk
-    /// compiled for lookups and creations, where flash counts more than nanoseconds).
-    pub(crate) fn find_text(&self, text: &[u8], hash: u64) -> Found {
-        match self.walk(text, hash) {
-            Walk::Found(i) => Found::Live(i),
-            Walk::Free(..) | Walk::Crowded => Found::Absent,
-        }
+    /// [`walk`](Self::walk) for rendered label text: what creators (and bare-metal lookups)
+    /// compare.
+    fn walk_text(&self, text: &[u8], hash: u64) -> Walk {
+        self.walk::<true>(hash, |stored, _| eq_short(stored, text))
     }
 
     /// Whether the slot named by entry `e`, read at `at` and then pinned in `state`, is that
@@ -506,7 +519,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             return Err(Insert::Full);
         }
         let _creating = self.creating();
-        let (mut at, mut seen) = match self.walk(text, hash) {
+        let (mut at, mut seen) = match self.walk_text(text, hash) {
             Walk::Found(i) => return Ok(i),
             Walk::Free(at, seen) => (at, seen),
             Walk::Crowded => return Err(Insert::Crowded),
@@ -517,7 +530,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             (self.deferred.load(Ordering::Relaxed) != 0).then(|| self.sweep()).and_then(|()| self.take_slot())
         }) else {
             // Another creator may have just taken the last slot for this same label set.
-            return match self.walk(text, hash) {
+            return match self.walk_text(text, hash) {
                 Walk::Found(j) => Ok(j),
                 _ => Err(Insert::Full),
             };
@@ -563,7 +576,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
             if self.entry(at).compare_exchange(seen, linked, Ordering::Release, Ordering::Relaxed).is_ok() {
                 break;
             }
-            match self.walk(text, hash) {
+            match self.walk_text(text, hash) {
                 Walk::Free(next, value) => (at, seen) = (next, value),
                 found_or_crowded => {
                     // Another creator linked it (or the free entries ran out): retract ours.
@@ -582,42 +595,6 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         // Relaxed: a count.
         self.len.fetch_add(1, Ordering::Relaxed);
         Ok(i)
-    }
-
-    /// A creator's walk from `text`'s home: its slot, pinned (`LIVE`, or `PUBLISHED` and still
-    /// linked), or else the first free entry and what it holds.
-    fn walk(&self, text: &[u8], hash: u64) -> Walk {
-        let tag = Self::tag(hash);
-        let mut at = Self::home(hash);
-        let mut free = None;
-        for _ in 0..MAX_PROBE.min(SIZE * N) {
-            // Acquire: pairs with the release swap that linked the entry.
-            let e = self.entry(at).load(Ordering::Acquire);
-            if e == EMPTY {
-                let (at, seen) = free.unwrap_or((at, EMPTY));
-                return Walk::Free(at, seen);
-            }
-            if e == TOMBSTONE {
-                free.get_or_insert((at, TOMBSTONE));
-            } else if e & !SLOT_MASK == tag {
-                let i = (e & SLOT_MASK) as usize - 2;
-                let state = self.pin(i);
-                if self.linked(at, e, state) {
-                    // SAFETY: pinned, and PUBLISHED or LIVE: written before the release that
-                    // published it, which the pin acquired.
-                    let (stored, stored_text) = unsafe { (self.hash_of(i), self.text(i)) };
-                    if stored | 1 == hash | 1 && eq_short(stored_text, text) {
-                        return Walk::Found(i);
-                    }
-                }
-                self.unpin(i);
-            }
-            at = if at + 1 == SIZE * N { 0 } else { at + 1 };
-        }
-        match free {
-            Some((at, seen)) => Walk::Free(at, seen),
-            None => Walk::Crowded,
-        }
     }
 
     /// A slot for a new series, and whether it held one before (from the free list).
@@ -788,7 +765,7 @@ impl<V, const N: usize, const B: usize> Drop for ScrapeGuard<'_, V, N, B> {
     }
 }
 
-/// Where a creator's walk ended.
+/// Where a walk ended.
 enum Walk {
     /// The label set's slot, pinned.
     Found(usize),
@@ -796,6 +773,17 @@ enum Walk {
     Free(usize, u32),
     /// Neither, within [`MAX_PROBE`] entries.
     Crowded,
+}
+
+impl Walk {
+    /// The slot found, pinned, if any.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn found(self) -> Option<usize> {
+        match self {
+            Self::Found(i) => Some(i),
+            Self::Free(..) | Self::Crowded => None,
+        }
+    }
 }
 
 /// The free list's head word: 64 bits (32 for the slot, 32 for the change count) where the
