@@ -540,6 +540,7 @@ impl<'b> Encoder<'b> {
 
     /// Whether the next item was already written by an earlier chunk; if so it is counted as
     /// done and the caller skips it (without computing it).
+    #[inline]
     pub fn skip_item(&mut self) -> bool {
         if self.past {
             return false;
@@ -624,6 +625,7 @@ impl<'b> Encoder<'b> {
     ///
     /// # Errors
     /// [`Stop`] when the buffer is full.
+    #[inline]
     pub fn sample_with_exemplar(
         &mut self,
         desc: &Desc<'_>,
@@ -631,7 +633,39 @@ impl<'b> Encoder<'b> {
         value: Value,
         exemplar: Option<&ExemplarView<'_>>,
     ) -> Result<(), Stop> {
-        self.item(|e| {
+        if self.skip_item() {
+            return Ok(());
+        }
+        // The common line, `name{labels} integer`, written with one bounds check (no exemplar
+        // or `_created` line in this format, no name suffix, the label text as rendered).
+        if FAST
+            && self.format == Format::Prometheus
+            && !labels.rendered.is_empty()
+            && (!cfg!(feature = "utf8-names") || labels.names.is_empty())
+            && self.name_is_legacy(desc.name)
+        {
+            let digits = match value {
+                Value::U64(v) => Some((false, v)),
+                Value::I64(v) => Some((v < 0, v.unsigned_abs())),
+                Value::F64(_) => None,
+            };
+            if let Some((negative, v)) = digits {
+                return self.plain_line(desc.name.as_bytes(), labels.rendered, negative, v);
+            }
+        }
+        self.sample_line(desc, labels, value, exemplar)
+    }
+
+    /// A sample line in any format, as one item (already known not to be skipped).
+    #[cfg_attr(not(target_os = "none"), inline(never))]
+    fn sample_line(
+        &mut self,
+        desc: &Desc<'_>,
+        labels: &Labels<'_>,
+        value: Value,
+        exemplar: Option<&ExemplarView<'_>>,
+    ) -> Result<(), Stop> {
+        self.write_item(|e| {
             #[cfg(feature = "protobuf")]
             if e.format == Format::Protobuf {
                 return protobuf::sample(e, desc, labels, value, exemplar);
@@ -654,6 +688,35 @@ impl<'b> Encoder<'b> {
             }
             e.created_line(desc, labels)
         })
+    }
+
+    /// `name{labels} [-]v\n` as one item: the length computed first, then every piece copied
+    /// into the slice it takes.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn plain_line(&mut self, name: &[u8], labels: &[u8], negative: bool, v: u64) -> Result<(), Stop> {
+        let digits = decimal::len(v);
+        let sign = usize::from(negative);
+        let n = name.len() + labels.len() + sign + digits + 4;
+        let Some(line) = self.buf.get_mut(self.pos..self.pos + n) else {
+            self.stopped = Some(self.at);
+            return Err(Stop(()));
+        };
+        let (head, rest) = line.split_at_mut(name.len());
+        copy_short(head, name);
+        let (text, rest) = rest[1..].split_at_mut(labels.len());
+        copy_short(text, labels);
+        let (close, rest) = rest.split_at_mut(2 + sign);
+        let (number, newline) = rest.split_at_mut(digits);
+        decimal::write(number, v);
+        newline[0] = b'\n';
+        close[..2].copy_from_slice(b"} ");
+        if negative {
+            close[2] = b'-';
+        }
+        line[name.len()] = b'{';
+        self.pos += n;
+        self.at.item += 1;
+        Ok(())
     }
 
     /// Writes a classic histogram series with an exemplar per bucket (`exemplar(i)`, `i == N`
@@ -856,13 +919,24 @@ impl<'b> Encoder<'b> {
         let labelled = labels_text.1 > 0;
         let mut count = 0;
         for (i, (_, cumulative)) in view.cumulative().enumerate() {
-            if i > 0 {
-                self.copy_prefix(prefix)?;
-            }
             count = cumulative;
+            // One bounds check per line: the prefix (written already for the first line), the
+            // cached bound text, the count and a newline.
             let le = self.le.get(i);
-            self.pos = put_at(self.buf, self.pos, if labelled { le } else { &le[1..] })?; // `{` written
-            self.put_value_line(Value::U64(cumulative))?;
+            let le = if labelled { le } else { &le[1..] }; // `{` written
+            let repeat = if i > 0 { prefix.1 } else { 0 };
+            let digits = decimal::len(cumulative);
+            let n = repeat + le.len() + digits + 1;
+            let (written, rest) = self.buf.split_at_mut(self.pos);
+            let line = rest.get_mut(..n).ok_or(Full)?;
+            let (head, rest) = line.split_at_mut(repeat);
+            copy_short(head, &written[prefix.0..prefix.0 + repeat]);
+            let (bound, rest) = rest.split_at_mut(le.len());
+            copy_short(bound, le);
+            let (number, newline) = rest.split_at_mut(digits);
+            decimal::write(number, cumulative);
+            newline[0] = b'\n';
+            self.pos += n;
         }
         if !sum_lines {
             return Ok(());
