@@ -73,7 +73,8 @@ where
 enum SmolMode {
     /// `serve` under `smol::block_on`: every connection on that one thread.
     OneThread,
-    /// `serve_spawning` onto an `async_executor::Executor` run by two threads.
+    /// `serve_spawning` onto an `async_executor::Executor` run by two threads, smol's pattern:
+    /// the thread that runs the accept loop (inside `executor.run`) and one more.
     TwoThreads,
     /// `serve_spawning` onto async-std's global executor, under `async_std::task::block_on`.
     AsyncStdSpawn,
@@ -102,13 +103,14 @@ fn serve_diag_smol(
         SmolMode::TwoThreads => {
             let executor = Arc::new(async_executor::Executor::new());
             let (done, finished) = async_channel::bounded::<()>(1);
-            let workers: Vec<_> = (0..2)
+            let workers: Vec<_> = (0..1)
                 .map(|_| {
                     let (executor, finished) = (Arc::clone(&executor), finished.clone());
                     std::thread::spawn(move || smol::block_on(executor.run(finished.recv())))
                 })
                 .collect();
-            let served = smol::block_on(server.serve_spawning(listener, shutdown, |c| executor.spawn(c).detach()));
+            let served =
+                smol::block_on(executor.run(server.serve_spawning(listener, shutdown, |c| executor.spawn(c).detach())));
             done.close();
             workers.into_iter().for_each(|w| drop(w.join()));
             served

@@ -64,6 +64,11 @@ impl Series for Counter {
     fn encode_series(&self, desc: &Desc<'_>, labels: &Labels<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop> {
         enc.sample(desc, labels, Value::U64(self.get()))
     }
+
+    #[inline]
+    fn integer(&self) -> Option<Value> {
+        Some(Value::U64(self.get()))
+    }
 }
 
 #[cfg(all(test, not(loom)))]

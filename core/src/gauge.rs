@@ -141,6 +141,11 @@ impl Series for Gauge {
     fn encode_series(&self, desc: &Desc<'_>, labels: &Labels<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop> {
         enc.sample(desc, labels, Value::I64(self.get()))
     }
+
+    #[inline]
+    fn integer(&self) -> Option<Value> {
+        Some(Value::I64(self.get()))
+    }
 }
 
 impl Series for GaugeF64 {

@@ -638,22 +638,34 @@ impl<'b> Encoder<'b> {
         }
         // The common line, `name{labels} integer`, written with one bounds check (no exemplar
         // or `_created` line in this format, no name suffix, the label text as rendered).
-        if FAST
-            && self.format == Format::Prometheus
-            && !labels.rendered.is_empty()
+        if !labels.rendered.is_empty()
             && (!cfg!(feature = "utf8-names") || labels.names.is_empty())
-            && self.name_is_legacy(desc.name)
+            && !matches!(value, Value::F64(_))
+            && self.writes_plain_lines(desc)
         {
-            let digits = match value {
-                Value::U64(v) => Some((false, v)),
-                Value::I64(v) => Some((v < 0, v.unsigned_abs())),
-                Value::F64(_) => None,
-            };
-            if let Some((negative, v)) = digits {
-                return self.plain_line(desc.name.as_bytes(), labels.rendered, negative, v);
-            }
+            return self.plain_sample(desc, labels.rendered, value);
         }
         self.sample_line(desc, labels, value, exemplar)
+    }
+
+    /// Whether [`plain_sample`](Self::plain_sample) may write `desc`'s samples: the Prometheus
+    /// text format (no exemplar, `_created` line or name suffix there), a legacy name, and
+    /// a target where speed counts more than code size.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    pub(crate) fn writes_plain_lines(&mut self, desc: &Desc<'_>) -> bool {
+        FAST && self.format == Format::Prometheus && self.name_is_legacy(desc.name)
+    }
+
+    /// One sample item `name{text} value`, for a family whose label text is `text` as
+    /// rendered (not empty, legacy label names) when
+    /// [`writes_plain_lines`](Self::writes_plain_lines) holds. The item is not skipped.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    pub(crate) fn plain_sample(&mut self, desc: &Desc<'_>, text: &[u8], value: Value) -> Result<(), Stop> {
+        match value {
+            Value::U64(v) => self.plain_line(desc.name.as_bytes(), text, false, v),
+            Value::I64(v) => self.plain_line(desc.name.as_bytes(), text, v < 0, v.unsigned_abs()),
+            Value::F64(_) => self.sample_line(desc, &Labels::rendered(text), value, None),
+        }
     }
 
     /// A sample line in any format, as one item (already known not to be skipped).

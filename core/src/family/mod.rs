@@ -8,7 +8,7 @@ use core::ops::Deref;
 
 use crate::atomic::{AtomicU8, AtomicUsize, Ordering, UnsafeCell, loom_const_fn, spin_loop};
 use crate::counter::Counter;
-use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
+use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop, Value};
 use crate::error::{CapacityError, SeriesError};
 use crate::labels::{Compare, Hash, LabelSet, Render};
 use crate::registry::Metric;
@@ -30,6 +30,16 @@ pub trait Series: Send + Sync + Sized {
     /// # Errors
     /// [`Stop`] when the encoder's buffer is full; return it to the caller unchanged.
     fn encode_series(&self, desc: &Desc<'_>, labels: &Labels<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop>;
+
+    /// For a series whose lines are one integer sample and nothing else ([`Counter`],
+    /// [`Gauge`](crate::Gauge)): that integer, the same value
+    /// [`encode_series`](Self::encode_series) writes. A family then writes such series'
+    /// Prometheus text lines itself, without a call per series. `None` (the default) for
+    /// every other series.
+    #[inline]
+    fn integer(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// What a full family does with a new label set.
@@ -480,12 +490,16 @@ where
             }
         }
         let _scrape = self.table.scrape_begin();
+        let plain_lines = plain && enc.writes_plain_lines(desc);
         for i in 0..high_water {
             if enc.skip_item() {
                 continue;
             }
             match self.table.peek(i) {
-                Some((text, series)) => series.encode_series(desc, &labels(text), enc)?,
+                Some((text, series)) => match series.integer() {
+                    Some(value) if plain_lines && !text.is_empty() => enc.plain_sample(desc, text, value)?,
+                    _ => series.encode_series(desc, &labels(text), enc)?,
+                },
                 None => enc.empty_item(),
             }
         }
