@@ -1213,6 +1213,9 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     if !FAST || dst.len() != n {
         return dst.copy_from_slice(src); // panics like copy_from_slice; callers size `dst` exactly
     }
+    // Each size's head and tail go through integer loads and stores: written as two
+    // `copy_from_slice` calls, the arms differ only in their constants and LLVM merges them
+    // into one call to `memcpy` with a variable size, the call this function exists to avoid.
     match n {
         0 => {}
         1..=3 => {
@@ -1220,23 +1223,29 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
             dst[n / 2] = src[n / 2];
             dst[n - 1] = src[n - 1];
         }
-        4..=7 => {
-            dst[..4].copy_from_slice(&src[..4]);
-            dst[n - 4..].copy_from_slice(&src[n - 4..]);
-        }
-        8..=16 => {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[n - 8..].copy_from_slice(&src[n - 8..]);
-        }
-        17..=32 => {
-            dst[..16].copy_from_slice(&src[..16]);
-            dst[n - 16..].copy_from_slice(&src[n - 16..]);
-        }
+        4..=7 => copy_ends::<4>(dst, src),
+        8..=16 => copy_ends::<8>(dst, src),
+        17..=32 => copy_ends::<16>(dst, src),
         33..=64 => {
-            dst[..32].copy_from_slice(&src[..32]);
-            dst[n - 32..].copy_from_slice(&src[n - 32..]);
+            copy_ends::<16>(&mut dst[..32], &src[..32]);
+            copy_ends::<16>(&mut dst[n - 32..], &src[n - 32..]);
         }
         _ => dst.copy_from_slice(src),
+    }
+}
+
+/// The first and the last `W` bytes of `src` (`W <= src.len() <= 2 * W`) into `dst`, which
+/// has the same length: both loaded (into registers) before either is stored.
+#[cfg_attr(not(target_os = "none"), inline(always))]
+fn copy_ends<const W: usize>(dst: &mut [u8], src: &[u8]) {
+    let (Some(&head), Some(&tail)) = (src.first_chunk::<W>(), src.last_chunk::<W>()) else {
+        return dst.copy_from_slice(src);
+    };
+    if let Some(first) = dst.first_chunk_mut::<W>() {
+        *first = head;
+    }
+    if let Some(last) = dst.last_chunk_mut::<W>() {
+        *last = tail;
     }
 }
 
