@@ -540,7 +540,7 @@ impl<'b> Encoder<'b> {
 
     /// Whether the next item was already written by an earlier chunk; if so it is counted as
     /// done and the caller skips it (without computing it).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn skip_item(&mut self) -> bool {
         if self.past {
             return false;
@@ -625,7 +625,7 @@ impl<'b> Encoder<'b> {
     ///
     /// # Errors
     /// [`Stop`] when the buffer is full.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn sample_with_exemplar(
         &mut self,
         desc: &Desc<'_>,
