@@ -197,7 +197,7 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
     /// [`SeriesError::TooLong`] when the label text exceeds `B` bytes;
     /// [`SeriesError::Full`] when the family is full and built with [`Overflow::Error`];
     /// [`SeriesError::Crowded`] when the probe limit is hit. Each is counted.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     pub fn get_or_create(&self, labels: S::Ref<'_>) -> Result<SeriesRef<'_, V>, SeriesError> {
         // Relaxed: the seed is written once; the entries a lookup finds are acquired.
         let seed = self.seed.load(Ordering::Relaxed);
