@@ -592,6 +592,18 @@ mod tests {
                 let run = f.table.longest_run();
                 assert!(run < 24, "seed {seed:#x}, values like {:?}: a run of {run} entries", pattern(7));
             }
+            // Two labels, each value folded on its own and the two combined: a method and a
+            // path, and the same numbers in both places.
+            let f: std::boxed::Box<Family<Counter, [&str; 2], 1024>> =
+                std::boxed::Box::new(Family::new(["a", "b"], ()));
+            f.seed.store(seed as usize | 1, Ordering::Relaxed);
+            for i in 0..512 {
+                let (path, n) = (std::format!("/api/v1/items/{i}"), std::format!("{i}"));
+                f.get_or_create([["GET", "POST"][i % 2], &path]).expect("room for every value").inc();
+                f.get_or_create([&n, &n]).expect("room for every value").inc();
+            }
+            let run = f.table.longest_run();
+            assert!(run < 24, "seed {seed:#x}, two labels: a run of {run} entries");
         }
     }
 
