@@ -592,8 +592,8 @@ mod tests {
                 let run = f.table.longest_run();
                 assert!(run < 24, "seed {seed:#x}, values like {:?}: a run of {run} entries", pattern(7));
             }
-            // Two labels, each value folded on its own and the two combined: a method and a
-            // path, and the same numbers in both places.
+            // Two labels: a method and a path, and the same number in both places (which a
+            // hash that did not tell the positions apart would send to one entry).
             let f: std::boxed::Box<Family<Counter, [&str; 2], 1024>> =
                 std::boxed::Box::new(Family::new(["a", "b"], ()));
             f.seed.store(seed as usize | 1, Ordering::Relaxed);
