@@ -327,7 +327,7 @@ pub fn run_all() -> (Vec<ServeResult>, String) {
     let mut note = format!(
         "Large workload, `wrk -t1 -c{CONNECTIONS} -d{}s` over loopback with keep-alive, each server on a \
          multi-threaded tokio runtime (2 workers; diag-smol: `serve` on one `block_on` thread, or \
-         `serve_spawning` onto an executor run by 2 threads or async-std's global executor) on the same 2 cores as wrk; {ROUNDS} rounds with the \
+         `serve_spawning` onto an executor run by 2 threads, one of them also accepting, or async-std's global executor) on the same 2 cores as wrk; {ROUNDS} rounds with the \
          servers taking turns, best round of each kept. Every response is about 2.3 MB, so the kernel's \
          loopback copies and wrk's parsing, the same for every server, take a large share of the CPU. \
          The `{CEILING}` row measures that share: hyper answering every request with a body of the \
