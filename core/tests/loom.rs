@@ -134,7 +134,7 @@ fn family_insertion_and_scrape() {
 /// walks the index, and waits for those in flight; both see the other's change whole.
 #[test]
 fn family_creation_during_removal() {
-    spinning_model().check(|| {
+    bounded_model().check(|| {
         let f: Arc<Family<Counter, (&'static str,), 2>> = Arc::new(Family::new(["k"], ()));
         f.get_or_create(("a",)).unwrap().inc();
         let remover = {
@@ -385,22 +385,15 @@ fn exemplar_writers_and_reader() {
 
 static BOUNDS: [f64; 2] = [1.0, 2.0];
 
-/// A model with at most 2 preemptions (every interleaving up to that bound), for the family
-/// models: creations are lock-free, and their swaps, walks again and retractions under an
-/// unbounded search took minutes per model (3 threads: 220 s for insertion and scrape). Bugs
-/// that need more than two preemptions to show are rare (loom's documentation); the
-/// threaded stress tests in `family` cover the rest by volume.
+/// Every schedule with up to 2 preemptions, the bound loom's documentation recommends for code
+/// where a thread may wait for another (an observer finding every histogram stripe taken, a
+/// scrape waiting for an observer in flight, a creation waiting for a removal): an unbounded
+/// search never ends on spin loops. The family models need it for their size too: creations
+/// are lock-free, and their swaps, walks again and retractions under an unbounded search took
+/// minutes per model (3 threads: 220 s for insertion and scrape). Bugs that need more than two
+/// preemptions to show are rare (loom's documentation); the threaded stress tests in `family`
+/// cover the rest by volume.
 fn bounded_model() -> loom::model::Builder {
-    let mut model = loom::model::Builder::new();
-    model.preemption_bound = Some(2);
-    model
-}
-
-/// A model for code where a thread may wait for another (an observer finding every histogram
-/// stripe taken, a scrape waiting for an observer in flight): every schedule with up to 2
-/// preemptions, the bound loom's documentation recommends for such code (an unbounded search
-/// never ends on spin loops).
-fn spinning_model() -> loom::model::Builder {
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(2);
     model.max_branches = 100_000;
@@ -420,7 +413,7 @@ fn consistent(buckets: [u64; 2], inf: u64, count: u64, sum: f64) -> bool {
 /// paths meet observers mid-write; observers that find a stripe taken use the other.
 #[test]
 fn histogram_scrape_consistent_while_observed() {
-    spinning_model().check(|| {
+    bounded_model().check(|| {
         let h: Arc<Histogram<2>> = Arc::new(Histogram::new(&BOUNDS));
         let observer = {
             let h = h.clone();
@@ -446,7 +439,7 @@ fn histogram_scrape_consistent_while_observed() {
 /// the scrape or the other observer (and wait).
 #[test]
 fn histogram_one_stripe_contended() {
-    spinning_model().check(|| {
+    bounded_model().check(|| {
         let h: Arc<ShardedHistogram<2, 1>> = Arc::new(ShardedHistogram::new(&BOUNDS));
         let scraper = {
             let h = h.clone();

@@ -459,45 +459,39 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
 
     /// Enters a creation: waits only while a removal runs.
     fn creating(&self) -> WritersGuard<'_> {
-        // Relaxed: the compare-and-swap below decides.
-        let mut w = self.writers.load(Ordering::Relaxed);
-        loop {
-            if w & REMOVING != 0 {
-                spin_loop(); // a removal holds it for one bounded walk
-                // Relaxed: as above.
-                w = self.writers.load(Ordering::Relaxed);
-                continue;
-            }
-            // Acquire: the last removal's index changes happen before this creation's walk.
-            match self.writers.compare_exchange_weak(w, w + 1, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return WritersGuard { writers: &self.writers, removal: false },
-                Err(now) => w = now,
-            }
-        }
+        self.enter(|w| w + 1);
+        WritersGuard { writers: &self.writers, removal: false }
     }
 
     /// Enters a removal: no creation starts until it ends, and it waits for those in flight.
     fn removing(&self) -> WritersGuard<'_> {
-        // Relaxed: the compare-and-swap below decides.
-        let mut w = self.writers.load(Ordering::Relaxed);
-        loop {
-            if w & REMOVING != 0 {
-                spin_loop(); // another removal
-                // Relaxed: as above.
-                w = self.writers.load(Ordering::Relaxed);
-                continue;
-            }
-            // Acquire: the last removal's index changes happen before this one's.
-            match self.writers.compare_exchange_weak(w, w | REMOVING, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => w = now,
-            }
-        }
+        self.enter(|w| w | REMOVING);
         // Acquire: pairs with each creation's release as it ends, so its links are seen.
         while self.writers.load(Ordering::Acquire) != REMOVING {
             spin_loop(); // creations in flight finish one walk each
         }
         WritersGuard { writers: &self.writers, removal: true }
+    }
+
+    /// Turns `writers` into `next(writers)` once no removal holds it (a removal holds it for
+    /// one bounded walk).
+    fn enter(&self, next: impl Fn(usize) -> usize) {
+        // Relaxed: the compare-and-swap below decides.
+        let mut w = self.writers.load(Ordering::Relaxed);
+        loop {
+            if w & REMOVING != 0 {
+                spin_loop();
+                // Relaxed: as above.
+                w = self.writers.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: the last removal's index changes happen before this creation's or
+            // removal's walk.
+            match self.writers.compare_exchange_weak(w, next(w), Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => w = now,
+            }
+        }
     }
 
     /// Finds `text`, or creates its series with `make`: the slot comes back pinned. Lock-free
