@@ -12,7 +12,7 @@ use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop, Value};
 use crate::error::{CapacityError, SeriesError};
 use crate::labels::{Compare, Hash, LabelSet, Render};
 use crate::registry::Metric;
-use table::{Insert, Table};
+use table::{Insert, Matcher, Table};
 
 /// One time series' storage: [`Counter`], [`Gauge`](crate::Gauge),
 /// [`GaugeF64`](crate::GaugeF64) or [`Histogram`](crate::Histogram).
@@ -109,6 +109,21 @@ const OVERFLOW_READY: u8 = 2;
 // NONE to INIT, and read only after acquiring READY; the table is `Sync` for the same bounds.
 unsafe impl<V: Series, S: LabelSet, const N: usize, const B: usize> Sync for Family<V, S, N, B> where S::Names: Sync {}
 
+/// A lookup's matcher on servers: the label values compared with a series' stored text in
+/// place, without rendering them.
+struct Values<'a, 'l, S: LabelSet> {
+    labels: &'a S::Ref<'l>,
+    names: &'a [&'a str],
+}
+
+impl<S: LabelSet> Matcher for Values<'_, '_, S> {
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn matches(&self, stored: &[u8], escaped: bool) -> bool {
+        let mut w = Compare::new(stored, self.names, escaped);
+        self.labels.write_labels(&mut w).is_ok() && w.at_end()
+    }
+}
+
 impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> {
     loom_const_fn! {
         /// An empty family with these label names; `template` builds each new series (the
@@ -182,10 +197,7 @@ impl<V: Series, S: LabelSet, const N: usize, const B: usize> Family<V, S, N, B> 
             let text = w.text();
             self.table.find_text(text, self.hash(labels, text, seed))
         } else {
-            self.table.find(self.hash(labels, &[], seed), |text, escaped| {
-                let mut w = Compare::new(text, names, escaped);
-                labels.write_labels(&mut w).is_ok() && w.at_end()
-            })
+            self.table.find(self.hash(labels, &[], seed), &Values::<S> { labels, names })
         }
     }
 

@@ -87,6 +87,24 @@ pub(crate) fn release_pin(word: &AtomicU32) -> bool {
     state(old) == REMOVED && old & PINS == 1
 }
 
+/// What a walk compares each candidate's stored text with: a trait rather than a closure so
+/// that the comparison is inlined into the walk on servers (LLVM kept a lookup's closure out of
+/// line, a call per lookup on the hot path).
+pub(crate) trait Matcher {
+    /// Whether `stored` (which holds a backslash if `escaped`) is the wanted series' text.
+    fn matches(&self, stored: &[u8], escaped: bool) -> bool;
+}
+
+/// Rendered label text, compared byte for byte: what creators (and bare-metal lookups) match.
+struct Text<'t>(&'t [u8]);
+
+impl Matcher for Text<'_> {
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn matches(&self, stored: &[u8], _: bool) -> bool {
+        eq_short(stored, self.0)
+    }
+}
+
 /// One series: state word, free-list link, label text and the series. In this order (`C`
 /// layout), so that a lookup's pin, hash compare, the start of the text and a small series
 /// share the slot's first cache line.
@@ -183,7 +201,9 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     }
 
     fn entry(&self, i: usize) -> &AtomicU32 {
-        &self.index[i / N.max(1)][i % N.max(1)]
+        // One flat index (no division by `N`, which is a real division when `N` is not a
+        // power of two).
+        &self.index.as_flattened()[i]
     }
 
     /// The index position a hash starts at: `hash` scaled onto `0..2N` (multiply-shift, so
@@ -389,7 +409,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     /// waits. `matches` gets the stored text and whether it holds a backslash (an escaped
     /// value).
     #[cfg_attr(not(target_os = "none"), inline(always))]
-    pub(crate) fn find(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Option<usize> {
+    pub(crate) fn find(&self, hash: u64, matches: &impl Matcher) -> Option<usize> {
         self.walk::<false>(hash, matches).found()
     }
 
@@ -405,7 +425,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     /// it holds (only if `FREE`: lookups do not track it, which keeps a register free on their
     /// hot path).
     #[cfg_attr(not(target_os = "none"), inline(always))]
-    fn walk<const FREE: bool>(&self, hash: u64, matches: impl Fn(&[u8], bool) -> bool) -> Walk {
+    fn walk<const FREE: bool>(&self, hash: u64, matches: &impl Matcher) -> Walk {
         let tag = Self::tag(hash);
         let mut at = Self::home(hash);
         let mut free = None;
@@ -427,7 +447,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
                     // SAFETY: pinned, and LIVE or PUBLISHED: written before the release that
                     // published it, which the pin acquired.
                     let (stored, text) = unsafe { (self.hash_of(i), self.text(i)) };
-                    if stored | 1 == hash | 1 && matches(text, stored & 1 == 1) {
+                    if stored | 1 == hash | 1 && matches.matches(text, stored & 1 == 1) {
                         return Walk::Found(i);
                     }
                 }
@@ -444,7 +464,7 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
     /// [`walk`](Self::walk) for rendered label text: what creators (and bare-metal lookups)
     /// compare.
     fn walk_text(&self, text: &[u8], hash: u64) -> Walk {
-        self.walk::<true>(hash, |stored, _| eq_short(stored, text))
+        self.walk::<true>(hash, &Text(text))
     }
 
     /// Whether the slot named by entry `e`, read at `at` and then pinned in `state`, is that
