@@ -33,6 +33,32 @@ pub(crate) fn len(v: u64) -> usize {
     estimate + 1 - usize::from((v | 1) < POW10[estimate])
 }
 
+/// Writes `v`'s [`len`]`(v)` digits into the bytes just before `end` (the line writer's
+/// raw form of [`write`]).
+///
+/// # Safety
+/// `end - len(v)..end` must be writable.
+#[inline(always)]
+pub(crate) unsafe fn write_back(end: *mut u8, mut v: u64) {
+    // SAFETY: each step writes below `end` and above `end - len(v)`: one byte or pair per
+    // digit or pair of digits of `v` (the caller's contract); `PAIRS` is read at `2 * (v % 100)`
+    // and `2 * v` for `v < 100`, within its 200 bytes.
+    unsafe {
+        let mut end = end;
+        while v >= 100 {
+            let pair = (v % 100) as usize * 2;
+            v /= 100;
+            end = end.sub(2);
+            core::ptr::copy_nonoverlapping(PAIRS.as_ptr().add(pair), end, 2);
+        }
+        if v >= 10 {
+            core::ptr::copy_nonoverlapping(PAIRS.as_ptr().add(v as usize * 2), end.sub(2), 2);
+        } else {
+            end.sub(1).write(b'0' + v as u8);
+        }
+    }
+}
+
 /// Writes `v` into `dst`, which must be exactly [`len`]`(v)` bytes long.
 #[cfg_attr(not(target_os = "none"), inline(always))]
 pub(crate) fn write(dst: &mut [u8], mut v: u64) {

@@ -7,6 +7,8 @@
 //! Format differences live in [`text`], [`openmetrics`] and `protobuf` (feature `protobuf`).
 
 mod created;
+mod line;
+use line::{Earlier, Int};
 mod names;
 pub mod openmetrics;
 pub mod parse;
@@ -702,31 +704,15 @@ impl<'b> Encoder<'b> {
         })
     }
 
-    /// `name{labels} [-]v\n` as one item: the length computed first, then every piece copied
-    /// into the slice it takes.
+    /// `name{labels} [-]v\n` as one item, written by [`line::write_line`] (one bounds check).
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn plain_line(&mut self, name: &[u8], labels: &[u8], negative: bool, v: u64) -> Result<(), Stop> {
-        let digits = decimal::len(v);
-        let sign = usize::from(negative);
-        let n = name.len() + labels.len() + sign + digits + 4;
-        let Some(line) = self.buf.get_mut(self.pos..self.pos + n) else {
+        let pieces = (name, b'{', labels, &b"} "[..], Int::signed(v, negative), b'\n');
+        let Some(end) = line::write_line(self.buf, self.pos, pieces) else {
             self.stopped = Some(self.at);
             return Err(Stop(()));
         };
-        let (head, rest) = line.split_at_mut(name.len());
-        copy_short(head, name);
-        let (text, rest) = rest[1..].split_at_mut(labels.len());
-        copy_short(text, labels);
-        let (close, rest) = rest.split_at_mut(2 + sign);
-        let (number, newline) = rest.split_at_mut(digits);
-        decimal::write(number, v);
-        newline[0] = b'\n';
-        close[..2].copy_from_slice(b"} ");
-        if negative {
-            close[2] = b'-';
-        }
-        line[name.len()] = b'{';
-        self.pos += n;
+        self.pos = end;
         self.at.item += 1;
         Ok(())
     }
@@ -937,34 +923,24 @@ impl<'b> Encoder<'b> {
             let le = self.le.get(i);
             let le = if labelled { le } else { &le[1..] }; // `{` written
             let repeat = if i > 0 { prefix.1 } else { 0 };
-            let digits = decimal::len(cumulative);
-            let n = repeat + le.len() + digits + 1;
-            let (written, rest) = self.buf.split_at_mut(self.pos);
-            let line = rest.get_mut(..n).ok_or(Full)?;
-            let (head, rest) = line.split_at_mut(repeat);
-            copy_short(head, &written[prefix.0..prefix.0 + repeat]);
-            let (bound, rest) = rest.split_at_mut(le.len());
-            copy_short(bound, le);
-            let (number, newline) = rest.split_at_mut(digits);
-            decimal::write(number, cumulative);
-            newline[0] = b'\n';
-            self.pos += n;
+            let pieces = (Earlier(prefix.0, repeat), le, Int::new(cumulative), b'\n');
+            self.pos = line::write_line(self.buf, self.pos, pieces).ok_or(Full)?;
         }
         if !sum_lines {
             return Ok(());
         }
-        for (suffix, value) in [("_sum", Value::F64(view.sum)), ("_count", Value::U64(count))] {
-            self.put_str(desc.name)?;
-            self.put_str(suffix)?;
-            if labelled {
-                self.put(b"{")?;
-                self.copy_prefix(labels_text)?;
-                self.put(b"} ")?;
-            } else {
-                self.put(b" ")?;
-            }
-            self.put_value_line(value)?;
-        }
+        // `name_sum{labels} sum` and `name_count{labels} count`, each line in one piece (`{` and
+        // ` ` open the label text or the value alike: one length for both).
+        let name = desc.name.as_bytes();
+        let labels = Earlier(labels_text.0, labels_text.1);
+        let close: &[u8] = if labelled { b"} " } else { b"" };
+        let mut floats = ryu::Buffer::new();
+        let sum = f64_text(&mut floats, view.sum);
+        let open: &[u8; 5] = if labelled { b"_sum{" } else { b"_sum " };
+        self.pos = line::write_line(self.buf, self.pos, (name, &open[..], labels, close, sum, b'\n')).ok_or(Full)?;
+        let open: &[u8; 7] = if labelled { b"_count{" } else { b"_count " };
+        let pieces = (name, &open[..], labels, close, Int::new(count), b'\n');
+        self.pos = line::write_line(self.buf, self.pos, pieces).ok_or(Full)?;
         Ok(())
     }
 
@@ -1101,15 +1077,6 @@ impl<'b> Encoder<'b> {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Full> {
         self.pos = put_at(self.buf, self.pos, bytes)?;
-        Ok(())
-    }
-
-    /// Appends a copy of `buf[start..start + len]`, written earlier in this item.
-    fn copy_prefix(&mut self, (start, len): (usize, usize)) -> Result<(), Full> {
-        let (written, rest) = self.buf.split_at_mut(self.pos);
-        let dst = rest.get_mut(..len).ok_or(Full)?;
-        copy_short(dst, &written[start..start + len]);
-        self.pos += len;
         Ok(())
     }
 
