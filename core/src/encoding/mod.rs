@@ -613,6 +613,22 @@ impl<'b> Encoder<'b> {
         })
     }
 
+    /// `# HELP family help` and `# TYPE family<kind>` as one piece, for the usual family: a
+    /// legacy name, and help that is not empty and has nothing to escape (`\`, newline, and
+    /// `"` if `quote`). Called on servers only (`FAST`). `false` (nothing written) when the caller must write them
+    /// piece by piece.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn plain_header(&mut self, desc: &Desc<'_>, family: &str, kind: &[u8], quote: bool) -> Result<bool, Full> {
+        if !FAST || desc.help.is_empty() || !self.name_is_legacy(desc.name) || needs_escape(desc.help.as_bytes(), quote)
+        {
+            return Ok(false);
+        }
+        let family = family.as_bytes();
+        let pieces = (&b"# HELP "[..], family, b' ', desc.help.as_bytes(), &b"\n# TYPE "[..], family, kind);
+        self.pos = line::write_line(self.buf, self.pos, pieces).ok_or(Full)?;
+        Ok(true)
+    }
+
     /// Writes one sample line.
     ///
     /// # Errors
@@ -639,9 +655,10 @@ impl<'b> Encoder<'b> {
             return Ok(());
         }
         // The common line, `name{labels} integer`, written with one bounds check (no exemplar
-        // or `_created` line in this format, no name suffix, the label text as rendered).
+        // to write, no `_created` line, no name suffix, the label text as rendered).
         if !labels.rendered.is_empty()
             && (!cfg!(feature = "utf8-names") || labels.names.is_empty())
+            && (exemplar.is_none() || self.format == Format::Prometheus)
             && self.writes_plain_lines(desc)
         {
             return self.plain_sample(desc, labels.rendered, value);
@@ -649,12 +666,28 @@ impl<'b> Encoder<'b> {
         self.sample_line(desc, labels, value, exemplar)
     }
 
-    /// Whether [`plain_sample`](Self::plain_sample) may write `desc`'s samples: the Prometheus
-    /// text format (no exemplar, `_created` line or name suffix there), a legacy name, and
-    /// a target where speed counts more than code size.
+    /// Whether [`plain_sample`](Self::plain_sample) may write `desc`'s samples (those without
+    /// an exemplar): a target where speed counts more than code size, a legacy name, and a
+    /// line that is nothing but `name{labels} value`: the Prometheus text format (no
+    /// exemplar, `_created` line or name suffix there), or OpenMetrics for a gauge, and for a
+    /// counter whose name ends in `_total` (the sample's name is then the family's) with no
+    /// start time to write after it.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     pub(crate) fn writes_plain_lines(&mut self, desc: &Desc<'_>) -> bool {
-        FAST && self.format == Format::Prometheus && self.name_is_legacy(desc.name)
+        if !FAST {
+            return false;
+        }
+        let plain = match self.format {
+            Format::Prometheus => true,
+            Format::OpenMetrics => match desc.metric_type {
+                MetricType::Gauge => true,
+                MetricType::Counter => self.created.is_none() && desc.name.ends_with("_total"),
+                MetricType::Histogram | MetricType::Unknown => false,
+            },
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => false,
+        };
+        plain && self.name_is_legacy(desc.name)
     }
 
     /// One sample item `name{text} value`, for a family whose label text is `text` as
@@ -1351,6 +1384,47 @@ mod tests {
                 assert_eq!(String::from_utf8(out).unwrap(), core::str::from_utf8(whole).unwrap(), "chunk {chunk}");
             }
         }
+    }
+
+    /// OpenMetrics takes the plain sample lines only where they are the whole series: a
+    /// counter with a start time still gets its `_created` line, a counter's exemplar is still
+    /// written, and a gauge or an exemplar-less counter is the same line as in 0.0.4.
+    #[test]
+    fn openmetrics_plain_lines_keep_created_lines_and_exemplars() {
+        use crate::{Counter, ExemplarCounter, Family, Gauge, Registry, Scrape};
+        let requests: Family<Counter, (&str,), 2> = Family::new(["code"], ());
+        let inflight: Family<Gauge, (&str,), 2> = Family::new(["code"], ());
+        requests.get_or_create(("200",)).unwrap().inc_by(3);
+        inflight.get_or_create(("200",)).unwrap().set(-4);
+        let scrape = |registry: &Registry<'_, 4>| {
+            let mut buf = [0u8; 2048];
+            let n = Scrape::new(Format::OpenMetrics, registry).fill(&mut buf).unwrap();
+            String::from(core::str::from_utf8(&buf[..n]).unwrap())
+        };
+
+        let clocked: Registry<'_, 4> = Registry::new().with_clock(|| 1_700_000_000_250);
+        clocked.register("requests_total", "", &requests).unwrap();
+        clocked.register("inflight", "", &inflight).unwrap();
+        let text = scrape(&clocked);
+        assert!(
+            text.contains("requests_total{code=\"200\"} 3\nrequests_created{code=\"200\"} 1700000000.250\n"),
+            "{text}"
+        );
+        assert!(text.contains("inflight{code=\"200\"} -4\n"), "{text}");
+        assert!(!text.contains("inflight_created"), "{text}");
+
+        let traced: Family<ExemplarCounter, (&str,), 2> = Family::new(["code"], ());
+        traced.get_or_create(("200",)).unwrap().inc_by_with_exemplar(2, &[("trace_id", "t1")], None).unwrap();
+        traced.get_or_create(("500",)).unwrap().inc();
+        let plain: Registry<'_, 4> = Registry::new();
+        plain.register("requests_total", "", &requests).unwrap();
+        plain.register("traced_total", "", &traced).unwrap();
+        let text = scrape(&plain);
+        assert!(text.contains("requests_total{code=\"200\"} 3\n"), "{text}");
+        assert!(!text.contains("_created"), "{text}");
+        assert!(text.contains("traced_total{code=\"200\"} 2 # {trace_id=\"t1\"} 2.0\n"), "{text}");
+        assert!(text.contains("traced_total{code=\"500\"} 1\n"), "{text}");
+        crate::encoding::parse::validate(Format::OpenMetrics, &text).unwrap();
     }
 
     #[test]
