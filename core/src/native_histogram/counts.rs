@@ -128,8 +128,10 @@ impl<const BUCKETS: usize> NativeCounts<BUCKETS> {
     }
 
     /// Adds `n` to the slot tagged `tag`, probing from `home`, or claims an empty slot for it;
-    /// `false` if every slot holds another bucket.
-    #[inline]
+    /// `false` if every slot holds another bucket. Always inlined on servers: left to LLVM it
+    /// was a call on every observation in some builds (6.7 ns against 5.6 inlined).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     fn add_at(&self, tag: u32, home: usize, n: u64) -> bool {
         if BUCKETS == 0 {
             return false;
