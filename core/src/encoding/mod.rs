@@ -613,20 +613,42 @@ impl<'b> Encoder<'b> {
         })
     }
 
-    /// `# HELP family help` and `# TYPE family<kind>` as one piece, for the usual family: a
-    /// legacy name, and help that is not empty and has nothing to escape (`\`, newline, and
-    /// `"` if `quote`). Called on servers only (`FAST`). `false` (nothing written) when the caller must write them
-    /// piece by piece.
-    #[cfg_attr(not(target_os = "none"), inline(always))]
-    fn plain_header(&mut self, desc: &Desc<'_>, family: &str, kind: &[u8], quote: bool) -> Result<bool, Full> {
-        if !FAST || desc.help.is_empty() || !self.name_is_legacy(desc.name) || needs_escape(desc.help.as_bytes(), quote)
+    /// A family's `# HELP` line (if it has help) and `# TYPE` line, as both text formats write
+    /// them: `family` is the name they show, `quote` whether help escapes `"` too, `unknown`
+    /// the end of the `# TYPE` line for [`MetricType::Unknown`]. On servers the usual family (a
+    /// legacy name, help with nothing to escape) is written in one piece.
+    fn family_header(
+        &mut self,
+        desc: &Desc<'_>,
+        family: &str,
+        quote: bool,
+        unknown: &'static [u8],
+    ) -> Result<(), Full> {
+        let kind = |desc: &Desc<'_>| -> &'static [u8] {
+            match desc.metric_type {
+                MetricType::Counter => b" counter\n",
+                MetricType::Gauge => b" gauge\n",
+                MetricType::Histogram => b" histogram\n",
+                MetricType::Unknown => unknown,
+            }
+        };
+        if FAST && !desc.help.is_empty() && self.name_is_legacy(desc.name) && !needs_escape(desc.help.as_bytes(), quote)
         {
-            return Ok(false);
+            let name = family.as_bytes();
+            let pieces = (&b"# HELP "[..], name, b' ', desc.help.as_bytes(), &b"\n# TYPE "[..], name, kind(desc));
+            self.pos = line::write_line(self.buf, self.pos, pieces).ok_or(Full)?;
+            return Ok(());
         }
-        let family = family.as_bytes();
-        let pieces = (&b"# HELP "[..], family, b' ', desc.help.as_bytes(), &b"\n# TYPE "[..], family, kind);
-        self.pos = line::write_line(self.buf, self.pos, pieces).ok_or(Full)?;
-        Ok(true)
+        if !desc.help.is_empty() {
+            self.put(b"# HELP ")?;
+            self.put_family_name(desc.name, family)?;
+            self.put(b" ")?;
+            self.put_escaped(desc.help, quote)?;
+            self.put(b"\n")?;
+        }
+        self.put(b"# TYPE ")?;
+        self.put_family_name(desc.name, family)?;
+        self.put(kind(desc))
     }
 
     /// Writes one sample line.
@@ -1265,6 +1287,32 @@ mod tests {
         enc.histogram(&desc, labels, &view).unwrap(); // second series: served from the le cache
         let n = enc.written();
         String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    /// Both text formats' family headers, in one piece (plain help) and piece by piece (help
+    /// to escape, no help): the name each shows, the escapes each makes (OpenMetrics escapes
+    /// `"` too) and each one's word for an unknown type.
+    #[test]
+    fn family_headers_in_both_text_formats() {
+        let header = |format, name, help, metric_type| {
+            let mut buf = [0u8; 256];
+            let mut enc = Encoder::new(format, &mut buf, Position::default());
+            enc.header(&Desc { name, help, metric_type }).unwrap();
+            let n = enc.written();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        };
+        use Format::{OpenMetrics, Prometheus};
+        use MetricType::{Counter, Unknown};
+        for (format, name, help, metric_type, want) in [
+            (Prometheus, "r_total", "Requests.", Counter, "# HELP r_total Requests.\n# TYPE r_total counter\n"),
+            (OpenMetrics, "r_total", "Requests.", Counter, "# HELP r Requests.\n# TYPE r counter\n"),
+            (Prometheus, "x", "A \"b\" c\\d\ne", Unknown, "# HELP x A \"b\" c\\\\d\\ne\n# TYPE x untyped\n"),
+            (OpenMetrics, "x", "A \"b\" c\\d\ne", Unknown, "# HELP x A \\\"b\\\" c\\\\d\\ne\n# TYPE x unknown\n"),
+            (Prometheus, "x", "", Unknown, "# TYPE x untyped\n"),
+            (OpenMetrics, "r_total", "", Counter, "# TYPE r counter\n"),
+        ] {
+            assert_eq!(header(format, name, help, metric_type), want, "{format:?} {name} {help:?}");
+        }
     }
 
     /// A family's sample lines, written from the label text rendered at series creation, are

@@ -6,7 +6,7 @@
 //! only when it is neither negative nor NaN and no bucket bound is negative. Exemplars follow
 //! their sample: `… # {trace_id="…"} 0.73 1700000000.123`.
 
-use super::{Desc, Encoder, FAST, Full, HistogramView, MetricType};
+use super::{Desc, Encoder, Full, HistogramView, MetricType};
 use crate::exemplar::ExemplarView;
 
 /// `Content-Type` of OpenMetrics 1.0.
@@ -24,31 +24,7 @@ pub(super) fn family_name<'d>(desc: &Desc<'d>) -> &'d str {
 }
 
 pub(super) fn header(e: &mut Encoder<'_>, desc: &Desc<'_>) -> Result<(), Full> {
-    let name = family_name(desc);
-    // Servers: the usual family in one piece (compiled out on bare metal).
-    if FAST && e.plain_header(desc, name, type_line(desc), true)? {
-        return Ok(());
-    }
-    if !desc.help.is_empty() {
-        e.put(b"# HELP ")?;
-        e.put_family_name(desc.name, name)?;
-        e.put(b" ")?;
-        e.put_escaped(desc.help, true)?;
-        e.put(b"\n")?;
-    }
-    e.put(b"# TYPE ")?;
-    e.put_family_name(desc.name, name)?;
-    e.put(type_line(desc))
-}
-
-/// The end of the `# TYPE` line.
-fn type_line(desc: &Desc<'_>) -> &'static [u8] {
-    match desc.metric_type {
-        MetricType::Counter => b" counter\n",
-        MetricType::Gauge => b" gauge\n",
-        MetricType::Histogram => b" histogram\n",
-        MetricType::Unknown => b" unknown\n",
-    }
+    e.family_header(desc, family_name(desc), true, b" unknown\n")
 }
 
 /// Whether a histogram series may carry `_sum` and `_count`: OpenMetrics treats the sum as a
