@@ -23,6 +23,7 @@ pub mod histogram;
 pub mod http;
 pub mod labels;
 pub mod native_histogram;
+mod prefetch;
 #[cfg(feature = "std")]
 pub mod process;
 pub mod proto;

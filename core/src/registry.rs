@@ -33,6 +33,10 @@ pub trait Metric: Sync {
         0
     }
 
+    /// Hints the CPU that the metric is about to be encoded (a scrape calls it on the next
+    /// entry while it writes the current one): a family hints its first series' memory.
+    fn prefetch(&self) {}
+
     /// Encodes the family: header, then one item per series.
     ///
     /// # Errors
@@ -192,6 +196,14 @@ impl<const N: usize> Collect for Registry<'_, N> {
         // Entries before the resume point were written by earlier chunks: start at it, so a
         // scrape in many chunks does not walk the whole registry for each.
         for i in enc.resume_entry()..self.entries.len_hint() {
+            // The next family's descriptor and first series, while this one is written.
+            if crate::prefetch::HINTS {
+                if let Some(Entry::Metric { name, help, metric, .. }) = self.entries.get(i + 1) {
+                    crate::prefetch::read_bytes::<1>(name.as_ptr(), name.len());
+                    crate::prefetch::read_bytes::<2>(help.as_ptr(), help.len());
+                    metric.prefetch();
+                }
+            }
             match self.entries.get(i) {
                 Some(Entry::Metric { name, help, metric, created, legacy }) => enc.entry(i, |enc| {
                     enc.know_name(name, *legacy);
@@ -398,5 +410,46 @@ impl fmt::Debug for Scrape<'_> {
             .field("source", &self.source)
             .field("done", &self.done)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::{Counter, Family};
+
+    fn scrape(registry: &Registry<'_, 8>) -> std::string::String {
+        let mut buf = [0u8; 4096];
+        let n = crate::Scrape::new(Format::Prometheus, registry).fill(&mut buf).unwrap();
+        std::string::String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn overflow_and_refusal_families_name_only_the_families_they_count() {
+        let full: Family<Counter, (&str,), 1> = Family::new(["k"], ());
+        let short: Family<Counter, (&str,), 4, 8> = Family::new(["k"], ());
+        let quiet: Family<Counter, (&str,), 4> = Family::new(["k"], ());
+        let registry: Registry<'_, 8> = Registry::new();
+        registry.register("full_total", "", &full).unwrap();
+        registry.register("short_total", "", &short).unwrap();
+        registry.register("quiet_total", "", &quiet).unwrap();
+        quiet.get_or_create(("a",)).unwrap().inc();
+        let text = scrape(&registry);
+        assert!(!text.contains("diag_"), "{text}");
+
+        full.get_or_create(("a",)).unwrap().inc();
+        let _ = full.get_or_create(("b",)).map(|c| c.inc());
+        let text = scrape(&registry);
+        assert!(text.contains("diag_series_overflow_total{family=\"full_total\"} 1\n"), "{text}");
+        assert!(!text.contains("diag_label_sets_refused_total"), "{text}");
+
+        assert!(short.get_or_create(("a value longer than eight bytes",)).is_err());
+        let text = scrape(&registry);
+        let overflow = text.find("# TYPE diag_series_overflow_total").unwrap();
+        let refused = text.find("# TYPE diag_label_sets_refused_total").unwrap();
+        assert!(overflow < refused, "{text}");
+        assert!(text.contains("diag_label_sets_refused_total{family=\"short_total\"} 1\n"), "{text}");
+        assert_eq!(text.matches("{family=").count(), 2, "{text}");
     }
 }

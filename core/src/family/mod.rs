@@ -480,6 +480,12 @@ where
         self.refused()
     }
 
+    fn prefetch(&self) {
+        crate::prefetch::read(&self.names);
+        crate::prefetch::read(&self.overflow_state);
+        self.table.prefetch_walk();
+    }
+
     fn encode(&self, desc: &Desc<'_>, enc: &mut Encoder<'_>) -> Result<(), Stop> {
         let high_water = self.table.high_water();
         let overflow = self.overflow_ready();
@@ -507,6 +513,7 @@ where
             if enc.skip_item() {
                 continue;
             }
+            self.table.prefetch_ahead(i);
             match self.table.peek(i) {
                 Some((text, series)) => match series.integer() {
                     Some(value) if plain_lines && !text.is_empty() => enc.plain_sample(desc, text, value)?,

@@ -298,6 +298,38 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         }
     }
 
+    /// Slots a scrape hints ahead of the one it writes: about 512 bytes of them, enough for
+    /// the writing of the slots between to cover a miss (see `crate::prefetch`).
+    const AHEAD: usize = {
+        let slot = core::mem::size_of::<Slot<V, B>>();
+        if slot >= 512 { 1 } else { 512 / slot }
+    };
+
+    /// Hints what a scrape reads first: the high-water mark, the gate and the first slots.
+    #[inline(always)]
+    pub(crate) fn prefetch_walk(&self) {
+        crate::prefetch::read(&self.bump);
+        crate::prefetch::read(&self.gate);
+        for i in 0..Self::AHEAD {
+            self.prefetch_slot(i);
+        }
+    }
+
+    /// Hints the slot a scrape writing slot `i` reads [`AHEAD`](Self::AHEAD) slots later.
+    #[inline(always)]
+    pub(crate) fn prefetch_ahead(&self, i: usize) {
+        self.prefetch_slot(i + Self::AHEAD);
+    }
+
+    /// Hints that slot `i` (up to its first eight cache lines: the state, the series and the
+    /// text after it) is about to be read; nothing past the table.
+    #[inline(always)]
+    fn prefetch_slot(&self, i: usize) {
+        if let Some(slot) = self.slots.get(i) {
+            crate::prefetch::read_bytes::<8>((slot as *const Slot<V, B>).cast(), core::mem::size_of::<Slot<V, B>>());
+        }
+    }
+
     /// The text and series of slot `i` if it is LIVE, during a scrape (between
     /// [`scrape_begin`](Self::scrape_begin) and the guard drops).
     #[inline]
