@@ -321,12 +321,15 @@ impl<V, const N: usize, const B: usize> Table<V, N, B> {
         self.prefetch_slot(i + Self::AHEAD);
     }
 
-    /// Hints that slot `i` (up to its first eight cache lines: the state, the series and the
-    /// text after it) is about to be read; nothing past the table.
+    /// Hints the lines of slot `i` a scrape reads: the state word's, the series' (up to six)
+    /// and the first of the text's (which holds a short text whole); not the padding that
+    /// keeps slots a line apart, nor the rest of a long text. Nothing past the table.
     #[inline(always)]
     fn prefetch_slot(&self, i: usize) {
         if let Some(slot) = self.slots.get(i) {
-            crate::prefetch::read_bytes::<8>((slot as *const Slot<V, B>).cast(), core::mem::size_of::<Slot<V, B>>());
+            crate::prefetch::read(&slot.state);
+            crate::prefetch::read_bytes::<6>(core::ptr::addr_of!(slot.series).cast(), core::mem::size_of::<V>());
+            crate::prefetch::read(core::ptr::addr_of!(slot.text));
         }
     }
 
