@@ -184,14 +184,7 @@ impl<const N: usize, const S: usize> Stripes<N, S> {
     /// Records `v`; returns its bucket (`N`: `+Inf`).
     #[inline]
     pub(crate) fn observe(&self, v: f64) -> usize {
-        stripe::hold(
-            &self.stripes,
-            |s| s.counts.index(v),
-            |s, index| {
-                s.counts.add(index, v);
-                index
-            },
-        )
+        stripe::hold(&self.stripes, Observe(v))
     }
 
     /// Adds every stripe's buckets, count and sum to `total`, stripe by stripe.
@@ -264,6 +257,26 @@ impl<const N: usize> Histogram<N> {
     /// exactly those observations. Waits only for an observation in flight.
     pub fn snapshot(&self) -> Snapshot<N> {
         self.stripes.snapshot()
+    }
+}
+
+/// One observation of a classic histogram: its bucket, found before the stripe is taken; the
+/// bucket is what it returns.
+struct Observe(f64);
+
+impl<const N: usize> stripe::Write<Stripe<N>> for Observe {
+    type Prepared = usize;
+    type Output = usize;
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn prepare(&self, stripe: &Stripe<N>) -> usize {
+        stripe.counts.index(self.0)
+    }
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn write(&self, stripe: &Stripe<N>, index: usize) -> usize {
+        stripe.counts.add(index, self.0);
+        index
     }
 }
 

@@ -180,49 +180,53 @@ pub(crate) trait Stripe {
     fn lock(&self) -> &StripeLock;
 }
 
-/// Runs `write` on a stripe of the calling thread's, held: with the `std` feature, the
-/// thread's number (handed out round-robin on first use, so two threads started one after the
-/// other get different stripes); without it, a hash of the address of a local on its stack.
-/// If that stripe is taken (by another observer or a scrape), the first free one after it,
-/// which becomes the thread's stripe from then on (with `std`).
+/// What an observation does on a stripe, in two parts (see [`hold`]). A trait rather than two
+/// closures: its methods are always inlined on servers, where LLVM kept a large closure (both
+/// halves of a `HybridHistogram`) out of line, a call and its register saves per observation.
+pub(crate) trait Write<T> {
+    /// The work that does not need the stripe held (which bucket a value falls in).
+    type Prepared;
+    /// What the observation returns.
+    type Output;
+    /// Runs on the stripe before it is taken, and again on another stripe if it was taken.
+    fn prepare(&self, stripe: &T) -> Self::Prepared;
+    /// Runs on the stripe, held.
+    fn write(&self, stripe: &T, prepared: Self::Prepared) -> Self::Output;
+}
+
+/// Runs `op` on a stripe of the calling thread's, held: with the `std` feature, the thread's
+/// number (handed out round-robin on first use, so two threads started one after the other
+/// get different stripes); without it, a hash of the address of a local on its stack. If that
+/// stripe is taken (by another observer or a scrape), the first free one after it, which
+/// becomes the thread's stripe from then on (with `std`).
 ///
-/// `prepare` runs first, on the thread's stripe before it is taken, for the work that does not
-/// need the stripe held (which bucket a value falls in): `write` gets its result. Outside the
-/// hold, that work overlaps the compare-and-swap instead of following it. When the thread's
-/// stripe is taken, `prepare` runs again for the stripe used instead, so nothing prepared has
-/// to be kept (in memory, for a large result) across the rare path.
+/// [`Write::prepare`] runs first, on the thread's stripe before it is taken: outside the hold,
+/// that work overlaps the compare-and-swap instead of following it. When the thread's stripe
+/// is taken, it runs again for the stripe used instead, so nothing prepared has to be kept
+/// (in memory, for a large result) across the rare path.
 #[inline(always)]
-pub(crate) fn hold<T: Stripe, P, R, const S: usize>(
-    stripes: &[CachePadded<T>; S],
-    prepare: impl Fn(&T) -> P,
-    mut write: impl FnMut(&T, P) -> R,
-) -> R {
+pub(crate) fn hold<T: Stripe, W: Write<T>, const S: usize>(stripes: &[CachePadded<T>; S], op: W) -> W::Output {
     let k = thread_shard() % S;
     let stripe = &stripes[k];
-    let prepared = prepare(stripe);
+    let prepared = op.prepare(stripe);
     if let Some(seq) = stripe.lock().try_take() {
-        let r = write(stripe, prepared);
+        let r = op.write(stripe, prepared);
         stripe.lock().give_back(seq);
         return r;
     }
-    hold_elsewhere(stripes, k, prepare, write)
+    hold_elsewhere(stripes, k, op)
 }
 
 /// [`hold`] when stripe `k` was taken.
 #[cold]
 #[inline(never)]
-fn hold_elsewhere<T: Stripe, P, R, const S: usize>(
-    stripes: &[CachePadded<T>; S],
-    k: usize,
-    prepare: impl Fn(&T) -> P,
-    mut write: impl FnMut(&T, P) -> R,
-) -> R {
+fn hold_elsewhere<T: Stripe, W: Write<T>, const S: usize>(stripes: &[CachePadded<T>; S], k: usize, op: W) -> W::Output {
     let mut i = k;
     loop {
         i = if i + 1 >= S { 0 } else { i + 1 };
         let stripe = &stripes[i];
         if let Some(seq) = stripe.lock().try_take() {
-            let r = write(stripe, prepare(stripe));
+            let r = op.write(stripe, op.prepare(stripe));
             stripe.lock().give_back(seq);
             if i != k {
                 keep_thread_shard(i);

@@ -20,7 +20,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::counts::NativeCounts;
+use super::counts::{NativeCounts, Prepared};
 use super::{NativeConfig, NativeSnapshot};
 use crate::atomic::{array_of, loom_const_fn};
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
@@ -49,6 +49,30 @@ impl<const BUCKETS: usize, const N: usize> Stripe for HybridStripe<BUCKETS, N> {
     #[inline(always)]
     fn lock(&self) -> &StripeLock {
         &self.lock
+    }
+}
+
+/// One observation of a hybrid histogram: both halves' buckets, found before the stripe is
+/// taken; the classic bucket is what it returns (for the exemplar).
+struct Observe<'a> {
+    v: f64,
+    config: &'a NativeConfig,
+}
+
+impl<const BUCKETS: usize, const N: usize> stripe::Write<HybridStripe<BUCKETS, N>> for Observe<'_> {
+    type Prepared = (Prepared, usize);
+    type Output = usize;
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn prepare(&self, stripe: &HybridStripe<BUCKETS, N>) -> (Prepared, usize) {
+        (stripe.native.prepare(self.v), stripe.classic.index(self.v))
+    }
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn write(&self, stripe: &HybridStripe<BUCKETS, N>, (at, index): (Prepared, usize)) -> usize {
+        stripe.native.record(self.v, at, self.config);
+        stripe.classic.add(index, self.v);
+        index
     }
 }
 
@@ -159,15 +183,7 @@ impl<const BUCKETS: usize, const N: usize> HybridHistogram<BUCKETS, N> {
     /// Records `v`; its classic bucket index.
     #[inline]
     fn record(&self, v: f64) -> usize {
-        stripe::hold(
-            &self.stripes,
-            |s| (s.native.prepare(v), s.classic.index(v)),
-            |s, (at, index)| {
-                s.native.record(v, at, &self.config);
-                s.classic.add(index, v);
-                index
-            },
-        )
+        stripe::hold(&self.stripes, Observe { v, config: &self.config })
     }
 
     /// A consistent snapshot (see the [module documentation](self)). Waits only for an

@@ -181,6 +181,28 @@ impl<const BUCKETS: usize> Stripe for NativeStripe<BUCKETS> {
     }
 }
 
+/// One observation of a native histogram: its bucket's key and home slot, found before the
+/// stripe is taken.
+struct Observe<'a> {
+    v: f64,
+    config: &'a NativeConfig,
+}
+
+impl<const BUCKETS: usize> stripe::Write<NativeStripe<BUCKETS>> for Observe<'_> {
+    type Prepared = counts::Prepared;
+    type Output = ();
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn prepare(&self, stripe: &NativeStripe<BUCKETS>) -> counts::Prepared {
+        stripe.counts.prepare(self.v)
+    }
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    fn write(&self, stripe: &NativeStripe<BUCKETS>, at: counts::Prepared) {
+        stripe.counts.record(self.v, at, self.config);
+    }
+}
+
 /// The lowest schema: one bucket per 2^16 (Prometheus' limit).
 pub const NATIVE_MIN_SCHEMA: i8 = key::MIN_SCHEMA;
 /// The highest schema: 256 buckets per power of two (Prometheus' limit).
@@ -206,7 +228,7 @@ impl<const BUCKETS: usize> NativeHistogram<BUCKETS> {
     /// (see the [module documentation](self), also for what happens when the slots are full).
     #[inline]
     pub fn observe(&self, v: f64) {
-        stripe::hold(&self.stripes, |s| s.counts.prepare(v), |s, at| s.counts.record(v, at, &self.config));
+        stripe::hold(&self.stripes, Observe { v, config: &self.config });
     }
 
     /// A consistent snapshot: `count` equals the zero bucket plus the NaN count plus every
