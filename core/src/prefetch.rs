@@ -34,11 +34,55 @@ pub(crate) fn read<T: ?Sized>(p: *const T) {
     let _ = p;
 }
 
-/// Hints the `len` bytes at `p` (every cache line they touch, up to `MAX_LINES`).
+/// The cache-line size hints are spaced by (64 bytes on the x86-64 and most AArch64 cores;
+/// on a core with larger lines, two hints fall on one line).
+const LINE: usize = 64;
+
+/// Hints every cache line that the `len` bytes at `p` touch, up to `MAX_LINES` of them.
 #[inline(always)]
 pub(crate) fn read_bytes<const MAX_LINES: usize>(p: *const u8, len: usize) {
-    let lines = len.div_ceil(64).min(MAX_LINES);
-    for k in 0..lines {
-        read(p.wrapping_add(k * 64));
+    let (offset, lines) = span(p.addr(), len);
+    let first = p.wrapping_sub(offset);
+    for k in 0..lines.min(MAX_LINES) {
+        read(first.wrapping_add(k * LINE));
+    }
+}
+
+/// Where the `len` bytes at address `addr` start in their first line, and how many lines they
+/// touch (none for none).
+#[inline(always)]
+fn span(addr: usize, len: usize) -> (usize, usize) {
+    let offset = addr % LINE;
+    (offset, if len == 0 { 0 } else { (offset + len).div_ceil(LINE) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_counts_every_line_its_bytes_touch() {
+        assert_eq!(span(128, 0), (0, 0));
+        assert_eq!(span(128, 1), (0, 1));
+        assert_eq!(span(128, 64), (0, 1));
+        assert_eq!(span(128, 65), (0, 2));
+        // Eight bytes across a line boundary touch two lines.
+        assert_eq!(span(188, 8), (60, 2));
+        assert_eq!(span(191, 1), (63, 1));
+        assert_eq!(span(191, 2), (63, 2));
+        for addr in 0..200 {
+            for len in 1..200 {
+                let (offset, lines) = span(addr, len);
+                assert_eq!(lines, (addr + len - 1) / LINE - addr / LINE + 1, "{addr} {len}");
+                assert_eq!(addr - offset, addr / LINE * LINE);
+            }
+        }
+    }
+
+    #[test]
+    fn hints_accept_any_address() {
+        read_bytes::<4>(core::ptr::null(), 1000);
+        read_bytes::<4>(usize::MAX as *const u8, 3);
+        read(&0u8);
     }
 }

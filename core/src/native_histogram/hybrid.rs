@@ -21,7 +21,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::counts::{NativeCounts, Prepared};
-use super::{NativeConfig, NativeSnapshot};
+use super::{NativeConfig, NativeSnapshot, Observe};
 use crate::atomic::{array_of, loom_const_fn};
 use crate::encoding::{Desc, Encoder, Labels, MetricType, Stop};
 use crate::exemplar::{ExemplarCell, ExemplarCopy, ExemplarError};
@@ -52,13 +52,8 @@ impl<const BUCKETS: usize, const N: usize> Stripe for HybridStripe<BUCKETS, N> {
     }
 }
 
-/// One observation of a hybrid histogram: both halves' buckets, found before the stripe is
-/// taken; the classic bucket is what it returns (for the exemplar).
-struct Observe<'a> {
-    v: f64,
-    config: &'a NativeConfig,
-}
-
+/// On a hybrid stripe, an observation finds both halves' buckets before the stripe is taken;
+/// the classic bucket is what it returns (for the exemplar).
 impl<const BUCKETS: usize, const N: usize> stripe::Write<HybridStripe<BUCKETS, N>> for Observe<'_> {
     type Prepared = (Prepared, usize);
     type Output = usize;

@@ -181,8 +181,8 @@ impl<const BUCKETS: usize> Stripe for NativeStripe<BUCKETS> {
     }
 }
 
-/// One observation of a native histogram: its bucket's key and home slot, found before the
-/// stripe is taken.
+/// One observation of a native histogram (or of a hybrid one's two halves, in `hybrid.rs`):
+/// on a native stripe, its bucket's key and home slot are found before the stripe is taken.
 struct Observe<'a> {
     v: f64,
     config: &'a NativeConfig,
