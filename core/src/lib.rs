@@ -7,6 +7,7 @@
 extern crate std;
 
 mod atomic;
+mod classic_bucket;
 #[cfg(feature = "std")]
 mod clock;
 mod counter;
